@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: the release build, then the same tests built with ASan + UBSan.
+# Test data comes from $CAPIBARA_SHARED (default ../shared beside the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+export CAPIBARA_SHARED="${CAPIBARA_SHARED:-$(cd .. && pwd)/shared}"
+
+echo "== release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+
+if [ "${CAPIBARA_SKIP_SANITIZERS:-0}" != "1" ]; then
+  echo "== ASan + UBSan build"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCAPIBARA_SANITIZE=address,undefined >/dev/null
+  cmake --build build-asan -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
+fi

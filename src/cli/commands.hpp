@@ -1,0 +1,18 @@
+// The subcommands of the `capibara` binary. Each `add_*_command` registers its options on the
+// CLI11 app; when the user picks it, its parse callback stores the work to do in `action`,
+// which `main` runs inside the one place that turns errors into a message and an exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace capibara::cli {
+
+using CommandAction = std::function<int()>;
+
+void add_inspect_command(CLI::App& app, CommandAction& action);
+void add_run_command(CLI::App& app, CommandAction& action);
+void add_golden_command(CLI::App& app, CommandAction& action);
+
+}  // namespace capibara::cli
