@@ -21,10 +21,9 @@
 #include <vector>
 
 #include "core/ggml_type.hpp"
+#include "core/mapped_file.hpp"
 
 namespace capibara {
-
-class MappedFile;
 
 namespace gguf {
 
@@ -44,7 +43,13 @@ enum class ValueType : uint32_t {
   kInt64 = 11,
   kFloat64 = 12,
 };
+// "uint8", "string", "array", ...; "unknown" for a number outside the enum.
 std::string_view value_type_name(ValueType type);
+
+// Limits the reader enforces (and the writer respects) beyond the spec's own fields.
+inline constexpr uint32_t kMaxTensorDims = 4;    // GGML_MAX_DIMS
+inline constexpr int kMaxArrayNesting = 8;       // arrays of arrays of ... at most this deep
+inline constexpr size_t kDefaultAlignment = 32;  // when `general.alignment` is absent
 
 class Value;
 
@@ -52,6 +57,7 @@ struct Array {
   ValueType element_type = ValueType::kUint8;
   std::vector<Value> items;
 };
+bool operator==(const Array& a, const Array& b);
 
 // One metadata value: a scalar, a string or an (optionally nested) array. The integer and
 // float alternatives hold the widest C++ type; `type()` remembers what the file said.
@@ -73,6 +79,9 @@ class Value {
   std::optional<bool> as_bool() const;
   const std::string* as_string() const;
   const Array* as_array() const;
+
+  // Same file type and same content (floats compare by value, so NaN != NaN).
+  friend bool operator==(const Value& a, const Value& b);
 
  private:
   ValueType type_ = ValueType::kUint8;
@@ -111,6 +120,10 @@ class GgufFile {
   size_t alignment() const { return alignment_; }
   size_t data_offset() const { return data_offset_; }
   size_t file_size() const { return bytes_.size(); }
+  // The whole file; tensor `data` pointers point into it.
+  std::span<const uint8_t> bytes() const { return bytes_; }
+  // The mapping behind `open` (for `madvise` hints); nullptr for `from_bytes`.
+  const MappedFile* mapped_file() const { return mapping_.get(); }
 
   const std::vector<MetadataEntry>& metadata() const { return metadata_; }
   const Value* find(std::string_view key) const;
@@ -140,15 +153,21 @@ class GgufFile {
  private:
   GgufFile() = default;
   void parse();
+  [[noreturn]] void fail_key(std::string_view key, std::string_view problem) const;
 
-  std::shared_ptr<const MappedFile> mapping_;  // or an owned buffer, see from_bytes
-  std::span<const uint8_t> bytes_;
+  std::shared_ptr<const MappedFile> mapping_;   // set by `open`
+  std::shared_ptr<const uint8_t> owned_bytes_;  // set by `from_bytes` (64-byte aligned copy)
+  std::span<const uint8_t> bytes_;              // into one of the two above
   std::string display_name_;
   uint32_t version_ = 0;
   size_t alignment_ = 32;
   size_t data_offset_ = 0;
   std::vector<MetadataEntry> metadata_;
   std::vector<TensorInfo> tensors_;
+  // Positions in `metadata_` / `tensors_` sorted by key / name, for binary-search lookups
+  // (indices rather than pointers so that copies of a `GgufFile` stay valid).
+  std::vector<size_t> metadata_by_key_;
+  std::vector<size_t> tensors_by_name_;
 };
 
 }  // namespace gguf

@@ -1,0 +1,69 @@
+// Chooses the kernel table once from the CPU's features (or `CAPIBARA_ISA`).
+#include <cstdlib>
+#include <string>
+
+#include "core/error.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace capibara::kernels {
+
+#if !(defined(__x86_64__) || defined(_M_X64))
+const KernelTable* avx2_kernel_table() { return nullptr; }
+#endif
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(_M_X64)
+  // __builtin_cpu_supports checks cpuid and that the OS saves the AVX state (xgetbv).
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+const KernelTable& choose() {
+  const auto tables = available_kernel_tables();
+  const char* forced = std::getenv("CAPIBARA_ISA");
+  if (forced == nullptr || *forced == '\0') return *tables.back();
+  std::string names;
+  for (const auto* t : tables) {
+    if (isa_name(t->isa) == forced) return *t;
+    names += names.empty() ? "" : ", ";
+    names += isa_name(t->isa);
+  }
+  throw InvalidArgumentError("CAPIBARA_ISA=" + std::string(forced) +
+                             " is not available on this CPU (available: " + names + ")");
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kNeon:
+      return "neon";
+  }
+  return "unknown";
+}
+
+std::vector<const KernelTable*> available_kernel_tables() {
+  std::vector<const KernelTable*> tables{&scalar_kernel_table()};
+  if (const auto* avx2 = avx2_kernel_table(); avx2 != nullptr && cpu_has_avx2()) {
+    tables.push_back(avx2);
+  }
+  return tables;
+}
+
+const KernelTable& active_kernels() {
+  static const KernelTable& table = choose();
+  return table;
+}
+
+}  // namespace capibara::kernels

@@ -1,0 +1,43 @@
+// Elementwise and row-wise operations of the transformer forward pass (scalar reference
+// versions; the kernels issue adds vectorized ones behind the dispatch table).
+//
+// Thread safety: pure functions of their arguments.
+#pragma once
+
+#include <cstdint>
+
+namespace capibara::kernels {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; `out` may alias `x`.
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// In-place softmax over `n` values (max-subtracted).
+void softmax(float* x, int64_t n);
+
+// gate[i] = silu(gate[i]) * up[i]
+void swiglu(float* gate, const float* up, int64_t n);
+
+// y[i] += x[i]
+void add(const float* x, float* y, int64_t n);
+
+// Rotary position embedding.
+enum class RopeLayout {
+  kNormal,  // rotates adjacent pairs (x[2i], x[2i+1]) (Llama as stored in GGUF)
+  kNeox,    // rotates (x[i], x[i + n_rot/2]) (NeoX, Qwen2, Phi-3, Gemma)
+};
+
+struct RopeParams {
+  int32_t n_rot = 0;         // rotated dimensions per head (<= head_dim)
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;   // 1 / linear scaling factor
+  const float* freq_factors = nullptr;  // [n_rot / 2] divisors (llama3 `rope_freqs.weight`)
+  RopeLayout layout = RopeLayout::kNormal;
+};
+
+// Fills `cos_sin` ([n_rot / 2][2]) with the rotation of position `pos`.
+void rope_angles(const RopeParams& p, int64_t pos, float* cos_sin);
+// Rotates the first `p.n_rot` dimensions of each of `n_heads` heads of `head_dim` values.
+void rope_apply(const RopeParams& p, const float* cos_sin, float* x, int64_t n_heads,
+                int64_t head_dim);
+
+}  // namespace capibara::kernels

@@ -1,0 +1,113 @@
+// A loaded model: its configuration, its weights (used in place from the GGUF mapping) and the
+// forward pass over a batch of (token, position, sequence) entries. Prefill and decode are the
+// same call: a prompt is a batch of consecutive positions, a decode step one token per sequence.
+//
+// Model layer role: the engine above calls `forward`; the kernels below do the arithmetic.
+// Thread safety: `forward` is called by one thread at a time (the engine thread); it uses the
+// model's own thread pool and the buffers sized at load, and allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "gguf/gguf_file.hpp"
+#include "kernels/matmul.hpp"
+#include "model/kv_cache.hpp"
+#include "model/model_config.hpp"
+
+namespace capibara {
+
+struct ModelOptions {
+  int n_threads = 0;                // 0: every hardware thread
+  int64_t n_ctx = 0;                // positions per sequence; 0: the training context, capped
+  int64_t max_batch_tokens = 512;   // tokens per forward call
+};
+
+struct BatchToken {
+  int32_t token = 0;
+  int64_t pos = 0;    // position within its sequence
+  int32_t seq = 0;    // index into the `caches` span of `forward`
+  bool want_logits = false;
+};
+
+// Weights of one transformer block, bound to tensors of the file.
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // [n_embd]
+  kernels::WeightMatrix wq;          // [q_dim rows, n_embd]
+  kernels::WeightMatrix wk;          // [kv_dim rows, n_embd]
+  kernels::WeightMatrix wv;          // [kv_dim rows, n_embd]
+  kernels::WeightMatrix wo;          // [n_embd rows, q_dim]
+  const float* ffn_norm = nullptr;   // [n_embd]
+  kernels::WeightMatrix w_gate;      // [n_ff rows, n_embd]
+  kernels::WeightMatrix w_up;        // [n_ff rows, n_embd]
+  kernels::WeightMatrix w_down;      // [n_embd rows, n_ff]
+};
+
+struct ModelWeights {
+  kernels::WeightMatrix token_embd;  // [n_vocab rows, n_embd]
+  std::vector<LayerWeights> layers;
+  const float* output_norm = nullptr;  // [n_embd]
+  kernels::WeightMatrix output;        // [n_vocab rows, n_embd]; token_embd when tied
+  // 1-D tensors stored in a type other than f32, converted once at load.
+  std::vector<std::vector<float>> converted;
+};
+
+class Model {
+ public:
+  // Opens, validates and binds the model. Throws FormatError / UnsupportedError naming the
+  // problem (missing key or tensor, wrong shape, unsupported architecture).
+  static std::unique_ptr<Model> load(const std::filesystem::path& path,
+                                     const ModelOptions& options = {});
+  static std::unique_ptr<Model> load(gguf::GgufFile file, const ModelOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const gguf::GgufFile& file() const { return file_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t max_batch_tokens() const { return max_batch_tokens_; }
+  int n_threads() const { return pool_.size(); }
+
+  SequenceKvCache make_kv_cache(KvType type) const;
+
+  // Runs `batch` (at most max_batch_tokens entries) and writes one row of `n_vocab` logits per
+  // entry with `want_logits`, in batch order, to `logits`. `caches[seq]` holds sequence `seq`;
+  // its positions before each entry's `pos` must already be computed. InvalidArgumentError for
+  // a token id or position out of range.
+  void forward(std::span<const BatchToken> batch, std::span<SequenceKvCache* const> caches,
+               float* logits);
+
+ private:
+  Model(gguf::GgufFile file, const ModelOptions& options);
+  void bind_weights();
+  void allocate_buffers();
+  void validate(std::span<const BatchToken> batch, std::span<SequenceKvCache* const> caches) const;
+  void attention(int64_t layer, std::span<const BatchToken> batch,
+                 std::span<SequenceKvCache* const> caches);
+
+  gguf::GgufFile file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  int64_t n_ctx_ = 0;
+  int64_t max_batch_tokens_ = 0;
+  ThreadPool pool_;
+  kernels::MatmulScratch matmul_scratch_;
+
+  // Activations for the largest batch, B = max_batch_tokens.
+  std::vector<float> x_;         // [B, n_embd] residual stream
+  std::vector<float> xn_;        // [B, n_embd] normalised input of a sub-block
+  std::vector<float> q_;         // [B, q_dim]
+  std::vector<float> k_;         // [B, kv_dim]
+  std::vector<float> v_;         // [B, kv_dim]
+  std::vector<float> attn_out_;  // [B, q_dim]
+  std::vector<float> proj_;      // [B, n_embd] output of attn_output / ffn_down
+  std::vector<float> gate_;      // [B, n_ff]
+  std::vector<float> up_;        // [B, n_ff]
+  std::vector<float> rope_cs_;   // [B, n_rot] cos/sin pairs per batch entry
+  std::vector<float> attn_scratch_;  // [threads, n_gqa * n_ctx + 2 * head_dim]
+  std::vector<float> logit_rows_;    // [B, n_embd] final-normed rows that want logits
+};
+
+}  // namespace capibara

@@ -1,0 +1,513 @@
+// Tokenizer construction (defaults, special-token detection as llama.cpp does it), special-token
+// partitioning, encode and decode. GGUF reading is in tokenizer_gguf.cpp.
+#include "tokenizer/tokenizer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <climits>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace capibara {
+
+namespace {
+
+constexpr std::string_view kSpaceEscape = "\xE2\x96\x81";  // "▁" (U+2581), SPM's visible space
+
+// Token texts llama.cpp (llama-vocab.cpp, `load`) recognises when the metadata names no id. A
+// token found this way is also forced to be a control token.
+constexpr auto kEotTexts = std::to_array<std::string_view>({
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "<\xEF\xBD\x9C"
+    "end\xE2\x96\x81"
+    "of\xE2\x96\x81"
+    "sentence\xEF\xBD\x9C>",  // DeepSeek
+    "<end_of_utterance>",
+});
+constexpr auto kEomTexts = std::to_array<std::string_view>({"<|eom_id|>"});
+constexpr auto kFimPreTexts = std::to_array<std::string_view>({
+    "<|fim_prefix|>",
+    "<fim-prefix>",
+    "<fim_prefix>",
+    "<\xEF\xBD\x9C"
+    "fim\xE2\x96\x81"
+    "begin\xEF\xBD\x9C>",
+    "<PRE>",
+    "\xE2\x96\x81<PRE>",
+    "<|code_prefix|>",
+    "<|prefix|>",
+});
+constexpr auto kFimSufTexts = std::to_array<std::string_view>({
+    "<|fim_suffix|>",
+    "<fim-suffix>",
+    "<fim_suffix>",
+    "<\xEF\xBD\x9C"
+    "fim\xE2\x96\x81"
+    "hole\xEF\xBD\x9C>",
+    "<SUF>",
+    "\xE2\x96\x81<SUF>",
+    "<|code_suffix|>",
+    "<|suffix|>",
+});
+constexpr auto kFimMidTexts = std::to_array<std::string_view>({
+    "<|fim_middle|>",
+    "<fim-middle>",
+    "<fim_middle>",
+    "<\xEF\xBD\x9C"
+    "fim\xE2\x96\x81"
+    "end\xEF\xBD\x9C>",
+    "<MID>",
+    "\xE2\x96\x81<MID>",
+    "<|code_middle|>",
+    "<|middle|>",
+});
+constexpr auto kFimPadTexts =
+    std::to_array<std::string_view>({"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
+constexpr auto kFimRepTexts = std::to_array<std::string_view>(
+    {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
+constexpr auto kFimSepTexts = std::to_array<std::string_view>({"<|file_sep|>"});
+
+// Tokens that end generation whatever the metadata says (llama.cpp's list), plus Cohere's
+// `<|END_OF_TURN_TOKEN|>`, which capibara adds so that Command-R style chats stop at the turn end
+// even when the file's eos is another token.
+constexpr auto kEogTexts = std::to_array<std::string_view>({
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\xEF\xBD\x9C"
+    "end\xE2\x96\x81"
+    "of\xE2\x96\x81"
+    "sentence\xEF\xBD\x9C>",
+    "[e~[",
+    "<|END_OF_TURN_TOKEN|>",
+});
+
+// gpt-oss (harmony) tokens that llama.cpp always renders: user-defined, whatever the file says.
+constexpr auto kAlwaysRenderedTexts =
+    std::to_array<std::string_view>({"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"});
+
+template <size_t N>
+bool contains(const std::array<std::string_view, N>& texts, std::string_view text) {
+  return std::find(texts.begin(), texts.end(), text) != texts.end();
+}
+
+// The C locale's `isspace`, without its undefined behaviour for negative `char`s.
+bool is_ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+TokenizerKind kind_from_model(std::string_view model) {
+  if (model == "llama") return TokenizerKind::kSpm;
+  std::string_view family = "";
+  if (model == "gpt2") family = " (byte-level BPE)";
+  if (model == "bert") family = " (WordPiece)";
+  if (model == "t5") family = " (Unigram)";
+  throw UnsupportedError(
+      fmt::format("tokenizer model '{}'{} is not supported yet; capibara implements 'llama' "
+                  "(SentencePiece)",
+                  model, family));
+}
+
+// A special id from the metadata: absent -> `fallback` (when in range); -1 or 0xFFFFFFFF -> none;
+// out of range -> `FormatError` when `strict`, else the fallback (llama.cpp warns and ignores).
+int32_t resolve_id(std::optional<int64_t> value, int32_t fallback, int32_t n_vocab,
+                   std::string_view key, bool strict) {
+  const int32_t in_range_fallback = fallback >= 0 && fallback < n_vocab ? fallback : -1;
+  if (!value) return in_range_fallback;
+  if (*value == -1 || *value == 0xFFFFFFFFLL) return -1;
+  if (*value >= 0 && *value < n_vocab) return static_cast<int32_t>(*value);
+  if (strict) {
+    throw FormatError(fmt::format("tokenizer.ggml.{} = {} is outside the vocabulary of {} tokens",
+                                  key, *value, n_vocab));
+  }
+  return in_range_fallback;
+}
+
+// "<0x0A>" -> 0x0A; nullopt when `text` is not of that form.
+std::optional<char> parse_byte_token(std::string_view text) {
+  if (text.size() != 6 || !text.starts_with("<0x") || text.back() != '>') return std::nullopt;
+  int value = 0;
+  for (const char c : text.substr(3, 2)) {
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'A' && c <= 'F') {
+      digit = c - 'A' + 10;
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    value = value * 16 + digit;
+  }
+  return static_cast<char>(static_cast<unsigned char>(value));
+}
+
+std::string unescape_spaces(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    if (text.substr(pos).starts_with(kSpaceEscape)) {
+      out.push_back(' ');
+      pos += kSpaceEscape.size();
+    } else {
+      out.push_back(text[pos]);
+      ++pos;
+    }
+  }
+  return out;
+}
+
+const std::string kEmpty;
+
+}  // namespace
+
+Tokenizer::Tokenizer(TokenizerSpec spec) {
+  kind_ = kind_from_model(spec.model);
+
+  const size_t n = spec.tokens.size();
+  if (n == 0) throw FormatError("the vocabulary (tokenizer.ggml.tokens) is empty");
+  if (n > static_cast<size_t>(INT32_MAX)) {
+    throw FormatError(fmt::format("the vocabulary has {} tokens, more than ids can address", n));
+  }
+  if (!spec.scores.empty() && spec.scores.size() != n) {
+    throw FormatError(fmt::format("tokenizer.ggml.scores has {} entries, tokenizer.ggml.tokens {}",
+                                  spec.scores.size(), n));
+  }
+  if (!spec.token_types.empty() && spec.token_types.size() != n) {
+    throw FormatError(
+        fmt::format("tokenizer.ggml.token_type has {} entries, tokenizer.ggml.tokens {}",
+                    spec.token_types.size(), n));
+  }
+
+  std::vector<Vocab::Token> tokens(n);
+  for (size_t i = 0; i < n; ++i) {
+    Vocab::Token& token = tokens[i];
+    token.text = std::move(spec.tokens[i]);
+    token.score = spec.scores.empty() ? 0.0f : spec.scores[i];
+    token.type =
+        spec.token_types.empty() ? TokenType::kNormal : static_cast<TokenType>(spec.token_types[i]);
+    token.attr = attr_from_type(token.type);
+  }
+  vocab_ = Vocab(std::move(tokens));
+  const int32_t n_vocab = vocab_.size();
+
+  // Defaults per model type, as llama.cpp sets them before reading the metadata.
+  int32_t default_bos = -1;
+  int32_t default_eos = -1;
+  int32_t default_unk = -1;
+  switch (kind_) {
+    case TokenizerKind::kSpm:
+      default_bos = 1;
+      default_eos = 2;
+      default_unk = 0;
+      add_bos_ = true;
+      add_eos_ = false;
+      add_space_prefix_ = true;
+      break;
+  }
+  bos_id_ = resolve_id(spec.bos_id, default_bos, n_vocab, "bos_token_id", true);
+  eos_id_ = resolve_id(spec.eos_id, default_eos, n_vocab, "eos_token_id", true);
+  unk_id_ = resolve_id(spec.unk_id, default_unk, n_vocab, "unknown_token_id", true);
+  eot_id_ = resolve_id(spec.eot_id, -1, n_vocab, "eot_token_id", true);
+  eom_id_ = resolve_id(spec.eom_id, -1, n_vocab, "eom_token_id", false);
+  pad_id_ = resolve_id(spec.pad_id, -1, n_vocab, "padding_token_id", false);
+  sep_id_ = resolve_id(spec.sep_id, -1, n_vocab, "seperator_token_id", false);
+  if (spec.add_bos) add_bos_ = *spec.add_bos;
+  if (spec.add_eos) add_eos_ = *spec.add_eos;
+  if (spec.add_space_prefix) add_space_prefix_ = *spec.add_space_prefix;
+  if (add_bos_ && bos_id_ < 0) {
+    throw FormatError("tokenizer.ggml.add_bos_token is true, but there is no BOS token");
+  }
+  if (add_eos_ && eos_id_ < 0) {
+    throw FormatError("tokenizer.ggml.add_eos_token is true, but there is no EOS token");
+  }
+
+  finish_special_tokens(spec);
+
+  switch (kind_) {
+    case TokenizerKind::kSpm:
+      spm_ = SpmEncoder(vocab_, unk_id_);
+      break;
+  }
+  build_pieces();
+}
+
+void Tokenizer::finish_special_tokens(const TokenizerSpec& spec) {
+  const int32_t n_vocab = vocab_.size();
+  int32_t fim_pre = -1;
+  int32_t fim_suf = -1;
+  int32_t fim_mid = -1;
+  int32_t fim_pad = resolve_id(spec.fim_pad_id, -1, n_vocab, "fim_pad_token_id", false);
+  int32_t fim_rep = resolve_id(spec.fim_rep_id, -1, n_vocab, "fim_rep_token_id", false);
+  int32_t fim_sep = resolve_id(spec.fim_sep_id, -1, n_vocab, "fim_sep_token_id", false);
+
+  // Ids the metadata does not give are detected by text; such a token becomes a control token
+  // (llama.cpp: "control-looking token ... was not control-type").
+  const auto detect = [&](int32_t& id, const auto& texts) {
+    if (id >= 0) return;
+    for (int32_t i = 0; i < n_vocab; ++i) {
+      if (contains(texts, vocab_[i].text)) {
+        id = i;
+        vocab_[i].attr |= token_attr::kControl;
+        return;
+      }
+    }
+  };
+  detect(eot_id_, kEotTexts);
+  detect(eom_id_, kEomTexts);
+  detect(fim_pre, kFimPreTexts);
+  detect(fim_suf, kFimSufTexts);
+  detect(fim_mid, kFimMidTexts);
+  detect(fim_pad, kFimPadTexts);
+  detect(fim_rep, kFimRepTexts);
+  detect(fim_sep, kFimSepTexts);
+
+  std::vector<int32_t> eog;
+  for (const int32_t id : {fim_pad, fim_rep, fim_sep}) {
+    if (id >= 0) eog.push_back(id);
+  }
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    if (contains(kEogTexts, vocab_[i].text)) {
+      eog.push_back(i);
+      vocab_[i].attr |= token_attr::kControl;
+    }
+  }
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    if (contains(kAlwaysRenderedTexts, vocab_[i].text)) vocab_[i].attr = token_attr::kUserDefined;
+  }
+  for (const int32_t id : {eos_id_, eot_id_, eom_id_}) {
+    if (id >= 0) eog.push_back(id);
+  }
+  std::sort(eog.begin(), eog.end());
+  eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
+
+  const auto find_eog = [&](std::string_view text) -> int32_t {
+    for (const int32_t id : eog) {
+      if (vocab_[id].text == text) return id;
+    }
+    return -1;
+  };
+  const auto drop_eog = [&](int32_t id, uint32_t new_attr) {
+    eog.erase(std::find(eog.begin(), eog.end(), id));
+    vocab_[id].attr = new_attr;
+  };
+  // Harmony (gpt-oss) and solar-open end a message with `<|end|>` but keep generating after it.
+  const int32_t end_id = find_eog("<|end|>");
+  const bool has_call = find_eog("<|call|>") >= 0 || find_eog("<|calls|>") >= 0;
+  if (end_id >= 0 && has_call && (find_eog("<|return|>") >= 0 || find_eog("<|flush|>") >= 0)) {
+    drop_eog(end_id, token_attr::kUserDefined);
+  }
+  // Gemma 4 (and PaddleOCR) use `</s>` as ordinary text.
+  const int32_t s_id = find_eog("</s>");
+  if (s_id >= 0 && find_eog("<|tool_response>") >= 0) drop_eog(s_id, token_attr::kNormal);
+  eog_ids_ = std::move(eog);
+
+  // Special-token parsing tries the longest texts first.
+  constexpr uint32_t kSpecial =
+      token_attr::kControl | token_attr::kUserDefined | token_attr::kUnknown;
+  for (int32_t i = 0; i < n_vocab; ++i) {
+    if (vocab_.has_attr(i, kSpecial)) special_tokens_.push_back(i);
+  }
+  std::stable_sort(special_tokens_.begin(), special_tokens_.end(), [&](int32_t a, int32_t b) {
+    return vocab_[a].text.size() > vocab_[b].text.size();
+  });
+
+  // Phi-3 strips whitespace after its special tokens (llama.cpp sets this by model name).
+  std::string name = spec.model_name;
+  std::transform(name.begin(), name.end(), name.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
+  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+    for (const int32_t id : special_tokens_) vocab_[id].attr |= token_attr::kRstrip;
+    if (const int32_t id = vocab_.find("</s>"); id >= 0) vocab_[id].attr |= token_attr::kRstrip;
+    for (const std::string_view text : {"<unk>", "<s>", "<|endoftext|>"}) {
+      if (const int32_t id = vocab_.find(text); id >= 0) vocab_[id].attr &= ~token_attr::kRstrip;
+    }
+  }
+}
+
+void Tokenizer::build_pieces() {
+  const int32_t n_vocab = vocab_.size();
+  pieces_.resize(static_cast<size_t>(n_vocab));
+  for (int32_t id = 0; id < n_vocab; ++id) {
+    const Vocab::Token& token = vocab_[id];
+    std::string& piece = pieces_[static_cast<size_t>(id)];
+    // Same precedence as llama.cpp's `token_to_piece`: special texts verbatim, then normal
+    // tokens with "▁" unescaped, then byte tokens; anything else (unused, undefined) is empty.
+    if (token.attr & (token_attr::kControl | token_attr::kUnknown | token_attr::kUserDefined)) {
+      piece = token.text;
+    } else if (token.attr & token_attr::kNormal) {
+      piece = unescape_spaces(token.text);
+    } else if (token.attr & token_attr::kByte) {
+      const std::optional<char> byte = parse_byte_token(token.text);
+      if (!byte) {
+        throw FormatError(
+            fmt::format("token {} is typed as a byte, but its text '{}' is not "
+                        "of the form <0xNN>",
+                        id, token.text));
+      }
+      piece.assign(1, *byte);
+    }
+  }
+}
+
+bool Tokenizer::is_eog(int32_t id) const {
+  return std::binary_search(eog_ids_.begin(), eog_ids_.end(), id);
+}
+
+bool Tokenizer::is_control(int32_t id) const {
+  return vocab_.contains(id) && vocab_.has_attr(id, token_attr::kControl);
+}
+
+TokenType Tokenizer::token_type(int32_t id) const {
+  return vocab_.contains(id) ? vocab_[id].type : TokenType::kUndefined;
+}
+
+const std::string& Tokenizer::token_text(int32_t id) const {
+  return vocab_.contains(id) ? vocab_[id].text : kEmpty;
+}
+
+std::string_view Tokenizer::piece(int32_t id, bool render_special) const {
+  if (!vocab_.contains(id)) return {};
+  if (!render_special && vocab_.has_attr(id, token_attr::kControl | token_attr::kUnknown)) {
+    return {};
+  }
+  return pieces_[static_cast<size_t>(id)];
+}
+
+std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text,
+                                                      bool parse_special) const {
+  // Like llama.cpp's `tokenizer_st_partition`: each special token in turn (longest first) splits
+  // every raw-text fragment left by the previous ones at all its occurrences.
+  std::vector<Fragment> fragments{{-1, 0, text.size()}};
+  std::vector<Fragment> next;
+  for (const int32_t special : special_tokens_) {
+    const Vocab::Token& token = vocab_[special];
+    if (!parse_special && (token.attr & (token_attr::kControl | token_attr::kUnknown))) continue;
+    const std::string_view needle = token.text;
+    next.clear();
+    for (const Fragment& fragment : fragments) {
+      if (fragment.token >= 0) {
+        next.push_back(fragment);
+        continue;
+      }
+      size_t base = fragment.offset;
+      size_t length = fragment.length;
+      while (true) {
+        const size_t match = text.substr(0, base + length).find(needle, base);
+        if (match == std::string_view::npos) {
+          next.push_back({-1, base, length});
+          break;
+        }
+        size_t left_length = match - base;
+        if (token.attr & token_attr::kLstrip) {
+          while (left_length > 0 && is_ascii_space(text[base + left_length - 1])) --left_length;
+        }
+        if (left_length > 0) next.push_back({-1, base, left_length});
+        next.push_back({special, 0, 0});
+        const size_t end = match + needle.size();
+        size_t right_offset = end;
+        size_t right_length = base + length - end;
+        if (token.attr & token_attr::kRstrip) {
+          while (right_length > 0 && is_ascii_space(text[right_offset])) {
+            ++right_offset;
+            --right_length;
+          }
+        }
+        if (right_length == 0) break;
+        base = right_offset;
+        length = right_length;
+      }
+    }
+    std::swap(fragments, next);
+  }
+  return fragments;
+}
+
+void Tokenizer::encode_text(std::string_view text, bool after_special,
+                            std::vector<int32_t>& out) const {
+  switch (kind_) {
+    case TokenizerKind::kSpm: {
+      std::string escaped;
+      escaped.reserve(text.size() + kSpaceEscape.size() * 4);
+      // SentencePiece marks a word start with "▁"; the text start (or the start after a special
+      // token) counts as one.
+      if (add_space_prefix_ && after_special) escaped.append(kSpaceEscape);
+      for (const char c : text) {
+        if (c == ' ') {
+          escaped.append(kSpaceEscape);
+        } else {
+          escaped.push_back(c);
+        }
+      }
+      spm_.encode(vocab_, escaped, out);
+      break;
+    }
+  }
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
+                                       bool parse_special) const {
+  std::vector<int32_t> out;
+  if (add_special && add_bos_) out.push_back(bos_id_);
+  if (!text.empty()) {
+    bool after_special = true;
+    for (const Fragment& fragment : partition(text, parse_special)) {
+      if (fragment.token >= 0) {
+        out.push_back(fragment.token);
+        after_special = true;
+      } else {
+        encode_text(text.substr(fragment.offset, fragment.length), after_special, out);
+        after_special = false;
+      }
+    }
+  }
+  if (add_special && add_eos_) out.push_back(eos_id_);
+  return out;
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
+  std::string out;
+  bool at_start = true;
+  for (const int32_t id : ids) {
+    std::string_view p = piece(id, render_special);
+    if (at_start && id == bos_id_) {
+      out.append(p);
+      continue;
+    }
+    if (at_start && add_space_prefix_ && p.starts_with(' ')) p.remove_prefix(1);
+    at_start = false;
+    out.append(p);
+  }
+  return out;
+}
+
+}  // namespace capibara

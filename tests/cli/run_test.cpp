@@ -1,0 +1,96 @@
+// `capibara run` and `capibara golden` as a user runs them.
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "support/shared_data.hpp"
+#include "support/subprocess.hpp"
+
+namespace capibara::testing {
+namespace {
+
+#define CAPIBARA_REQUIRE_BINARY(bin)                                           \
+  const auto bin##_opt = capibara_binary();                                    \
+  if (!bin##_opt) GTEST_SKIP() << "CAPIBARA_BIN is not set (run through ctest)"; \
+  const std::string bin = shell_quote(bin##_opt->string())
+
+TEST(RunCommand, GreedyStoriesMatchesLlamaCpp) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command(bin + " run -m " +
+                             shell_quote((shared / "models/stories260K.gguf").string()) +
+                             " -p 'Once upon a time' -n 24 --temp 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ", there was a little girl named Lily. She loved to play outside in the p");
+  EXPECT_NE(r.err.find("tok/s"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, SameSeedSameText) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string cmd = bin + " run -m " +
+                          shell_quote((shared / "models/stories260K.gguf").string()) +
+                          " -p 'Tim had a red ball' -n 40 --temp 1.0 --seed ";
+  const auto a = run_command(cmd + "42");
+  const auto b = run_command(cmd + "42");
+  const auto c = run_command(cmd + "7");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST(RunCommand, StopStringEndsGenerationAndIsNotPrinted) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command(bin + " run -m " +
+                             shell_quote((shared / "models/stories260K.gguf").string()) +
+                             " -p 'Once upon a time' -n 24 --temp 0 --stop 'Lily'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ", there was a little girl named ");
+}
+
+TEST(RunCommand, ErrorsAreOneLineAndNonZero) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command(bin + " run -m /etc/hostname -p hi");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("error"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  const auto missing = run_command(bin + " run -m /nonexistent.gguf -p hi");
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+TEST(RunCommand, HelpOnEveryCommand) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  for (const char* sub : {"", "run", "inspect", "golden"}) {
+    const auto r = run_command(bin + " " + sub + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
+  }
+}
+
+TEST(GoldenCommand, PassesOnStoriesAndPrintsJson) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command(bin + " golden -m " +
+                             shell_quote((shared / "models/stories260K.gguf").string()) +
+                             " --golden " +
+                             shell_quote((shared / "golden/stories260K.json").string()) +
+                             " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"max_abs_logprob_diff\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"top1_agree\""), std::string::npos);
+}
+
+TEST(GoldenCommand, FailsWhenComparedWithAnotherModelsGolden) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command(bin + " golden -m " +
+                             shell_quote((shared / "models/stories260K.gguf").string()) +
+                             " --golden " +
+                             shell_quote((shared / "golden/synth-llama-f32.json").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("OUT OF TOLERANCE"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace capibara::testing

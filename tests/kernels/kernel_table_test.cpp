@@ -1,0 +1,64 @@
+// Every ISA's kernels against the scalar reference, on random data at odd sizes.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/kernel_table.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+std::vector<float> random_vector(std::mt19937& rng, int64_t n) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n) + 1);  // +1: tests an offset (misaligned) start
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+TEST(KernelTable, ScalarIsAlwaysAvailableAndActiveIsOneOfThem) {
+  const auto tables = available_kernel_tables();
+  ASSERT_FALSE(tables.empty());
+  EXPECT_EQ(tables.front()->isa, Isa::kScalar);
+  bool found = false;
+  for (const auto* t : tables) found = found || t == &active_kernels();
+  EXPECT_TRUE(found);
+}
+
+TEST(KernelTable, DotMatchesScalarAtOddSizes) {
+  std::mt19937 rng(7);
+  const auto& ref = scalar_kernel_table();
+  for (const auto* table : available_kernel_tables()) {
+    for (int64_t n : {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 1000}) {
+      const auto a = random_vector(rng, n);
+      const auto b = random_vector(rng, n);
+      double exact = 0.0;
+      for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(a[i + 1]) * b[i + 1];
+      const float got = table->dot_f32(a.data() + 1, b.data() + 1, n);
+      const float want = ref.dot_f32(a.data() + 1, b.data() + 1, n);
+      const double tol = 1e-5 * static_cast<double>(n);
+      EXPECT_NEAR(got, exact, tol) << isa_name(table->isa) << " n=" << n;
+      EXPECT_NEAR(got, want, tol) << isa_name(table->isa) << " n=" << n;
+    }
+  }
+}
+
+TEST(KernelTable, AxpyMatchesScalarAtOddSizes) {
+  std::mt19937 rng(11);
+  for (const auto* table : available_kernel_tables()) {
+    for (int64_t n : {1, 5, 8, 9, 23, 64, 129}) {
+      const auto x = random_vector(rng, n);
+      auto y = random_vector(rng, n);
+      auto want = y;
+      table->axpy_f32(0.37f, x.data() + 1, y.data() + 1, n);
+      for (int64_t i = 1; i <= n; ++i) want[i] += 0.37f * x[i];
+      for (int64_t i = 0; i <= n; ++i) {
+        EXPECT_NEAR(y[i], want[i], 1e-6) << isa_name(table->isa) << " n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace capibara::kernels
