@@ -19,9 +19,7 @@ void ModelFlags::add_to(CLI::App& cmd, const std::string& default_kv_type) {
       ->capture_default_str();
 }
 
-ModelOptions ModelFlags::model_options() const {
-  return ModelOptions{threads, ctx, batch};
-}
+ModelOptions ModelFlags::model_options() const { return ModelOptions{threads, ctx, batch}; }
 
 KvType ModelFlags::kv() const {
   const auto t = parse_kv_type(kv_type);

@@ -67,7 +67,8 @@ struct RunOptions {
 
 void print_speed(const GenerationResult& r) {
   auto rate = [](int64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
-  fmt::print(stderr, "\n[prompt: {} tokens in {:.3f} s, {:.1f} tok/s | generation: {} tokens in "
+  fmt::print(stderr,
+             "\n[prompt: {} tokens in {:.3f} s, {:.1f} tok/s | generation: {} tokens in "
              "{:.3f} s, {:.1f} tok/s | {}]\n",
              r.n_prompt_tokens, r.prompt_seconds, rate(r.n_prompt_tokens, r.prompt_seconds),
              r.tokens.size(), r.generation_seconds,
@@ -114,7 +115,8 @@ int run(const RunOptions& o) {
     generate(o.prompt);
     return 0;
   }
-  fmt::print(stderr, "capibara: {} ({} layers, {} ISA). Type a prompt; Ctrl-C stops a "
+  fmt::print(stderr,
+             "capibara: {} ({} layers, {} ISA). Type a prompt; Ctrl-C stops a "
              "generation, Ctrl-D or Ctrl-C at the prompt quits.\n",
              o.model.model_path, model->config().n_layer,
              kernels::isa_name(kernels::active_kernels().isa));

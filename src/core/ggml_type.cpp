@@ -1,4 +1,5 @@
-// The per-type size table; block sizes and byte counts follow the block structs in quant_blocks.hpp.
+// The per-type size table; block sizes and byte counts follow the block structs in
+// quant_blocks.hpp.
 #include "core/ggml_type.hpp"
 
 #include <array>

@@ -36,10 +36,10 @@ enum class GgmlType : uint32_t {
 
 struct GgmlTypeTraits {
   GgmlType type;
-  std::string_view name;     // as llama.cpp prints it: "q4_K", "bf16"
-  int64_t block_size;        // weights per block (1 for plain types)
-  size_t block_bytes;        // bytes per block
-  bool can_dequantize;       // capibara has a reference dequantizer for it
+  std::string_view name;  // as llama.cpp prints it: "q4_K", "bf16"
+  int64_t block_size;     // weights per block (1 for plain types)
+  size_t block_bytes;     // bytes per block
+  bool can_dequantize;    // capibara has a reference dequantizer for it
 };
 
 // Traits of a type id read from a file; nullopt when capibara does not know the id.

@@ -39,8 +39,8 @@ GenerationResult Generator::generate(const GenerationRequest& request,
   if (n_prompt == 0) throw InvalidArgumentError("the prompt is empty");
   if (request.max_tokens < 0) throw InvalidArgumentError("max_tokens must be >= 0");
   if (n_prompt >= model_.n_ctx()) {
-    throw InvalidArgumentError(fmt::format("the prompt has {} tokens; the context holds {}",
-                                           n_prompt, model_.n_ctx()));
+    throw InvalidArgumentError(
+        fmt::format("the prompt has {} tokens; the context holds {}", n_prompt, model_.n_ctx()));
   }
   request.sampling.validate(static_cast<int32_t>(model_.config().n_vocab));
 

@@ -34,8 +34,8 @@ struct GenerationRequest {
 
 struct GenerationResult {
   FinishReason finish_reason = FinishReason::kStop;
-  std::string text;                    // everything emitted
-  std::vector<int32_t> tokens;         // generated tokens (stop-string tokens included)
+  std::string text;             // everything emitted
+  std::vector<int32_t> tokens;  // generated tokens (stop-string tokens included)
   int64_t n_prompt_tokens = 0;
   double prompt_seconds = 0.0;
   double generation_seconds = 0.0;

@@ -72,8 +72,8 @@ std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& go
                                               KvType kv_type, const GoldenTolerance& tolerance) {
   const int64_t n_vocab = model.config().n_vocab;
   if (golden.n_vocab != n_vocab) {
-    throw InvalidArgumentError(fmt::format("golden file has a vocabulary of {} tokens, the model {}",
-                                           golden.n_vocab, n_vocab));
+    throw InvalidArgumentError(fmt::format(
+        "golden file has a vocabulary of {} tokens, the model {}", golden.n_vocab, n_vocab));
   }
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   std::vector<GoldenCaseResult> results;
@@ -106,18 +106,17 @@ std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& go
       const auto& ref = c.steps[s];
       for (const auto& cand : ref) {
         if (cand.token < 0 || cand.token >= n_vocab) {
-          throw FormatError(fmt::format("golden token id {} is outside the vocabulary", cand.token));
+          throw FormatError(
+              fmt::format("golden token id {} is outside the vocabulary", cand.token));
         }
         const double ours = static_cast<double>(logits[static_cast<size_t>(cand.token)]) - log_z;
-        r.max_abs_logprob_diff =
-            std::max(r.max_abs_logprob_diff, std::abs(ours - cand.logprob));
+        r.max_abs_logprob_diff = std::max(r.max_abs_logprob_diff, std::abs(ours - cand.logprob));
       }
-      const auto argmax = static_cast<int32_t>(
-          std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const auto argmax =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const bool agree = argmax == ref[0].token;
       r.top1_agree += agree ? 1 : 0;
-      const bool clear = ref.size() < 2 || ref[0].logprob - ref[1].logprob >
-                                                 tolerance.clear_gap;
+      const bool clear = ref.size() < 2 || ref[0].logprob - ref[1].logprob > tolerance.clear_gap;
       if (!tolerance.only_clear_steps || clear) {
         ++r.top1_required;
         r.top1_required_agree += agree ? 1 : 0;

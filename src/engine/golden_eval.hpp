@@ -55,8 +55,8 @@ struct GoldenCaseResult {
   std::string prompt;
   int64_t steps = 0;
   double max_abs_logprob_diff = 0.0;
-  int64_t top1_agree = 0;      // steps whose argmax equals the reference top-1
-  int64_t top1_required = 0;   // steps that had to agree (see GoldenTolerance)
+  int64_t top1_agree = 0;     // steps whose argmax equals the reference top-1
+  int64_t top1_required = 0;  // steps that had to agree (see GoldenTolerance)
   int64_t top1_required_agree = 0;
   bool prompt_tokens_match = true;  // only checked when a tokenizer was given
   bool pass = false;

@@ -9,8 +9,7 @@ namespace capibara::kernels {
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
   double sum_sq = 0.0;  // double, as llama.cpp accumulates it, so long rows do not lose precision
   for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-  const float scale =
-      1.0f / std::sqrt(static_cast<float>(sum_sq / static_cast<double>(n)) + eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum_sq / static_cast<double>(n)) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 

@@ -27,9 +27,9 @@ enum class RopeLayout {
 };
 
 struct RopeParams {
-  int32_t n_rot = 0;         // rotated dimensions per head (<= head_dim)
+  int32_t n_rot = 0;  // rotated dimensions per head (<= head_dim)
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;   // 1 / linear scaling factor
+  float freq_scale = 1.0f;              // 1 / linear scaling factor
   const float* freq_factors = nullptr;  // [n_rot / 2] divisors (llama3 `rope_freqs.weight`)
   RopeLayout layout = RopeLayout::kNormal;
 };

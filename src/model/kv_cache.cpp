@@ -74,7 +74,8 @@ void SequenceKvCache::store(int64_t layer, int64_t pos, const float* k, const fl
 void SequenceKvCache::read(const std::vector<uint8_t>& data, int64_t layer, int64_t pos,
                            int64_t offset, int64_t n, float* out) const {
   assert(offset >= 0 && offset + n <= kv_dim_);
-  const uint8_t* src = data.data() + row_offset(layer, pos) + static_cast<size_t>(offset) * elem_bytes_;
+  const uint8_t* src =
+      data.data() + row_offset(layer, pos) + static_cast<size_t>(offset) * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
       std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));

@@ -44,8 +44,8 @@ class SequenceKvCache {
  private:
   SequenceKvCache(const SequenceKvCache&) = default;
   size_t row_offset(int64_t layer, int64_t pos) const;
-  void read(const std::vector<uint8_t>& data, int64_t layer, int64_t pos, int64_t offset,
-            int64_t n, float* out) const;
+  void read(const std::vector<uint8_t>& data, int64_t layer, int64_t pos, int64_t offset, int64_t n,
+            float* out) const;
 
   int64_t n_layer_;
   int64_t n_ctx_;

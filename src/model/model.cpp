@@ -54,13 +54,13 @@ void Model::bind_weights() {
     const auto& t = file_.require_tensor(name);
     if (t.shape.size() != 2 || t.shape[0] != cols || t.shape[1] != rows) {
       throw FormatError(fmt::format("{}: tensor '{}' has shape {}, expected [{}, {}]",
-                                    file_.display_name(), name, shape_string(t.shape), cols,
-                                    rows));
+                                    file_.display_name(), name, shape_string(t.shape), cols, rows));
     }
     if (!kernels::can_dequantize(t.type)) {
-      throw UnsupportedError(fmt::format("{}: tensor '{}' has type {}, which capibara cannot "
-                                         "compute with",
-                                         file_.display_name(), name, ggml_type_name(t.type)));
+      throw UnsupportedError(
+          fmt::format("{}: tensor '{}' has type {}, which capibara cannot "
+                      "compute with",
+                      file_.display_name(), name, ggml_type_name(t.type)));
     }
     return kernels::WeightMatrix{t.type, t.data, rows, cols, t.row_bytes()};
   };
@@ -132,9 +132,9 @@ void Model::allocate_buffers() {
   sized(up_, c.n_ff);
   sized(rope_cs_, c.rope.n_rot);
   sized(logit_rows_, c.n_embd);
-  attn_scratch_.assign(static_cast<size_t>(pool_.size()) *
-                           static_cast<size_t>(c.n_gqa() * n_ctx_ + 2 * c.head_dim),
-                       0.0f);
+  attn_scratch_.assign(
+      static_cast<size_t>(pool_.size()) * static_cast<size_t>(c.n_gqa() * n_ctx_ + 2 * c.head_dim),
+      0.0f);
   matmul_scratch_ = kernels::MatmulScratch(pool_.size(), std::max({c.n_embd, c.n_ff, c.q_dim()}));
 }
 

@@ -22,15 +22,15 @@
 namespace capibara {
 
 struct ModelOptions {
-  int n_threads = 0;                // 0: every hardware thread
-  int64_t n_ctx = 0;                // positions per sequence; 0: the training context, capped
-  int64_t max_batch_tokens = 512;   // tokens per forward call
+  int n_threads = 0;               // 0: every hardware thread
+  int64_t n_ctx = 0;               // positions per sequence; 0: the training context, capped
+  int64_t max_batch_tokens = 512;  // tokens per forward call
 };
 
 struct BatchToken {
   int32_t token = 0;
-  int64_t pos = 0;    // position within its sequence
-  int32_t seq = 0;    // index into the `caches` span of `forward`
+  int64_t pos = 0;  // position within its sequence
+  int32_t seq = 0;  // index into the `caches` span of `forward`
   bool want_logits = false;
 };
 
@@ -96,16 +96,16 @@ class Model {
   kernels::MatmulScratch matmul_scratch_;
 
   // Activations for the largest batch, B = max_batch_tokens.
-  std::vector<float> x_;         // [B, n_embd] residual stream
-  std::vector<float> xn_;        // [B, n_embd] normalised input of a sub-block
-  std::vector<float> q_;         // [B, q_dim]
-  std::vector<float> k_;         // [B, kv_dim]
-  std::vector<float> v_;         // [B, kv_dim]
-  std::vector<float> attn_out_;  // [B, q_dim]
-  std::vector<float> proj_;      // [B, n_embd] output of attn_output / ffn_down
-  std::vector<float> gate_;      // [B, n_ff]
-  std::vector<float> up_;        // [B, n_ff]
-  std::vector<float> rope_cs_;   // [B, n_rot] cos/sin pairs per batch entry
+  std::vector<float> x_;             // [B, n_embd] residual stream
+  std::vector<float> xn_;            // [B, n_embd] normalised input of a sub-block
+  std::vector<float> q_;             // [B, q_dim]
+  std::vector<float> k_;             // [B, kv_dim]
+  std::vector<float> v_;             // [B, kv_dim]
+  std::vector<float> attn_out_;      // [B, q_dim]
+  std::vector<float> proj_;          // [B, n_embd] output of attn_output / ffn_down
+  std::vector<float> gate_;          // [B, n_ff]
+  std::vector<float> up_;            // [B, n_ff]
+  std::vector<float> rope_cs_;       // [B, n_rot] cos/sin pairs per batch entry
   std::vector<float> attn_scratch_;  // [threads, n_gqa * n_ctx + 2 * head_dim]
   std::vector<float> logit_rows_;    // [B, n_embd] final-normed rows that want logits
 };

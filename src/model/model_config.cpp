@@ -11,8 +11,8 @@ namespace {
 
 int64_t positive(const gguf::GgufFile& file, const std::string& key, int64_t value) {
   if (value <= 0) {
-    throw FormatError(fmt::format("{}: key '{}' must be positive, got {}", file.display_name(),
-                                  key, value));
+    throw FormatError(
+        fmt::format("{}: key '{}' must be positive, got {}", file.display_name(), key, value));
   }
   return value;
 }
@@ -34,9 +34,10 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   c.n_head_kv = positive(file, a + "attention.head_count_kv",
                          file.get_int(a + "attention.head_count_kv").value_or(c.n_head));
   if (c.n_head % c.n_head_kv != 0) {
-    throw FormatError(fmt::format("{}: attention.head_count ({}) is not a multiple of "
-                                  "attention.head_count_kv ({})",
-                                  file.display_name(), c.n_head, c.n_head_kv));
+    throw FormatError(
+        fmt::format("{}: attention.head_count ({}) is not a multiple of "
+                    "attention.head_count_kv ({})",
+                    file.display_name(), c.n_head, c.n_head_kv));
   }
   if (c.n_embd % c.n_head != 0 && !file.get_int(a + "attention.key_length")) {
     throw FormatError(fmt::format("{}: embedding_length ({}) is not a multiple of head_count ({})",
@@ -50,13 +51,14 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   }
   c.norm_eps = static_cast<float>(file.require_float(a + "attention.layer_norm_rms_epsilon"));
 
-  c.rope.n_rot = static_cast<int32_t>(
-      positive(file, a + "rope.dimension_count",
-               file.get_int(a + "rope.dimension_count").value_or(c.head_dim)));
+  c.rope.n_rot =
+      static_cast<int32_t>(positive(file, a + "rope.dimension_count",
+                                    file.get_int(a + "rope.dimension_count").value_or(c.head_dim)));
   if (c.rope.n_rot > c.head_dim || c.rope.n_rot % 2 != 0) {
-    throw FormatError(fmt::format("{}: rope.dimension_count {} must be even and at most the "
-                                  "head size {}",
-                                  file.display_name(), c.rope.n_rot, c.head_dim));
+    throw FormatError(
+        fmt::format("{}: rope.dimension_count {} must be even and at most the "
+                    "head size {}",
+                    file.display_name(), c.rope.n_rot, c.head_dim));
   }
   c.rope.freq_base = static_cast<float>(file.get_float(a + "rope.freq_base").value_or(10000.0));
   c.rope.layout = kernels::RopeLayout::kNormal;
@@ -65,17 +67,18 @@ ModelConfig read_model_config(const gguf::GgufFile& file) {
   if (scaling == "linear") {
     const double factor = file.get_float(a + "rope.scaling.factor").value_or(1.0);
     if (!(factor > 0.0)) {
-      throw FormatError(fmt::format("{}: rope.scaling.factor must be positive",
-                                    file.display_name()));
+      throw FormatError(
+          fmt::format("{}: rope.scaling.factor must be positive", file.display_name()));
     }
     c.rope_scaling = RopeScaling::kLinear;
     c.rope.freq_scale = static_cast<float>(1.0 / factor);
   } else if (scaling == "llama3") {
     c.rope_scaling = RopeScaling::kLlama3;  // the factors come as the `rope_freqs.weight` tensor
   } else if (scaling != "none") {
-    throw UnsupportedError(fmt::format("{}: rope scaling type '{}' is not supported (supported: "
-                                       "none, linear, llama3)",
-                                       file.display_name(), scaling));
+    throw UnsupportedError(
+        fmt::format("{}: rope scaling type '{}' is not supported (supported: "
+                    "none, linear, llama3)",
+                    file.display_name(), scaling));
   }
   return c;
 }

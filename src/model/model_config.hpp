@@ -20,13 +20,13 @@ struct ModelConfig {
   std::string architecture;  // `general.architecture`
   std::string name;          // `general.name`, may be empty
   int64_t n_vocab = 0;
-  int64_t n_ctx_train = 0;   // context length the model was trained with, tokens
+  int64_t n_ctx_train = 0;  // context length the model was trained with, tokens
   int64_t n_embd = 0;
   int64_t n_layer = 0;
   int64_t n_ff = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
-  int64_t head_dim = 0;      // per head, for queries, keys and values
+  int64_t head_dim = 0;  // per head, for queries, keys and values
   float norm_eps = 1e-5f;
   RopeScaling rope_scaling = RopeScaling::kNone;
   kernels::RopeParams rope;  // `freq_factors` is bound to the model's tensor at load

@@ -9,17 +9,17 @@
 namespace capibara::testing {
 namespace {
 
-#define CAPIBARA_REQUIRE_BINARY(bin)                                           \
-  const auto bin##_opt = capibara_binary();                                    \
+#define CAPIBARA_REQUIRE_BINARY(bin)                                             \
+  const auto bin##_opt = capibara_binary();                                      \
   if (!bin##_opt) GTEST_SKIP() << "CAPIBARA_BIN is not set (run through ctest)"; \
   const std::string bin = shell_quote(bin##_opt->string())
 
 TEST(RunCommand, GreedyStoriesMatchesLlamaCpp) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);
-  const auto r = run_command(bin + " run -m " +
-                             shell_quote((shared / "models/stories260K.gguf").string()) +
-                             " -p 'Once upon a time' -n 24 --temp 0");
+  const auto r =
+      run_command(bin + " run -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
+                  " -p 'Once upon a time' -n 24 --temp 0");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, ", there was a little girl named Lily. She loved to play outside in the p");
   EXPECT_NE(r.err.find("tok/s"), std::string::npos) << r.err;
@@ -42,9 +42,9 @@ TEST(RunCommand, SameSeedSameText) {
 TEST(RunCommand, StopStringEndsGenerationAndIsNotPrinted) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);
-  const auto r = run_command(bin + " run -m " +
-                             shell_quote((shared / "models/stories260K.gguf").string()) +
-                             " -p 'Once upon a time' -n 24 --temp 0 --stop 'Lily'");
+  const auto r =
+      run_command(bin + " run -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
+                  " -p 'Once upon a time' -n 24 --temp 0 --stop 'Lily'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, ", there was a little girl named ");
 }
@@ -71,11 +71,9 @@ TEST(RunCommand, HelpOnEveryCommand) {
 TEST(GoldenCommand, PassesOnStoriesAndPrintsJson) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);
-  const auto r = run_command(bin + " golden -m " +
-                             shell_quote((shared / "models/stories260K.gguf").string()) +
-                             " --golden " +
-                             shell_quote((shared / "golden/stories260K.json").string()) +
-                             " --json");
+  const auto r = run_command(
+      bin + " golden -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
+      " --golden " + shell_quote((shared / "golden/stories260K.json").string()) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\"max_abs_logprob_diff\""), std::string::npos);
   EXPECT_NE(r.out.find("\"top1_agree\""), std::string::npos);
@@ -84,10 +82,9 @@ TEST(GoldenCommand, PassesOnStoriesAndPrintsJson) {
 TEST(GoldenCommand, FailsWhenComparedWithAnotherModelsGolden) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);
-  const auto r = run_command(bin + " golden -m " +
-                             shell_quote((shared / "models/stories260K.gguf").string()) +
-                             " --golden " +
-                             shell_quote((shared / "golden/synth-llama-f32.json").string()));
+  const auto r =
+      run_command(bin + " golden -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
+                  " --golden " + shell_quote((shared / "golden/synth-llama-f32.json").string()));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("OUT OF TOLERANCE"), std::string::npos) << r.out;
 }

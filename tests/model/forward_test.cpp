@@ -93,11 +93,9 @@ TEST(Forward, RefusesOutOfRangeTokensAndPositions) {
   EXPECT_THROW(model->forward(std::span(&bad_token, 1), caches, logits.data()),
                InvalidArgumentError);
   const BatchToken bad_pos{1, 16, 0, true};
-  EXPECT_THROW(model->forward(std::span(&bad_pos, 1), caches, logits.data()),
-               InvalidArgumentError);
+  EXPECT_THROW(model->forward(std::span(&bad_pos, 1), caches, logits.data()), InvalidArgumentError);
   const BatchToken bad_seq{1, 0, 3, true};
-  EXPECT_THROW(model->forward(std::span(&bad_seq, 1), caches, logits.data()),
-               InvalidArgumentError);
+  EXPECT_THROW(model->forward(std::span(&bad_seq, 1), caches, logits.data()), InvalidArgumentError);
 }
 
 // Rebuilds stories260K without one metadata key or tensor and expects a load error naming it.
@@ -116,8 +114,8 @@ std::vector<uint8_t> stories_without(const std::filesystem::path& shared, const 
 
 TEST(ModelLoad, MissingRequiredKeyIsNamed) {
   CAPIBARA_REQUIRE_SHARED(shared);
-  for (const std::string key : {"llama.block_count", "llama.embedding_length",
-                                "llama.attention.layer_norm_rms_epsilon"}) {
+  for (const std::string key :
+       {"llama.block_count", "llama.embedding_length", "llama.attention.layer_norm_rms_epsilon"}) {
     auto bytes = stories_without(shared, key, "");
     try {
       Model::load(gguf::GgufFile::from_bytes(bytes, "broken.gguf"));

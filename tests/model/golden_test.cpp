@@ -35,29 +35,28 @@ TEST_P(GoldenTest, WithinTolerance) {
   const GoldenTolerance tol = golden_tolerance(*model, p.kv);
   for (const auto& r : evaluate_golden(*model, golden, p.kv, tol)) {
     EXPECT_TRUE(r.pass) << "'" << r.prompt << "': max |dlogp| " << r.max_abs_logprob_diff
-                        << " (tolerance " << tol.max_abs_logprob_diff << "), top-1 "
-                        << r.top1_agree << "/" << r.steps << ", required steps agreeing "
-                        << r.top1_required_agree << "/" << r.top1_required;
+                        << " (tolerance " << tol.max_abs_logprob_diff << "), top-1 " << r.top1_agree
+                        << "/" << r.steps << ", required steps agreeing " << r.top1_required_agree
+                        << "/" << r.top1_required;
     RecordProperty("max_abs_logprob_diff_" + std::to_string(r.steps),
                    std::to_string(r.max_abs_logprob_diff));
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Llama, GoldenTest,
-    ::testing::Values(GoldenParam{"stories260K", KvType::kF32},
-                      GoldenParam{"stories260K", KvType::kF16},
-                      GoldenParam{"stories260K", KvType::kBF16},
-                      GoldenParam{"synth-llama-f32", KvType::kF32},
-                      GoldenParam{"synth-llama-f32", KvType::kF16},
-                      GoldenParam{"synth-llama-f32", KvType::kBF16},
-                      GoldenParam{"synth-llama-f16", KvType::kF16},
-                      GoldenParam{"synth-llama-bf16", KvType::kF16},
-                      GoldenParam{"synth-llama-q8_0", KvType::kF16},
-                      GoldenParam{"synth-llama-q4_0", KvType::kF16},
-                      GoldenParam{"synth-llama-q4_k_m", KvType::kF16},
-                      GoldenParam{"synth-llama-q6_k", KvType::kF16}),
-    param_name);
+INSTANTIATE_TEST_SUITE_P(Llama, GoldenTest,
+                         ::testing::Values(GoldenParam{"stories260K", KvType::kF32},
+                                           GoldenParam{"stories260K", KvType::kF16},
+                                           GoldenParam{"stories260K", KvType::kBF16},
+                                           GoldenParam{"synth-llama-f32", KvType::kF32},
+                                           GoldenParam{"synth-llama-f32", KvType::kF16},
+                                           GoldenParam{"synth-llama-f32", KvType::kBF16},
+                                           GoldenParam{"synth-llama-f16", KvType::kF16},
+                                           GoldenParam{"synth-llama-bf16", KvType::kF16},
+                                           GoldenParam{"synth-llama-q8_0", KvType::kF16},
+                                           GoldenParam{"synth-llama-q4_0", KvType::kF16},
+                                           GoldenParam{"synth-llama-q4_k_m", KvType::kF16},
+                                           GoldenParam{"synth-llama-q6_k", KvType::kF16}),
+                         param_name);
 
 // The tolerance classes themselves: an f32 model with an f32 cache gets the strictest one.
 TEST(GoldenTolerance, ClassesFollowTheSharedReadme) {

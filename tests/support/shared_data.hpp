@@ -19,7 +19,7 @@ std::optional<std::filesystem::path> capibara_binary();
 // Skips the current test loudly when the shared data folder is missing; otherwise binds
 // `shared` (a std::filesystem::path) to it.
 #define CAPIBARA_REQUIRE_SHARED(shared)                                                      \
-  const auto shared##_opt = ::capibara::testing::shared_dir();                              \
+  const auto shared##_opt = ::capibara::testing::shared_dir();                               \
   if (!shared##_opt) {                                                                       \
     GTEST_SKIP() << "shared test data not found: set CAPIBARA_SHARED or put ../shared next " \
                     "to the repository";                                                     \

@@ -30,12 +30,12 @@ std::string shell_quote(const std::string& s) {
 CommandResult run_command(const std::string& command_line) {
   static int counter = 0;
   const auto dir = std::filesystem::temp_directory_path();
-  const std::string stem = "capibara_test_" + std::to_string(::getpid()) + "_" +
-                           std::to_string(counter++);
+  const std::string stem =
+      "capibara_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const auto out_path = dir / (stem + ".out");
   const auto err_path = dir / (stem + ".err");
-  const std::string full = command_line + " </dev/null >" + shell_quote(out_path.string()) +
-                           " 2>" + shell_quote(err_path.string());
+  const std::string full = command_line + " </dev/null >" + shell_quote(out_path.string()) + " 2>" +
+                           shell_quote(err_path.string());
   const int status = std::system(full.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
