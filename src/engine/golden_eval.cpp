@@ -4,21 +4,29 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "model/model.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace capibara {
 
 GoldenFile read_golden_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw SystemError(fmt::format("cannot open golden file '{}'", path.string()));
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Reference texts may end inside a multi-byte character (llama.cpp writes the raw bytes of
+  // the tokens); JSON parsers reject that, so such bytes become U+FFFD first. Only the texts
+  // change, never the token ids or numbers.
+  std::string repaired;
+  utf8::append_repaired(repaired, raw);
   GoldenFile g;
   try {
-    const auto j = nlohmann::json::parse(in);
+    const auto j = nlohmann::json::parse(repaired);
     g.model = j.value("model", "");
     g.n_vocab = j.at("n_vocab").get<int64_t>();
     for (const auto& jc : j.at("cases")) {

@@ -174,14 +174,26 @@ int32_t Sampler::draw(std::span<Candidate> candidates) {
     n_kept = static_cast<size_t>(end - candidates.begin());
   }
   if (params_.top_p < 1.0f) {
-    std::sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(n_kept), better);
+    // The nucleus is usually a small prefix: sort in growing chunks (each `partial_sort` brings
+    // the next best to the front) rather than sorting the whole vocabulary.
+    const auto at = [&](size_t i) { return candidates.begin() + static_cast<ptrdiff_t>(i); };
     double cumulative = 0.0;
-    for (size_t i = 0; i < n_kept; ++i) {
-      cumulative += std::exp(static_cast<double>(candidates[i].logit - max_logit)) / normalizer;
-      if (cumulative >= static_cast<double>(params_.top_p)) {
-        n_kept = i + 1;
-        break;
+    size_t n_sorted = 0;
+    size_t chunk = 64;
+    bool cut = false;
+    while (!cut && n_sorted < n_kept) {
+      const size_t end = std::min(n_kept, n_sorted + chunk);
+      std::partial_sort(at(n_sorted), at(end), at(n_kept), better);
+      for (size_t i = n_sorted; i < end; ++i) {
+        cumulative += std::exp(static_cast<double>(candidates[i].logit - max_logit)) / normalizer;
+        if (cumulative >= static_cast<double>(params_.top_p)) {
+          n_kept = i + 1;
+          cut = true;
+          break;
+        }
       }
+      n_sorted = end;
+      chunk *= 4;
     }
   }
 

@@ -13,7 +13,7 @@ StopMatcher::StopMatcher(std::vector<std::string> stop_strings) {
   }
 }
 
-StopResult StopMatcher::push(std::string_view piece) {
+StopMatcher::Output StopMatcher::push(std::string_view piece) {
   if (matched_) return {"", true};
   if (stops_.empty()) return {std::string(piece), false};
   held_.append(piece);

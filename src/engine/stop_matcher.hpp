@@ -13,19 +13,19 @@
 
 namespace capibara {
 
-struct StopResult {
-  std::string emit;      // text that is safe to send now
-  bool stopped = false;  // a stop string was found: generation should end
-};
-
 class StopMatcher {
  public:
+  struct Output {
+    std::string emit;      // text that is safe to send now
+    bool stopped = false;  // a stop string was found: generation should end
+  };
+
   // Empty strings in `stop_strings` are ignored; with none left, every piece is emitted as is.
   explicit StopMatcher(std::vector<std::string> stop_strings);
 
   // Adds `piece` to the text. When a stop string appears, emits the text before it and reports
   // `stopped`; later calls emit nothing.
-  StopResult push(std::string_view piece);
+  Output push(std::string_view piece);
   // Text held back at the end of generation (a partial stop string that never completed).
   std::string flush();
 

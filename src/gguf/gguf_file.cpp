@@ -101,6 +101,11 @@ class Reader {
 
   size_t pos() const { return pos_; }
   size_t remaining() const { return bytes_.size() - pos_; }
+  const std::string& display_name() const { return display_name_; }
+
+  // Array items read so far, against `kMaxMetadataArrayItems`.
+  uint64_t array_items() const { return array_items_; }
+  void add_array_items(uint64_t n) { array_items_ += n; }
 
   // What is being read, for error messages ("metadata entry 3 ('llama.block_count')").
   void set_context(std::string context) { context_ = std::move(context); }
@@ -148,6 +153,7 @@ class Reader {
   const std::string& display_name_;
   std::string context_ = "the header";
   size_t pos_ = 0;
+  uint64_t array_items_ = 0;
 };
 
 ValueType checked_value_type(Reader& in, std::string_view what) {
@@ -206,6 +212,13 @@ Value read_value(Reader& in, ValueType type, int depth) {
             "item, but only {} bytes remain",
             count, value_type_name(array.element_type), count_at, min_bytes, in.remaining()));
       }
+      if (count > kMaxMetadataArrayItems - in.array_items()) {
+        throw UnsupportedError(fmt::format(
+            "{}: array at byte offset {} brings the metadata past {} array items in total, "
+            "more than capibara accepts",
+            in.display_name(), count_at, kMaxMetadataArrayItems));
+      }
+      in.add_array_items(count);
       array.items.reserve(static_cast<size_t>(count));
       for (uint64_t i = 0; i < count; ++i) {
         array.items.push_back(read_value(in, array.element_type, depth + 1));

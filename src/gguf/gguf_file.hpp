@@ -50,6 +50,10 @@ std::string_view value_type_name(ValueType type);
 inline constexpr uint32_t kMaxTensorDims = 4;    // GGML_MAX_DIMS
 inline constexpr int kMaxArrayNesting = 8;       // arrays of arrays of ... at most this deep
 inline constexpr size_t kDefaultAlignment = 32;  // when `general.alignment` is absent
+// Each array item becomes a `Value` of ~48 bytes in memory, so a hostile file made of one huge
+// uint8 array could make the reader allocate ~48x the file's size; the total number of array
+// items in the metadata is capped instead (real vocabularies hold about 1M, tokens + merges).
+inline constexpr uint64_t kMaxMetadataArrayItems = uint64_t{1} << 24;
 
 class Value;
 
@@ -118,6 +122,8 @@ class GgufFile {
   const std::string& display_name() const { return display_name_; }
   uint32_t version() const { return version_; }
   size_t alignment() const { return alignment_; }
+  // Start of the tensor data section (aligned); may lie past `file_size()` when the file has no
+  // tensors (vocabulary-only files are written without trailing padding).
   size_t data_offset() const { return data_offset_; }
   size_t file_size() const { return bytes_.size(); }
   // The whole file; tensor `data` pointers point into it.

@@ -199,6 +199,14 @@ TEST(GgufHostileTest, HugeArrayCount) {
                {"string values", "cannot fit"});
 }
 
+TEST(GgufHostileTest, TotalArrayItemsAreCapped) {
+  // The bytes are there, but the items would cost ~48x as much memory: refused before reading.
+  Bytes over;
+  over.header(3, 0, 2).str("a").u32(9).u32(0).u64(3).zeros(3);
+  over.str("b").u32(9).u32(0).u64(kMaxMetadataArrayItems - 2).zeros(kMaxMetadataArrayItems);
+  expect_error<UnsupportedError>(over.get(), {"array items in total"});
+}
+
 TEST(GgufHostileTest, UnknownValueTypes) {
   expect_error(Bytes().header(3, 0, 1).str("weird.key").u32(13).u32(0).get(),
                {"unknown value type of key 'weird.key' 13"});
