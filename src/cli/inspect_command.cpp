@@ -21,6 +21,7 @@
 
 #include "cli/commands.hpp"
 #include "gguf/gguf_file.hpp"
+#include "model/architecture.hpp"
 
 namespace capibara::cli {
 namespace {
@@ -30,11 +31,9 @@ using gguf::Value;
 using gguf::ValueType;
 using Json = nlohmann::ordered_json;
 
-// Whether capibara can run this architecture; nullopt while that is not known here.
-// Lead: wire this to the model/ layer's architecture table once it exists; the human output
-// then prints "supported: yes/no" and the JSON's "supported" becomes a bool instead of null.
-std::optional<bool> is_architecture_supported(std::string_view /*architecture*/) {
-  return std::nullopt;
+// Whether capibara can run a file of this architecture (the model layer's registry).
+std::optional<bool> is_architecture_supported(std::string_view architecture) {
+  return is_supported_architecture(architecture);
 }
 
 // Tokenizer keys shown in the tokenizer section, in display order (wire names).

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cassert>
+#include <cstdint>
 
 namespace capibara {
 namespace {
@@ -53,7 +54,9 @@ std::string_view ggml_type_name(GgmlType type) { return traits_of(type).name; }
 std::optional<size_t> ggml_row_bytes(GgmlType type, int64_t n_elements) {
   const auto& t = traits_of(type);
   if (n_elements < 0 || n_elements % t.block_size != 0) return std::nullopt;
-  return static_cast<size_t>(n_elements / t.block_size) * t.block_bytes;
+  const auto blocks = static_cast<size_t>(n_elements / t.block_size);
+  if (blocks > SIZE_MAX / t.block_bytes) return std::nullopt;  // would wrap around
+  return blocks * t.block_bytes;
 }
 
 }  // namespace capibara

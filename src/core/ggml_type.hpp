@@ -49,7 +49,7 @@ const GgmlTypeTraits& traits_of(GgmlType type);
 std::string_view ggml_type_name(GgmlType type);
 
 // Bytes of one row of `n_elements` weights; nullopt when `n_elements` is not a multiple of the
-// block size (such a row cannot be stored in this type).
+// block size (such a row cannot be stored in this type) or the size does not fit in size_t.
 std::optional<size_t> ggml_row_bytes(GgmlType type, int64_t n_elements);
 
 }  // namespace capibara

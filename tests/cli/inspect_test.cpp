@@ -71,6 +71,7 @@ TEST(InspectCommandTest, JsonOnStories260K) {
   EXPECT_EQ(j["gguf_version"], 3);
   EXPECT_EQ(j["file_size_bytes"], std::filesystem::file_size(model));
   EXPECT_EQ(j["architecture"], "llama");
+  EXPECT_EQ(j["supported"], true);
   EXPECT_EQ(j["hyperparameters"]["block_count"], 5);
   EXPECT_EQ(j["hyperparameters"]["embedding_length"], 64);
   EXPECT_EQ(j["hyperparameters"]["attention.head_count_kv"], 4);

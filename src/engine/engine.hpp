@@ -1,0 +1,91 @@
+// One engine per loaded model: a scheduler thread that batches every running sequence into one
+// forward pass per step (continuous batching), samples their next tokens and streams them to
+// each request's `RequestStream`. Detokenization and stop strings happen on the consumer's
+// side, so the engine loop only computes.
+//
+//   submit() ──> incoming queue ──> [engine thread: schedule → forward → sample → push] ──> streams
+//
+// Thread safety: `submit`, `stats` and the destructor may be called from any thread; the engine
+// thread alone owns the scheduler, the sequences and the KV caches.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/engine_stats.hpp"
+#include "engine/request_stream.hpp"
+#include "engine/sampling_params.hpp"
+#include "engine/scheduler.hpp"
+#include "model/kv_cache.hpp"
+
+namespace capibara {
+
+class Model;
+class Tokenizer;
+
+struct EngineConfig {
+  SchedulerConfig scheduler;
+  int64_t max_model_len = 0;  // prompt + generation, tokens; 0: the model's context size
+  KvType kv_type = KvType::kF16;
+};
+
+struct EngineRequest {
+  std::vector<int32_t> prompt;  // token ids, BOS included when wanted
+  int32_t max_tokens = 16;      // generated tokens at most
+  SamplingParams sampling;
+  bool ignore_eos = false;
+};
+
+class Engine {
+ public:
+  // Takes the model; the tokenizer is shared with the request handlers.
+  Engine(std::unique_ptr<Model> model, std::shared_ptr<const Tokenizer> tokenizer,
+         EngineConfig config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request. InvalidArgumentError when the prompt is empty, holds an
+  // unknown token, or does not leave room for one generated token within `max_model_len`;
+  // `max_tokens` is clipped to the room left.
+  std::shared_ptr<RequestStream> submit(EngineRequest request);
+
+  const Model& model() const { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::shared_ptr<const Tokenizer>& shared_tokenizer() const { return tokenizer_; }
+  const EngineConfig& config() const { return config_; }
+  int64_t max_model_len() const { return max_model_len_; }
+  EngineStats::Snapshot stats() const { return stats_.snapshot(); }
+
+ private:
+  struct Sequence;
+  void loop();
+  void step(std::vector<std::unique_ptr<Sequence>>& sequences);
+  void finish(Sequence& seq, FinishReason reason);
+
+  std::unique_ptr<Model> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  EngineConfig config_;
+  int64_t max_model_len_ = 0;
+  mutable EngineStats stats_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::unique_ptr<Sequence>> incoming_;  // guarded by mutex_
+  bool stopping_ = false;                            // guarded by mutex_
+  int64_t next_id_ = 0;                              // guarded by mutex_
+
+  // Engine-thread state.
+  Scheduler scheduler_;
+  std::vector<std::unique_ptr<SequenceKvCache>> slot_caches_;  // [max_num_seqs], made on first use
+  std::vector<SequenceKvCache*> slot_cache_ptrs_;
+  std::vector<float> logits_;  // [max_num_seqs, n_vocab]
+  std::thread thread_;
+};
+
+}  // namespace capibara
