@@ -69,6 +69,9 @@ class Value {
   static Value tuple(std::vector<Value> items);
   static Value dict();
   static Value namespace_object();
+  // A string marked safe (Jinja's `Markup`, from `|safe` or `|escape`): adding a plain string to
+  // it HTML-escapes the plain one, as MarkupSafe does. Some templates rely on this.
+  static Value markup(std::string s);
   static Value function(std::string name, std::function<Value(Interpreter&, CallArgs&)> call);
 
   Kind kind() const { return static_cast<Kind>(data_.index()); }
@@ -80,6 +83,7 @@ class Value {
   // Python's numbers: bool, int and float.
   bool is_number() const { return is_bool() || is_int() || is_float(); }
   bool is_string() const { return kind() == Kind::kString; }
+  bool is_markup() const { return markup_ && is_string(); }
   bool is_list() const { return kind() == Kind::kList; }
   bool is_tuple() const;
   bool is_dict() const { return kind() == Kind::kDict; }
@@ -123,6 +127,7 @@ class Value {
                std::shared_ptr<ListData>, std::shared_ptr<DictData>,
                std::shared_ptr<const Function>>
       data_;
+  bool markup_ = false;  // only meaningful for strings
 };
 
 struct ListData {
@@ -157,6 +162,8 @@ struct DictData {
   // The value under `key`, or null. Throws `TemplateError` for an unhashable key.
   Value* find(const Value& key);
   Value* find(std::string_view key);
+  Value* find(const std::string& key) { return find(std::string_view(key)); }
+  Value* find(const char* key) { return find(std::string_view(key)); }
   void set(Value key, Value value);
   // Removes `key`; returns whether it was present.
   bool erase(const Value& key);

@@ -14,5 +14,6 @@ using CommandAction = std::function<int()>;
 void add_inspect_command(CLI::App& app, CommandAction& action);
 void add_run_command(CLI::App& app, CommandAction& action);
 void add_golden_command(CLI::App& app, CommandAction& action);
+void add_serve_command(CLI::App& app, CommandAction& action);
 
 }  // namespace capibara::cli

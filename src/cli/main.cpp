@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1, 1);
 
   capibara::cli::CommandAction action;
+  capibara::cli::add_serve_command(app, action);
   capibara::cli::add_run_command(app, action);
   capibara::cli::add_inspect_command(app, action);
   capibara::cli::add_golden_command(app, action);

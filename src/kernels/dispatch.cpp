@@ -9,6 +9,7 @@ namespace capibara::kernels {
 
 #if !(defined(__x86_64__) || defined(_M_X64))
 const KernelTable* avx2_kernel_table() { return nullptr; }
+const KernelTable* avx512_kernel_table() { return nullptr; }
 #endif
 
 namespace {
@@ -18,6 +19,18 @@ bool cpu_has_avx2() {
   // __builtin_cpu_supports checks cpuid and that the OS saves the AVX state (xgetbv).
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__) || defined(_M_X64)
+  // The AVX-512 table also calls AVX2 kernels. For the AVX-512 features the builtin checks
+  // cpuid and that the OS saves the opmask and ZMM state (xgetbv).
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
 #else
   return false;
 #endif
@@ -55,10 +68,20 @@ std::string_view isa_name(Isa isa) {
 
 std::vector<const KernelTable*> available_kernel_tables() {
   std::vector<const KernelTable*> tables{&scalar_kernel_table()};
-  if (const auto* avx2 = avx2_kernel_table(); avx2 != nullptr && cpu_has_avx2()) {
-    tables.push_back(avx2);
+  // The CPU checks come first: an ISA table is only touched on a CPU that can run it.
+  if (cpu_has_avx2()) {
+    if (const auto* avx2 = avx2_kernel_table(); avx2 != nullptr) tables.push_back(avx2);
+  }
+  if (cpu_has_avx512_vnni()) {
+    if (const auto* avx512 = avx512_kernel_table(); avx512 != nullptr) tables.push_back(avx512);
   }
   return tables;
+}
+
+const QuantDotKernels& quant_dot_kernels(const KernelTable& table, GgmlType weight_type) {
+  static constexpr QuantDotKernels kNone{};
+  const auto id = static_cast<uint32_t>(weight_type);
+  return id < static_cast<uint32_t>(kGgmlTypeSlots) ? table.quant_dot[id] : kNone;
 }
 
 const KernelTable& active_kernels() {

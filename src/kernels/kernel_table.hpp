@@ -10,10 +10,29 @@
 #include <string_view>
 #include <vector>
 
+#include "core/ggml_type.hpp"
+
 namespace capibara::kernels {
 
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 std::string_view isa_name(Isa isa);
+
+// Slots of the per-type arrays below: GGUF type ids 0..30 (`GgmlType::kBF16` is the largest).
+inline constexpr int kGgmlTypeSlots = 31;
+
+// Converts `n` f32 activations to the activation type of a weight type (`activation_type` in
+// quant_dot.hpp), writing `activation_row_bytes` bytes at `dst`.
+using QuantizeActivationsFn = void (*)(const float* x, void* dst, int64_t n);
+// Dot product of one weight row (`n` weights in the weight type) with one activation row (the
+// same `n` values in the weight type's activation type), as ggml's `ggml_vec_dot_*` computes it.
+using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act_row);
+
+// The two kernels a matmul with one weight type needs. Both are null for weight types without
+// an integer dot product (they fall back to dequantizing in `matmul`).
+struct QuantDotKernels {
+  QuantizeActivationsFn quantize_activations = nullptr;
+  VecDotFn vec_dot = nullptr;
+};
 
 struct KernelTable {
   Isa isa = Isa::kScalar;
@@ -21,7 +40,13 @@ struct KernelTable {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   // y[i] += alpha * x[i]
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
+  // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).
+  QuantDotKernels quant_dot[kGgmlTypeSlots] = {};
 };
+
+// The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type
+// has none). Callers fetch them once per operation.
+const QuantDotKernels& quant_dot_kernels(const KernelTable& table, GgmlType weight_type);
 
 // Tables compiled into this binary and usable on this CPU, scalar first.
 std::vector<const KernelTable*> available_kernel_tables();
@@ -29,8 +54,10 @@ std::vector<const KernelTable*> available_kernel_tables();
 // when it names an unknown ISA or one this CPU lacks).
 const KernelTable& active_kernels();
 
-// Per-ISA tables, defined in their own translation units (x86/, arm/).
+// Per-ISA tables, defined in their own translation units (x86/, arm/). Only call the ISA ones
+// after checking the CPU (`available_kernel_tables` does).
 const KernelTable& scalar_kernel_table();
-const KernelTable* avx2_kernel_table();  // nullptr when not compiled in
+const KernelTable* avx2_kernel_table();    // nullptr when not compiled in
+const KernelTable* avx512_kernel_table();  // nullptr when not compiled in
 
 }  // namespace capibara::kernels

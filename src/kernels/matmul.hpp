@@ -1,10 +1,15 @@
-// Matrix products of weights stored in any GGUF tensor type with f32 activations.
+// Matrix products of weights stored in any GGUF tensor type with f32 activations, computed as
+// llama.cpp computes them.
 //
-// The weight matrix is used in place (it usually lives in the model's memory mapping). Rows are
-// split among the thread pool; each quantized row is dequantized once per call into the
-// calling thread's scratch row and then multiplied with every token of the batch, so prefill
-// reads each weight once per batch. (The integer-dot-product kernels of the kernels issue
-// replace this path for quantized types; this one stays as the reference.)
+// The weight matrix is used in place (it usually lives in the model's memory mapping). A matmul
+// first converts the batch's activations once to the weight type's activation type (Q8_0, Q8_1,
+// Q8_K, f16 or bf16: `activation_type` in quant_dot.hpp) and then takes one `vec_dot` per weight
+// row and token: integer dot products per block for quantized weights, as ggml's
+// `ggml_vec_dot_*_q8_*` do. Rows are split among the thread pool in contiguous slices; each
+// thread walks its slice in tiles of rows small enough to stay in cache and multiplies every
+// token of the batch with a tile before moving on, so prefill reads each weight once per batch.
+// F32 weights use the f32 dot with the activations in place. Types without a `vec_dot` (Q8_K
+// weights) are dequantized row by row into the thread's scratch row instead.
 //
 // Thread safety: called by the thread that owns `pool` and `scratch`.
 #pragma once
@@ -18,6 +23,8 @@
 
 namespace capibara::kernels {
 
+struct KernelTable;
+
 // A row-major view of a 2-D weight: `n_rows` rows of `row_length` weights, `row_bytes` apart.
 struct WeightMatrix {
   GgmlType type = GgmlType::kF32;
@@ -27,23 +34,47 @@ struct WeightMatrix {
   size_t row_bytes = 0;
 };
 
-// One f32 row per pool thread, sized once for the longest row a model has.
+// Buffers of `matmul`, sized once at load for the longest row and the largest batch a model has:
+// the batch's activations in any activation type, and one f32 row per pool thread.
 class MatmulScratch {
  public:
   MatmulScratch() = default;
-  MatmulScratch(int n_threads, int64_t max_row_length);
-  float* row(int thread) { return rows_.data() + static_cast<size_t>(thread) * row_stride_; }
-  int64_t max_row_length() const { return static_cast<int64_t>(row_stride_); }
+  MatmulScratch(int n_threads, int64_t max_row_length, int64_t max_tokens);
+
+  int64_t max_row_length() const { return max_row_length_; }
+  int64_t max_tokens() const { return max_tokens_; }
+
+  // Activation row `token` (`activation_stride_bytes()` bytes, 64-byte aligned).
+  uint8_t* activation_row(int64_t token) {
+    return activations_base() + static_cast<size_t>(token) * activation_stride_bytes_;
+  }
+  size_t activation_stride_bytes() const { return activation_stride_bytes_; }
+  // The f32 row of pool thread `thread` (`max_row_length()` floats).
+  float* row(int thread) {
+    return rows_.data() + static_cast<size_t>(thread) * static_cast<size_t>(max_row_length_);
+  }
 
  private:
-  size_t row_stride_ = 0;
-  std::vector<float> rows_;  // [n_threads, max_row_length]
+  static constexpr size_t kAlignment = 64;  // a cache line
+  uint8_t* activations_base();
+
+  int64_t max_row_length_ = 0;
+  int64_t max_tokens_ = 0;
+  size_t activation_stride_bytes_ = 0;
+  std::vector<uint8_t> activations_;  // [max_tokens, activation_stride_bytes] + alignment slack
+  std::vector<float> rows_;           // [n_threads, max_row_length]
 };
 
 // y[t][r] = sum_k w[r][k] * x[t][k] for t < n_tokens, r < w.n_rows.
 // x: [n_tokens, w.row_length], y: [n_tokens, w.n_rows] (both densely packed).
+// Preconditions (asserted): n_tokens <= scratch.max_tokens(), w.row_length <=
+// scratch.max_row_length(). Allocates nothing.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
+// The same with the kernels of `table` instead of the active ones (tests and benchmarks compare
+// ISAs with it). `table` must be one of `available_kernel_tables()`.
+void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int64_t n_tokens,
+            float* y, ThreadPool& pool, MatmulScratch& scratch);
 
 // Copies row `row` of `w` into `out` as f32 (embedding lookups).
 void dequantize_row(const WeightMatrix& w, int64_t row, float* out);

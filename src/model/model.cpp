@@ -135,7 +135,8 @@ void Model::allocate_buffers() {
   attn_scratch_.assign(
       static_cast<size_t>(pool_.size()) * static_cast<size_t>(c.n_gqa() * n_ctx_ + 2 * c.head_dim),
       0.0f);
-  matmul_scratch_ = kernels::MatmulScratch(pool_.size(), std::max({c.n_embd, c.n_ff, c.q_dim()}));
+  matmul_scratch_ = kernels::MatmulScratch(pool_.size(), std::max({c.n_embd, c.n_ff, c.q_dim()}),
+                                           max_batch_tokens_);
 }
 
 SequenceKvCache Model::make_kv_cache(KvType type) const {

@@ -1,11 +1,19 @@
 // SentencePiece-style ("llama") encoding as llama.cpp's `llm_tokenizer_spm` does it: greedy
 // bigram merging by vocabulary score, then byte fallback for whatever is not a token.
 //
+// llama.cpp merges over the whole text at once. A merge can only join symbols whose concatenation
+// is a token, so where no token can span a boundary the two sides merge independently and the
+// result is the same when they are processed one after the other. Before a "▁" that follows a
+// character no token ever puts before an inner "▁" (in Llama's vocabularies: any character but
+// "▁"), no token can span; the text is cut there into word-sized chunks, which keeps the queue
+// small and the encoder linear in the text.
+//
 // Called only by `Tokenizer`; any thread (it keeps no mutable state).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,7 +36,17 @@ class SpmEncoder {
   int32_t byte_token(uint8_t byte) const { return byte_tokens_[byte]; }
 
  private:
+  struct Symbol;
+  struct Bigram;
+  // Merges the characters in `symbols` (one chunk, linked in order) and appends its tokens.
+  void merge_chunk(const Vocab& vocab, std::string_view text, std::vector<Symbol>& symbols,
+                   std::vector<Bigram>& queue, std::vector<int32_t>& out) const;
+
   std::array<int32_t, 256> byte_tokens_{};
+  std::array<int32_t, 256> char_tokens_{};  // token whose text is this one byte, or -1
+  // Characters (UTF-8) that some token puts right before a "▁" that is not part of its leading
+  // run of "▁": the text is not cut before a "▁" that follows one of these.
+  std::vector<std::string> joins_space_;
 };
 
 }  // namespace capibara

@@ -1,10 +1,12 @@
 // Tokenizer construction (defaults, special-token detection as llama.cpp does it), special-token
-// partitioning, encode and decode. GGUF reading is in tokenizer_gguf.cpp.
+// partitioning, encode and decode for all three algorithms. GGUF reading is in
+// tokenizer_gguf.cpp.
 #include "tokenizer/tokenizer.hpp"
 
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <initializer_list>
 
 #include <fmt/format.h>
 
@@ -125,13 +127,14 @@ bool is_ascii_space(char c) {
 
 TokenizerKind kind_from_model(std::string_view model) {
   if (model == "llama") return TokenizerKind::kSpm;
+  if (model == "gpt2") return TokenizerKind::kBpe;
+  if (model == "bert") return TokenizerKind::kWpm;
   std::string_view family = "";
-  if (model == "gpt2") family = " (byte-level BPE)";
-  if (model == "bert") family = " (WordPiece)";
   if (model == "t5") family = " (Unigram)";
+  if (model == "rwkv") family = " (RWKV)";
   throw UnsupportedError(
-      fmt::format("tokenizer model '{}'{} is not supported yet; capibara implements 'llama' "
-                  "(SentencePiece)",
+      fmt::format("tokenizer model '{}'{} is not supported; capibara implements 'llama' "
+                  "(SentencePiece), 'gpt2' (byte-level BPE) and 'bert' (WordPiece)",
                   model, family));
 }
 
@@ -217,20 +220,83 @@ Tokenizer::Tokenizer(TokenizerSpec spec) {
     token.attr = attr_from_type(token.type);
   }
   vocab_ = Vocab(std::move(tokens));
-  const int32_t n_vocab = vocab_.size();
 
+  set_defaults(spec);
+  finish_special_tokens(spec);
+
+  switch (kind_) {
+    case TokenizerKind::kSpm:
+      spm_ = SpmEncoder(vocab_, unk_id_);
+      break;
+    case TokenizerKind::kBpe: {
+      const std::optional<BpePreTokenizerInfo> pre = find_bpe_pre_tokenizer(pre_);
+      bpe_ = BpeEncoder(vocab_, *spec.merges, *pre);
+      break;
+    }
+    case TokenizerKind::kWpm: {
+      WpmOptions options;
+      if (spec.normalizer_lowercase) options.lowercase = *spec.normalizer_lowercase;
+      options.strip_accents = options.lowercase;
+      if (spec.normalizer_strip_accents) options.strip_accents = *spec.normalizer_strip_accents;
+      wpm_ = WpmEncoder(vocab_, unk_id_, options);
+      break;
+    }
+  }
+  build_pieces();
+}
+
+void Tokenizer::set_defaults(const TokenizerSpec& spec) {
+  const int32_t n_vocab = vocab_.size();
   // Defaults per model type, as llama.cpp sets them before reading the metadata.
   int32_t default_bos = -1;
   int32_t default_eos = -1;
   int32_t default_unk = -1;
+  int32_t default_sep = -1;
+  int32_t default_pad = -1;
   switch (kind_) {
     case TokenizerKind::kSpm:
       default_bos = 1;
       default_eos = 2;
       default_unk = 0;
       add_bos_ = true;
-      add_eos_ = false;
       add_space_prefix_ = true;
+      break;
+    case TokenizerKind::kBpe: {
+      if (!spec.merges) {
+        throw FormatError(
+            "tokenizer.ggml.merges is missing: a byte-level BPE ('gpt2') vocabulary needs it");
+      }
+      pre_ = spec.pre;
+      if (pre_.empty()) {
+        pre_ = "default";
+        warnings_.push_back(
+            "tokenizer.ggml.pre is missing: using the 'default' pre-tokenizer, as llama.cpp "
+            "does (the tokens may differ from the model's own tokenizer; consider regenerating "
+            "the GGUF file)");
+      }
+      const std::optional<BpePreTokenizerInfo> pre = find_bpe_pre_tokenizer(pre_);
+      if (!pre) {
+        throw UnsupportedError(fmt::format(
+            "BPE pre-tokenizer '{}' (tokenizer.ggml.pre) is not supported; capibara implements "
+            "default, gpt-2, llama-bpe (llama3), qwen2, deepseek-llm, deepseek-coder, falcon, "
+            "starcoder, refact, command-r, smollm, mpt, olmo and their aliases",
+            pre_));
+      }
+      // llama.cpp's defaults are Falcon's ids; real files name their own.
+      default_bos = 11;
+      default_eos = 11;
+      add_bos_ = pre->add_bos;
+      clean_spaces_ = pre->clean_spaces;
+      break;
+    }
+    case TokenizerKind::kWpm:
+      default_bos = 101;  // [CLS]
+      default_unk = 100;  // [UNK]
+      default_sep = 102;  // [SEP]
+      default_pad = 0;    // [PAD]
+      add_bos_ = true;
+      add_sep_ = true;
+      clean_spaces_ = true;
       break;
   }
   bos_id_ = resolve_id(spec.bos_id, default_bos, n_vocab, "bos_token_id", true);
@@ -238,10 +304,11 @@ Tokenizer::Tokenizer(TokenizerSpec spec) {
   unk_id_ = resolve_id(spec.unk_id, default_unk, n_vocab, "unknown_token_id", true);
   eot_id_ = resolve_id(spec.eot_id, -1, n_vocab, "eot_token_id", true);
   eom_id_ = resolve_id(spec.eom_id, -1, n_vocab, "eom_token_id", false);
-  pad_id_ = resolve_id(spec.pad_id, -1, n_vocab, "padding_token_id", false);
-  sep_id_ = resolve_id(spec.sep_id, -1, n_vocab, "seperator_token_id", false);
+  pad_id_ = resolve_id(spec.pad_id, default_pad, n_vocab, "padding_token_id", false);
+  sep_id_ = resolve_id(spec.sep_id, default_sep, n_vocab, "seperator_token_id", false);
   if (spec.add_bos) add_bos_ = *spec.add_bos;
   if (spec.add_eos) add_eos_ = *spec.add_eos;
+  if (spec.add_sep && kind_ == TokenizerKind::kWpm) add_sep_ = *spec.add_sep;
   if (spec.add_space_prefix) add_space_prefix_ = *spec.add_space_prefix;
   if (add_bos_ && bos_id_ < 0) {
     throw FormatError("tokenizer.ggml.add_bos_token is true, but there is no BOS token");
@@ -249,15 +316,9 @@ Tokenizer::Tokenizer(TokenizerSpec spec) {
   if (add_eos_ && eos_id_ < 0) {
     throw FormatError("tokenizer.ggml.add_eos_token is true, but there is no EOS token");
   }
-
-  finish_special_tokens(spec);
-
-  switch (kind_) {
-    case TokenizerKind::kSpm:
-      spm_ = SpmEncoder(vocab_, unk_id_);
-      break;
+  if (add_sep_ && sep_id_ < 0) {
+    throw FormatError("tokenizer.ggml.add_sep_token is true, but there is no SEP token");
   }
-  build_pieces();
 }
 
 void Tokenizer::finish_special_tokens(const TokenizerSpec& spec) {
@@ -340,17 +401,32 @@ void Tokenizer::finish_special_tokens(const TokenizerSpec& spec) {
     return vocab_[a].text.size() > vocab_[b].text.size();
   });
 
-  // Phi-3 strips whitespace after its special tokens (llama.cpp sets this by model name).
+  // Per-model attributes llama.cpp sets by pre-tokenizer or model name (one rule at most, in
+  // its order): Jina v2's "<mask>" eats the whitespace before it, Phi-3 strips whitespace after
+  // its special tokens, ModernBERT's "[MASK]" eats the whitespace before it. (llama.cpp also
+  // matches the architectures nomic-bert-moe and jina-bert-v3, whose tokenizers are not BPE.)
   std::string name = spec.model_name;
   std::transform(name.begin(), name.end(), name.begin(), [](char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   });
-  if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+  const auto contains_any = [](std::string_view text,
+                               std::initializer_list<std::string_view> parts) {
+    return std::any_of(parts.begin(), parts.end(),
+                       [&](std::string_view part) { return text.find(part) != text.npos; });
+  };
+  const auto set_lstrip = [&](std::string_view text) {
+    if (const int32_t id = vocab_.find(text); id >= 0) vocab_[id].attr |= token_attr::kLstrip;
+  };
+  if (contains_any(spec.pre, {"jina-v2-de", "jina-v2-es", "jina-v2-code"})) {
+    set_lstrip("<mask>");
+  } else if (contains_any(name, {"phi-3", "phi3"})) {
     for (const int32_t id : special_tokens_) vocab_[id].attr |= token_attr::kRstrip;
     if (const int32_t id = vocab_.find("</s>"); id >= 0) vocab_[id].attr |= token_attr::kRstrip;
     for (const std::string_view text : {"<unk>", "<s>", "<|endoftext|>"}) {
       if (const int32_t id = vocab_.find(text); id >= 0) vocab_[id].attr &= ~token_attr::kRstrip;
     }
+  } else if (contains_any(name, {"modern-bert"})) {
+    set_lstrip("[MASK]");
   }
 }
 
@@ -365,7 +441,8 @@ void Tokenizer::build_pieces() {
     if (token.attr & (token_attr::kControl | token_attr::kUnknown | token_attr::kUserDefined)) {
       piece = token.text;
     } else if (token.attr & token_attr::kNormal) {
-      piece = unescape_spaces(token.text);
+      piece = kind_ == TokenizerKind::kBpe ? byte_level::decode_text(token.text)
+                                           : unescape_spaces(token.text);
     } else if (token.attr & token_attr::kByte) {
       const std::optional<char> byte = parse_byte_token(token.text);
       if (!byte) {
@@ -471,6 +548,12 @@ void Tokenizer::encode_text(std::string_view text, bool after_special,
       spm_.encode(vocab_, escaped, out);
       break;
     }
+    case TokenizerKind::kBpe:
+      bpe_.encode(vocab_, text, out);
+      break;
+    case TokenizerKind::kWpm:
+      wpm_.encode(vocab_, text, out);
+      break;
   }
 }
 
@@ -491,10 +574,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
     }
   }
   if (add_special && add_eos_) out.push_back(eos_id_);
+  if (add_special && add_sep_) out.push_back(sep_id_);
   return out;
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special) const {
+  // SPM marks the text start with a space; WPM starts every word with one ("▁").
+  const bool strip_first_space = add_space_prefix_ || kind_ == TokenizerKind::kWpm;
   std::string out;
   bool at_start = true;
   for (const int32_t id : ids) {
@@ -503,11 +589,58 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool render_special)
       out.append(p);
       continue;
     }
-    if (at_start && add_space_prefix_ && p.starts_with(' ')) p.remove_prefix(1);
+    if (at_start && strip_first_space && p.starts_with(' ')) p.remove_prefix(1);
     at_start = false;
     out.append(p);
   }
   return out;
+}
+
+std::string clean_up_spaces(std::string_view text) {
+  // The three in-place passes of llama.cpp's `llama_vocab::impl::detokenize`, kept in place
+  // because the second one reads the NUL it writes over a removed space.
+  std::string t(text);
+  size_t total = t.size();
+
+  // " ?" " !" " ." " ," lose their space.
+  const size_t total1 = total;
+  total = total1 > 0 ? 1 : 0;
+  for (size_t i = 1; i < total1; ++i) {
+    const char x = t[i];
+    if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) --total;
+    t[total++] = x;
+  }
+
+  // " ' " becomes "'".
+  const size_t total2 = total;
+  total = total2 > 0 ? 1 : 0;
+  for (size_t i = 1; i < total2; ++i) {
+    const char x = t[i];
+    if (x == '\'' && i + 1 < total2 && t[i - 1] == ' ' && t[i + 1] == ' ') {
+      --total;        // the space before
+      t[++i] = '\0';  // the space after
+    }
+    t[total++] = x;
+  }
+
+  // " 's" " 'm" " 're" " 've" lose their space (" 't" " 'd" " 'll" keep it).
+  const size_t total3 = total;
+  total = total3 > 0 ? 1 : 0;
+  for (size_t i = 1; i < total3; ++i) {
+    const char x = t[i];
+    if (t[i - 1] == ' ' && x == '\'' && i + 1 < total3) {
+      const char x1 = t[i + 1];
+      if (x1 == 's' || x1 == 'm') {
+        --total;
+      } else if (x1 != 't' && x1 != 'd' && i + 2 < total3) {
+        const char x2 = t[i + 2];
+        if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) --total;
+      }
+    }
+    t[total++] = x;
+  }
+  t.resize(total);
+  return t;
 }
 
 }  // namespace capibara

@@ -13,6 +13,8 @@ namespace {
 
 // GGUF keys (wire format: spelled exactly as llama.cpp writes them, "seperator" included).
 constexpr std::string_view kKeyModel = "tokenizer.ggml.model";
+constexpr std::string_view kKeyPre = "tokenizer.ggml.pre";
+constexpr std::string_view kKeyMerges = "tokenizer.ggml.merges";
 constexpr std::string_view kKeyTokens = "tokenizer.ggml.tokens";
 constexpr std::string_view kKeyScores = "tokenizer.ggml.scores";
 constexpr std::string_view kKeyTokenType = "tokenizer.ggml.token_type";
@@ -28,7 +30,10 @@ constexpr std::string_view kKeyFimRep = "tokenizer.ggml.fim_rep_token_id";
 constexpr std::string_view kKeyFimSep = "tokenizer.ggml.fim_sep_token_id";
 constexpr std::string_view kKeyAddBos = "tokenizer.ggml.add_bos_token";
 constexpr std::string_view kKeyAddEos = "tokenizer.ggml.add_eos_token";
+constexpr std::string_view kKeyAddSep = "tokenizer.ggml.add_sep_token";
 constexpr std::string_view kKeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix";
+constexpr std::string_view kKeyLowercase = "tokenizer.ggml.normalizer.lowercase";
+constexpr std::string_view kKeyStripAccents = "tokenizer.ggml.normalizer.strip_accents";
 constexpr std::string_view kKeyName = "general.name";
 
 [[noreturn]] void bad_element(const gguf::GgufFile& file, std::string_view key, size_t index,
@@ -42,6 +47,7 @@ constexpr std::string_view kKeyName = "general.name";
 TokenizerSpec Tokenizer::read_spec(const gguf::GgufFile& file) {
   TokenizerSpec spec;
   spec.model = std::string(file.require_string(kKeyModel));
+  if (const auto pre = file.get_string(kKeyPre)) spec.pre = std::string(*pre);
 
   const gguf::Array& tokens = file.require_array(kKeyTokens);
   spec.tokens.reserve(tokens.items.size());
@@ -71,6 +77,16 @@ TokenizerSpec Tokenizer::read_spec(const gguf::GgufFile& file) {
     }
   }
 
+  if (const gguf::Array* merges = file.get_array(kKeyMerges)) {
+    spec.merges.emplace();
+    spec.merges->reserve(merges->items.size());
+    for (size_t i = 0; i < merges->items.size(); ++i) {
+      const std::string* merge = merges->items[i].as_string();
+      if (merge == nullptr) bad_element(file, kKeyMerges, i, "a string");
+      spec.merges->push_back(*merge);
+    }
+  }
+
   spec.bos_id = file.get_int(kKeyBos);
   spec.eos_id = file.get_int(kKeyEos);
   spec.unk_id = file.get_int(kKeyUnk);
@@ -83,7 +99,10 @@ TokenizerSpec Tokenizer::read_spec(const gguf::GgufFile& file) {
   spec.fim_sep_id = file.get_int(kKeyFimSep);
   spec.add_bos = file.get_bool(kKeyAddBos);
   spec.add_eos = file.get_bool(kKeyAddEos);
+  spec.add_sep = file.get_bool(kKeyAddSep);
   spec.add_space_prefix = file.get_bool(kKeyAddSpacePrefix);
+  spec.normalizer_lowercase = file.get_bool(kKeyLowercase);
+  spec.normalizer_strip_accents = file.get_bool(kKeyStripAccents);
   if (const auto name = file.get_string(kKeyName)) spec.model_name = std::string(*name);
   return spec;
 }

@@ -1,9 +1,13 @@
 // Token table construction and lookup (see vocab.hpp).
 #include "tokenizer/vocab.hpp"
 
+#include <algorithm>
+#include <bit>
+
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "tokenizer/hash_bytes.hpp"
 
 namespace capibara {
 
@@ -28,21 +32,26 @@ uint32_t attr_from_type(TokenType type) {
 }
 
 Vocab::Vocab(std::vector<Token> tokens) : tokens_(std::move(tokens)) {
-  ids_.reserve(tokens_.size());
+  const size_t capacity = std::bit_ceil(std::max<size_t>(16, tokens_.size() * 2));
+  slots_.assign(capacity, Slot{});
+  slot_mask_ = capacity - 1;
   for (size_t i = 0; i < tokens_.size(); ++i) {
     Token& token = tokens_[i];
     if (token.text.empty()) token.text = fmt::format("[EMPTY_{}]", i);
-    const auto [it, inserted] = ids_.emplace(token.text, static_cast<int32_t>(i));
-    if (!inserted) {
-      throw FormatError(fmt::format("duplicate token in the vocabulary: '{}' has ids {} and {}",
-                                    token.text, it->second, i));
+    const uint64_t h = hash_bytes(token.text);
+    for (size_t s = h & slot_mask_;; s = (s + 1) & slot_mask_) {
+      Slot& slot = slots_[s];
+      if (slot.id < 0) {
+        slot = {static_cast<uint32_t>(h >> 32), static_cast<int32_t>(i)};
+        break;
+      }
+      if (slot.hash == static_cast<uint32_t>(h >> 32) &&
+          tokens_[static_cast<size_t>(slot.id)].text == token.text) {
+        throw FormatError(fmt::format("duplicate token in the vocabulary: '{}' has ids {} and {}",
+                                      token.text, slot.id, i));
+      }
     }
   }
-}
-
-int32_t Vocab::find(std::string_view text) const {
-  const auto it = ids_.find(text);
-  return it == ids_.end() ? -1 : it->second;
 }
 
 }  // namespace capibara

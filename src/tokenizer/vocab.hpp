@@ -4,11 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "tokenizer/hash_bytes.hpp"
 
 namespace capibara {
 
@@ -59,16 +59,30 @@ class Vocab {
   bool has_attr(int32_t id, uint32_t attr) const { return ((*this)[id].attr & attr) != 0; }
 
   // Id of the token whose text is exactly `text`, -1 when there is none. No allocation.
-  int32_t find(std::string_view text) const;
+  int32_t find(std::string_view text) const {
+    if (slots_.empty()) return -1;
+    const uint64_t h = hash_bytes(text);
+    for (size_t s = h & slot_mask_;; s = (s + 1) & slot_mask_) {
+      const Slot& slot = slots_[s];
+      if (slot.id < 0) return -1;
+      if (slot.hash == static_cast<uint32_t>(h >> 32) &&
+          tokens_[static_cast<size_t>(slot.id)].text == text) {
+        return slot.id;
+      }
+    }
+  }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // The text -> id index: open addressing with linear probing, at most half full. Tokenizers
+  // look up every candidate piece, so this is their hottest path; a flat table keeps it to one
+  // or two cache misses.
+  struct Slot {
+    uint32_t hash = 0;  // high bits of the text's hash, to skip most string compares
+    int32_t id = -1;    // -1: empty
   };
-
-  std::vector<Token> tokens_;                                            // [n_vocab]
-  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> ids_;  // text -> id
+  std::vector<Token> tokens_;  // [n_vocab]
+  std::vector<Slot> slots_;    // [power of two >= 2 * n_vocab]
+  size_t slot_mask_ = 0;
 };
 
 }  // namespace capibara

@@ -49,6 +49,20 @@ TEST(RunCommand, StopStringEndsGenerationAndIsNotPrinted) {
   EXPECT_EQ(r.out, ", there was a little girl named ");
 }
 
+TEST(RunCommand, CtrlCStopsTheGenerationNotTheProgram) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  CAPIBARA_REQUIRE_BINARY(bin);
+  // A long generation interrupted after a moment: the program reports and exits normally.
+  const auto r = run_command(
+      "bash -c " +
+      shell_quote(bin + " run -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
+                  " -p Once -n 2000000 -c 2048 --ignore-eos --temp 1 & pid=$!; "
+                  "sleep 1; kill -INT $pid; wait $pid"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
+
 TEST(RunCommand, ErrorsAreOneLineAndNonZero) {
   CAPIBARA_REQUIRE_BINARY(bin);
   const auto r = run_command(bin + " run -m /etc/hostname -p hi");

@@ -1,10 +1,14 @@
-// AVX2 + FMA kernels. Compiled with -mavx2 -mfma -mf16c and only ever called after the
-// dispatcher has checked that the CPU supports them.
+// AVX2 + FMA kernels and the AVX2 table. Compiled with -mavx2 -mfma -mf16c and only ever called
+// after the dispatcher has checked that the CPU supports them.
+#include "kernels/x86/kernels_avx2.hpp"
+
 #include <immintrin.h>
 
 #include "kernels/kernel_table.hpp"
+#include "kernels/quant_dot_scalar.hpp"
 
 namespace capibara::kernels {
+namespace avx2 {
 namespace {
 
 inline float hsum(__m256 v) {
@@ -14,7 +18,9 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-float dot_f32_avx2(const float* a, const float* b, int64_t n) {
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -30,7 +36,7 @@ float dot_f32_avx2(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-void axpy_f32_avx2(float alpha, const float* x, float* y, int64_t n) {
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -39,7 +45,40 @@ void axpy_f32_avx2(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
-constexpr KernelTable kAvx2Table{Isa::kAvx2, dot_f32_avx2, axpy_f32_avx2};
+float vec_dot_f32(int64_t n, const void* w, const void* a) {
+  return dot_f32(static_cast<const float*>(w), static_cast<const float*>(a), n);
+}
+
+}  // namespace avx2
+
+namespace {
+
+// Starts from the scalar kernels (Q2_K and Q3_K keep them) and overrides the vectorized ones.
+// `consteval`: the compiler builds the table, so no AVX2 code runs before the CPU check.
+consteval KernelTable make_avx2_table() {
+  using scalar::set_quant_dot;
+  KernelTable t;
+  scalar::set_scalar_quant_dot(t);
+  t.isa = Isa::kAvx2;
+  t.dot_f32 = avx2::dot_f32;
+  t.axpy_f32 = avx2::axpy_f32;
+  set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
+  set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
+  set_quant_dot(t, GgmlType::kBF16, avx2::quantize_bf16, avx2::vec_dot_bf16);
+  set_quant_dot(t, GgmlType::kQ4_0, avx2::quantize_q8_0, avx2::vec_dot_q4_0);
+  set_quant_dot(t, GgmlType::kQ4_1, avx2::quantize_q8_1, avx2::vec_dot_q4_1);
+  set_quant_dot(t, GgmlType::kQ5_0, avx2::quantize_q8_0, avx2::vec_dot_q5_0);
+  set_quant_dot(t, GgmlType::kQ5_1, avx2::quantize_q8_1, avx2::vec_dot_q5_1);
+  set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx2::vec_dot_q8_0);
+  set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
+  set_quant_dot(t, GgmlType::kQ3_K, avx2::quantize_q8_k, scalar::vec_dot_q3_k);
+  set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);
+  set_quant_dot(t, GgmlType::kQ5_K, avx2::quantize_q8_k, avx2::vec_dot_q5_k);
+  set_quant_dot(t, GgmlType::kQ6_K, avx2::quantize_q8_k, avx2::vec_dot_q6_k);
+  return t;
+}
+
+constexpr KernelTable kAvx2Table = make_avx2_table();
 
 }  // namespace
 

@@ -1,0 +1,98 @@
+// Matmul throughput per weight type and ISA: a 2048 x 2048 weight times 1 (decode) or 16
+// (prefill chunk) tokens, reported as tokens per second. Run `capibara_microbench
+// --benchmark_filter=Matmul` (CAPIBARA_ISA does not matter: every available table is measured).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/ggml_type.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/quantize.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr int64_t kRows = 2048;
+constexpr int64_t kCols = 2048;
+constexpr int64_t kMaxTokens = 16;
+
+// One quantized weight matrix per type, made once.
+struct Weights {
+  std::vector<uint64_t> storage;  // 8-byte aligned bytes
+  WeightMatrix matrix;
+};
+
+Weights make_weights(GgmlType type) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  const size_t row_bytes = ggml_row_bytes(type, kCols).value_or(0);
+  Weights w;
+  w.storage.resize((row_bytes * kRows + 7) / 8);
+  auto* bytes = reinterpret_cast<uint8_t*>(w.storage.data());
+  std::vector<float> row(kCols);
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (auto& v : row) v = dist(rng);
+    quantize_row_ref(type, row.data(), bytes + static_cast<size_t>(r) * row_bytes, kCols);
+  }
+  w.matrix = {type, bytes, kRows, kCols, row_bytes};
+  return w;
+}
+
+void bench_matmul(benchmark::State& state, const KernelTable* table, GgmlType type,
+                  int64_t n_tokens, int n_threads) {
+  static std::vector<std::pair<GgmlType, Weights>> cache;
+  const Weights* weights = nullptr;
+  for (const auto& [t, w] : cache) {
+    if (t == type) weights = &w;
+  }
+  if (weights == nullptr) weights = &cache.emplace_back(type, make_weights(type)).second;
+
+  ThreadPool pool(n_threads);
+  MatmulScratch scratch(pool.size(), kCols, kMaxTokens);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tokens * kCols));  // [n_tokens, kCols]
+  for (auto& v : x) v = dist(rng);
+  std::vector<float> y(static_cast<size_t>(n_tokens * kRows));  // [n_tokens, kRows]
+  for (auto _ : state) {
+    matmul(*table, weights->matrix, x.data(), n_tokens, y.data(), pool, scratch);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_tokens),
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_GB/s"] =
+      benchmark::Counter(static_cast<double>(weights->matrix.row_bytes * kRows) / 1e9,
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Registered at start-up: one benchmark per ISA x type x batch x thread count.
+const bool kRegistered = [] {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (const KernelTable* table : available_kernel_tables()) {
+    for (const GgmlType type :
+         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kF16}) {
+      for (const int64_t n_tokens : {int64_t{1}, kMaxTokens}) {
+        for (const int n_threads : {1, hw}) {
+          if (n_threads == hw && hw == 1) continue;
+          const std::string name = "Matmul/" + std::string(isa_name(table->isa)) + "/" +
+                                   std::string(ggml_type_name(type)) +
+                                   "/tokens:" + std::to_string(n_tokens) +
+                                   "/threads:" + std::to_string(n_threads);
+          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, n_tokens, n_threads)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
+        }
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace capibara::kernels

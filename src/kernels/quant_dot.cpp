@@ -1,0 +1,35 @@
+// The weight type -> activation type pairing and activation row sizes.
+#include "kernels/quant_dot.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace capibara::kernels {
+
+std::optional<GgmlType> activation_type(GgmlType weight) {
+  for (const auto& pair : kQuantDotPairs) {
+    if (pair.weight == weight) return pair.activation;
+  }
+  return std::nullopt;
+}
+
+size_t activation_row_bytes(GgmlType weight, int64_t n) {
+  const auto act = activation_type(weight);
+  assert(act.has_value());
+  const auto bytes = ggml_row_bytes(*act, n);
+  assert(bytes.has_value());
+  return bytes.value_or(0);
+}
+
+size_t max_activation_row_bytes(int64_t n) {
+  size_t most = 0;
+  for (const auto& pair : kQuantDotPairs) {
+    if (pair.activation == GgmlType::kF32) continue;
+    const GgmlTypeTraits& t = traits_of(pair.activation);
+    const int64_t blocks = (n + t.block_size - 1) / t.block_size;
+    most = std::max(most, static_cast<size_t>(blocks) * t.block_bytes);
+  }
+  return most;
+}
+
+}  // namespace capibara::kernels

@@ -1,0 +1,43 @@
+// The AVX-512 table: the AVX2 kernels with VNNI (`vpdpbusd`) dot products for the 32-weight
+// block types. The K-quant dots stay AVX2: they scale every 16- or 32-weight sub-block, which
+// `maddubs` + `madd` (by the scale) already do in two instructions.
+#include "kernels/x86/kernels_avx512.hpp"
+
+#include "kernels/kernel_table.hpp"
+#include "kernels/quant_dot_scalar.hpp"
+#include "kernels/x86/kernels_avx2.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+// `consteval`: the compiler builds the table, so no AVX-512 code runs before the CPU check.
+consteval KernelTable make_avx512_table() {
+  using scalar::set_quant_dot;
+  KernelTable t;
+  scalar::set_scalar_quant_dot(t);
+  t.isa = Isa::kAvx512;
+  t.dot_f32 = avx2::dot_f32;
+  t.axpy_f32 = avx2::axpy_f32;
+  set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
+  set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
+  set_quant_dot(t, GgmlType::kBF16, avx2::quantize_bf16, avx2::vec_dot_bf16);
+  set_quant_dot(t, GgmlType::kQ4_0, avx2::quantize_q8_0, avx512::vec_dot_q4_0);
+  set_quant_dot(t, GgmlType::kQ4_1, avx2::quantize_q8_1, avx512::vec_dot_q4_1);
+  set_quant_dot(t, GgmlType::kQ5_0, avx2::quantize_q8_0, avx512::vec_dot_q5_0);
+  set_quant_dot(t, GgmlType::kQ5_1, avx2::quantize_q8_1, avx512::vec_dot_q5_1);
+  set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx512::vec_dot_q8_0);
+  set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
+  set_quant_dot(t, GgmlType::kQ3_K, avx2::quantize_q8_k, scalar::vec_dot_q3_k);
+  set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);
+  set_quant_dot(t, GgmlType::kQ5_K, avx2::quantize_q8_k, avx2::vec_dot_q5_k);
+  set_quant_dot(t, GgmlType::kQ6_K, avx2::quantize_q8_k, avx2::vec_dot_q6_k);
+  return t;
+}
+
+constexpr KernelTable kAvx512Table = make_avx512_table();
+
+}  // namespace
+
+const KernelTable* avx512_kernel_table() { return &kAvx512Table; }
+
+}  // namespace capibara::kernels
