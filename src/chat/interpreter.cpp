@@ -220,14 +220,29 @@ Interpreter::Flow Interpreter::exec_for(const ForStmt& stmt, const std::shared_p
     return exec_body(stmt.else_body, scope, out);  // a break here belongs to an outer loop
   }
   const auto length = static_cast<int64_t>(items.size());
+  // `loop.cycle` and `loop.changed` are made once per loop; they read the current index.
+  auto index = std::make_shared<int64_t>(0);
+  const Value cycle = Value::function("loop.cycle", [index](Interpreter&, CallArgs& args) -> Value {
+    if (args.positional.empty()) fail("no items for cycling given");
+    return args.positional[static_cast<size_t>(*index) % args.positional.size()];
+  });
   // `loop.changed(x)` compares with the value of its previous call, across iterations.
   auto last_changed = std::make_shared<Value>(Value::undefined("no previous value"));
+  const Value changed =
+      Value::function("loop.changed", [last_changed](Interpreter&, CallArgs& args) -> Value {
+        Value current = Value::tuple(args.positional);
+        if (!last_changed->is_undefined() && values_equal(*last_changed, current)) return false;
+        *last_changed = std::move(current);
+        return true;
+      });
   for (int64_t i = 0; i < length; ++i) {
     charge();
+    *index = i;
     auto inner = std::make_shared<Scope>(scope);
     exec_set(stmt.target, items[static_cast<size_t>(i)], *inner);
     Value loop = Value::dict();
     DictData& d = loop.as_dict();
+    d.entries.reserve(13);
     d.set("index", i + 1);
     d.set("index0", i);
     d.set("revindex", length - i);
@@ -241,19 +256,8 @@ Interpreter::Flow Interpreter::exec_for(const ForStmt& stmt, const std::shared_p
                             : Value::undefined("there is no previous item"));
     d.set("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)]
                                      : Value::undefined("there is no next item"));
-    d.set("cycle", Value::function("loop.cycle", [i](Interpreter&, CallArgs& args) -> Value {
-            if (args.positional.empty()) fail("no items for cycling given");
-            return args.positional[static_cast<size_t>(i) % args.positional.size()];
-          }));
-    d.set("changed",
-          Value::function("loop.changed", [last_changed](Interpreter&, CallArgs& args) -> Value {
-            Value current = Value::tuple(args.positional);
-            if (!last_changed->is_undefined() && values_equal(*last_changed, current)) {
-              return false;
-            }
-            *last_changed = std::move(current);
-            return true;
-          }));
+    d.set("cycle", cycle);
+    d.set("changed", changed);
     inner->vars["loop"] = std::move(loop);
     const Flow flow = exec_body(stmt.body, inner, out);
     if (flow == Flow::kBreak) break;

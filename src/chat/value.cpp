@@ -314,15 +314,26 @@ size_t KeyHash::operator()(const Value& key) const {
 
 bool KeyEqual::operator()(const Value& a, const Value& b) const { return values_equal(a, b); }
 
-Value* DictData::find(const Value& key) {
+size_t DictData::position_of(const Value& key) const {
   check_hashable(key);
+  if (index_.empty()) {
+    // Small dicts (messages, tool calls, loop objects) are faster to scan than to hash.
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (KeyEqual()(entries[i].first, key)) return i;
+    }
+    return kAbsent;
+  }
   const auto it = index_.find(key);
-  return it == index_.end() ? nullptr : &entries[it->second].second;
+  return it == index_.end() ? kAbsent : it->second;
+}
+
+Value* DictData::find(const Value& key) {
+  const size_t at = position_of(key);
+  return at == kAbsent ? nullptr : &entries[at].second;
 }
 
 Value* DictData::find(std::string_view key) {
-  // Small dicts (messages, tool calls) are faster to scan than to hash.
-  if (entries.size() <= 8) {
+  if (index_.empty()) {
     for (auto& [k, v] : entries) {
       if (k.is_string() && k.as_string() == key) return &v;
     }
@@ -332,27 +343,28 @@ Value* DictData::find(std::string_view key) {
 }
 
 void DictData::set(Value key, Value value) {
-  check_hashable(key);
-  const auto it = index_.find(key);
-  if (it != index_.end()) {
-    entries[it->second].second = std::move(value);
+  const size_t at = position_of(key);
+  if (at != kAbsent) {
+    entries[at].second = std::move(value);
     return;
   }
-  index_.emplace(key, entries.size());
+  if (!index_.empty()) index_.emplace(key, entries.size());
   entries.emplace_back(std::move(key), std::move(value));
+  if (index_.empty() && entries.size() > kIndexThreshold) rebuild_index();
 }
 
 bool DictData::erase(const Value& key) {
-  check_hashable(key);
-  const auto it = index_.find(key);
-  if (it == index_.end()) return false;
-  const size_t at = it->second;
-  index_.erase(it);
+  const size_t at = position_of(key);
+  if (at == kAbsent) return false;
   entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(at));
-  for (auto& [k, position] : index_) {
-    if (position > at) --position;
-  }
+  index_.clear();
+  if (entries.size() > kIndexThreshold) rebuild_index();
   return true;
+}
+
+void DictData::rebuild_index() {
+  index_.clear();
+  for (size_t i = 0; i < entries.size(); ++i) index_.emplace(entries[i].first, i);
 }
 
 void DictData::clear() {

@@ -173,7 +173,14 @@ struct DictData {
   bool is_namespace = false;
 
  private:
-  std::unordered_map<Value, size_t, KeyHash, KeyEqual> index_;
+  // Dicts up to this size are searched linearly; larger ones get a hash index.
+  static constexpr size_t kIndexThreshold = 16;
+  static constexpr size_t kAbsent = static_cast<size_t>(-1);
+  // Position of `key` in `entries`, or `kAbsent`; throws for an unhashable key.
+  size_t position_of(const Value& key) const;
+  void rebuild_index();
+
+  std::unordered_map<Value, size_t, KeyHash, KeyEqual> index_;  // key -> position in `entries`
 };
 
 // Throws `TemplateError` (runtime) unless `key` is hashable.

@@ -15,5 +15,7 @@ void add_inspect_command(CLI::App& app, CommandAction& action);
 void add_run_command(CLI::App& app, CommandAction& action);
 void add_golden_command(CLI::App& app, CommandAction& action);
 void add_serve_command(CLI::App& app, CommandAction& action);
+void add_tokenize_command(CLI::App& app, CommandAction& action);
+void add_detokenize_command(CLI::App& app, CommandAction& action);
 
 }  // namespace capibara::cli

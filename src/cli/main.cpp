@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   capibara::cli::add_run_command(app, action);
   capibara::cli::add_inspect_command(app, action);
   capibara::cli::add_golden_command(app, action);
+  capibara::cli::add_tokenize_command(app, action);
+  capibara::cli::add_detokenize_command(app, action);
 
   try {
     app.parse(argc, argv);

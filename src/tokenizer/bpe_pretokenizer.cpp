@@ -102,7 +102,10 @@ struct Range {
   uint32_t last;
 };
 
-// DeepSeek LLM's letter class, verbatim: mostly cased letters (Lu, Ll, Lt), with gaps.
+// DeepSeek LLM's letter class, verbatim: mostly cased letters (Lu, Ll, Lt), with gaps. Spelled
+// as code points because some of its characters (U+1F7D, U+1FBE, U+1FD3, U+1FDB, U+2126, U+212A)
+// have singleton canonical decompositions: pasted as text, an NFC-normalizing editor would
+// silently turn them into other characters.
 constexpr auto kDsLetterRanges = std::to_array<Range>({
     {0x41, 0x5A},       {0x61, 0x7A},       {0xB5, 0xB5},       {0xC0, 0xD6},
     {0xD8, 0xF6},       {0xF8, 0x1BA},      {0x1BC, 0x1BF},     {0x1C4, 0x293},
