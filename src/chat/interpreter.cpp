@@ -243,21 +243,21 @@ Interpreter::Flow Interpreter::exec_for(const ForStmt& stmt, const std::shared_p
     Value loop = Value::dict();
     DictData& d = loop.as_dict();
     d.entries.reserve(13);
-    d.set("index", i + 1);
-    d.set("index0", i);
-    d.set("revindex", length - i);
-    d.set("revindex0", length - i - 1);
-    d.set("first", i == 0);
-    d.set("last", i == length - 1);
-    d.set("length", length);
-    d.set("depth", 1);
-    d.set("depth0", 0);
-    d.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
+    d.insert_new("index", i + 1);
+    d.insert_new("index0", i);
+    d.insert_new("revindex", length - i);
+    d.insert_new("revindex0", length - i - 1);
+    d.insert_new("first", i == 0);
+    d.insert_new("last", i == length - 1);
+    d.insert_new("length", length);
+    d.insert_new("depth", 1);
+    d.insert_new("depth0", 0);
+    d.insert_new("previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
                             : Value::undefined("there is no previous item"));
-    d.set("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)]
+    d.insert_new("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)]
                                      : Value::undefined("there is no next item"));
-    d.set("cycle", cycle);
-    d.set("changed", changed);
+    d.insert_new("cycle", cycle);
+    d.insert_new("changed", changed);
     inner->vars["loop"] = std::move(loop);
     const Flow flow = exec_body(stmt.body, inner, out);
     if (flow == Flow::kBreak) break;

@@ -283,7 +283,7 @@ Value from_json_impl(const Json& json, int depth) {
     case nlohmann::json::value_t::object: {
       Value dict = Value::dict();
       for (const auto& [key, item] : json.items()) {
-        dict.as_dict().set(Value(key), from_json_impl(item, depth + 1));
+        dict.as_dict().insert_new(Value(key), from_json_impl(item, depth + 1));  // keys unique
       }
       return dict;
     }

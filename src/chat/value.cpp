@@ -1,6 +1,7 @@
 // `Value`: construction, truthiness, Python equality and ordering, dict storage.
 #include "chat/value.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -255,11 +256,17 @@ const void* Value::identity() const {
 }
 
 ListData::~ListData() {
-  if (!items.empty()) dismantle(items);
+  // Only nesting can recurse; flat lists are freed the ordinary way.
+  if (std::any_of(items.begin(), items.end(), [](const Value& v) { return v.is_unique_container(); })) {
+    dismantle(items);
+  }
 }
 
 DictData::~DictData() {
-  if (entries.empty()) return;
+  if (std::none_of(entries.begin(), entries.end(),
+                   [](const auto& entry) { return entry.second.is_unique_container(); })) {
+    return;
+  }
   std::vector<Value> pending;
   pending.reserve(entries.size());
   for (auto& [key, value] : entries) pending.push_back(std::move(value));
@@ -348,6 +355,12 @@ void DictData::set(Value key, Value value) {
     entries[at].second = std::move(value);
     return;
   }
+  if (!index_.empty()) index_.emplace(key, entries.size());
+  entries.emplace_back(std::move(key), std::move(value));
+  if (index_.empty() && entries.size() > kIndexThreshold) rebuild_index();
+}
+
+void DictData::insert_new(Value key, Value value) {
   if (!index_.empty()) index_.emplace(key, entries.size());
   entries.emplace_back(std::move(key), std::move(value));
   if (index_.empty() && entries.size() > kIndexThreshold) rebuild_index();

@@ -165,6 +165,9 @@ struct DictData {
   Value* find(const std::string& key) { return find(std::string_view(key)); }
   Value* find(const char* key) { return find(std::string_view(key)); }
   void set(Value key, Value value);
+  // `set` for a key the caller knows is absent (a new loop object, a parsed JSON object):
+  // skips the search.
+  void insert_new(Value key, Value value);
   // Removes `key`; returns whether it was present.
   bool erase(const Value& key);
   void clear();

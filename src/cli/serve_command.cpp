@@ -29,6 +29,8 @@ struct ServeOptions {
   server::ServerOptions http;
   int parallel = 4;
   int64_t max_batched_tokens = 512;
+  int32_t max_queued = 256;
+  std::string log_format = "text";
   std::optional<std::string> chat_template_file;
 };
 
@@ -47,6 +49,11 @@ int serve(const ServeOptions& o) {
   expert.engine.kv_type = o.model.kv();
   expert.engine.scheduler.max_num_seqs = o.parallel;
   expert.engine.scheduler.max_num_batched_tokens = o.max_batched_tokens;
+  expert.engine.max_queued_requests = o.max_queued;
+  server::ServerOptions http_options = o.http;
+  http_options.log_format = o.log_format == "json"  ? server::LogFormat::kJson
+                            : o.log_format == "off" ? server::LogFormat::kOff
+                                                    : server::LogFormat::kText;
   if (o.chat_template_file) {
     std::ifstream in(*o.chat_template_file);
     if (!in) throw SystemError("cannot read chat template file '" + *o.chat_template_file + "'");
@@ -55,7 +62,7 @@ int serve(const ServeOptions& o) {
   }
 
   Registry registry({expert});
-  server::HttpServer http(o.http, registry);
+  server::HttpServer http(http_options, registry);
   http.start();
   fmt::print(stderr, "capibara: listening on http://{}:{} ({} kernels); loading {}\n", o.http.host,
              http.port(), kernels::isa_name(kernels::active_kernels().isa), expert.id);
@@ -64,8 +71,9 @@ int serve(const ServeOptions& o) {
   std::thread watcher([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    fmt::print(stderr, "capibara: signal {}, shutting down\n", sig);
-    http.stop();
+    fmt::print(stderr, "capibara: signal {}, draining (grace {:.0f} s)\n", sig,
+               o.http.shutdown_grace_s);
+    http.shutdown();
   });
   // Report the load's outcome once it is known.
   while (!registry.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -104,6 +112,26 @@ void add_serve_command(CLI::App& app, CommandAction& action) {
       ->capture_default_str();
   cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-queued", o->max_queued, "Requests queued per model before 429")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", o->http.max_tokens_per_request,
+                  "Most tokens one request may generate (0: up to the context)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", o->http.max_body_bytes, "Largest request body (413 above)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--timeout", o->http.request_timeout_s, "Per-request time limit, s (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", o->http.shutdown_grace_s,
+                  "Seconds in-flight requests get after SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--log-format", o->log_format, "Access log: text, json or off")
+      ->check(CLI::IsMember({"text", "json", "off"}))
       ->capture_default_str();
   cmd->add_option("--chat-template-file", o->chat_template_file,
                   "Jinja chat template overriding the model's")

@@ -33,6 +33,12 @@ class InvalidArgumentError : public Error {
   using Error::Error;
 };
 
+// A capacity limit was reached (queue full, memory guard); the same request may succeed later.
+class OverloadedError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The operating system refused something (open, mmap, allocation of a declared size).
 class SystemError : public Error {
  public:

@@ -88,6 +88,10 @@ std::shared_ptr<RequestStream> Engine::submit(EngineRequest request) {
   if (request.max_tokens < 0) throw InvalidArgumentError("max_tokens must be >= 0");
   request.max_tokens =
       static_cast<int32_t>(std::min<int64_t>(request.max_tokens, max_model_len_ - n_prompt));
+  if (stats_.requests_waiting.load() >= config_.max_queued_requests) {
+    throw OverloadedError(fmt::format("{} requests are already queued for this model; retry later",
+                                      stats_.requests_waiting.load()));
+  }
   auto stream = std::make_shared<RequestStream>(n_prompt);
   auto seq = std::make_unique<Sequence>(std::move(request), stream, n_vocab);
   {
@@ -100,6 +104,14 @@ std::shared_ptr<RequestStream> Engine::submit(EngineRequest request) {
   stats_.prompt_tokens_total += static_cast<uint64_t>(n_prompt);
   wake_.notify_one();
   return stream;
+}
+
+void Engine::cancel_all(const std::string& reason) {
+  {
+    std::lock_guard lock(mutex_);
+    cancel_all_reason_ = reason.empty() ? "cancelled" : reason;
+  }
+  wake_.notify_one();
 }
 
 void Engine::finish(Sequence& seq, FinishReason reason) {
@@ -127,13 +139,27 @@ void Engine::loop() {
   while (true) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !sequences.empty(); });
+      wake_.wait(lock, [&] {
+        return stopping_ || !incoming_.empty() || !sequences.empty() || !cancel_all_reason_.empty();
+      });
       if (stopping_) break;
       for (auto& s : incoming_) {
         scheduler_.add(s.get());
         sequences.push_back(std::move(s));
       }
       incoming_.clear();
+      if (!cancel_all_reason_.empty()) {
+        for (auto& s : sequences) {
+          StreamEvent e;
+          e.kind = StreamEvent::Kind::kError;
+          e.error = cancel_all_reason_;
+          s->stream->push(std::move(e));
+          finish(*s, FinishReason::kCancelled);
+        }
+        sequences.clear();
+        cancel_all_reason_.clear();
+        continue;
+      }
     }
     step(sequences);
   }

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int64_t max_model_len = 0;  // prompt + generation, tokens; 0: the model's context size
   KvType kv_type = KvType::kF16;
+  int32_t max_queued_requests = 256;  // waiting sequences beyond the running ones
 };
 
 struct EngineRequest {
@@ -52,8 +54,13 @@ class Engine {
 
   // Validates and queues a request. InvalidArgumentError when the prompt is empty, holds an
   // unknown token, or does not leave room for one generated token within `max_model_len`;
-  // `max_tokens` is clipped to the room left.
+  // `max_tokens` is clipped to the room left. OverloadedError when `max_queued_requests`
+  // sequences are already waiting.
   std::shared_ptr<RequestStream> submit(EngineRequest request);
+
+  // Ends every sequence, running or queued, with an error event carrying `reason` (shutdown
+  // after its grace period). New requests are still accepted afterwards.
+  void cancel_all(const std::string& reason);
 
   const Model& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -78,6 +85,7 @@ class Engine {
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Sequence>> incoming_;  // guarded by mutex_
   bool stopping_ = false;                            // guarded by mutex_
+  std::string cancel_all_reason_;                    // guarded by mutex_; non-empty: pending
   int64_t next_id_ = 0;                              // guarded by mutex_
 
   // Engine-thread state.

@@ -148,6 +148,13 @@ std::shared_ptr<ServedModel> Registry::acquire(std::string_view id) const {
   }
 }
 
+void Registry::cancel_all(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  for (auto& s : slots_) {
+    if (s.model) s.model->engine->cancel_all(reason);
+  }
+}
+
 std::vector<ExpertStatus> Registry::status() const {
   std::vector<ExpertStatus> out;
   std::lock_guard lock(mutex_);

@@ -75,6 +75,8 @@ class Registry {
   std::shared_ptr<ServedModel> acquire(std::string_view id) const;
 
   std::vector<ExpertStatus> status() const;
+  // Ends every running or queued sequence of every loaded expert (shutdown grace expired).
+  void cancel_all(const std::string& reason);
   const std::vector<ExpertConfig>& experts() const { return configs_; }
 
   class NotFound : public Error {

@@ -18,6 +18,12 @@ int ApiError::http_status() const {
       return 404;
     case ApiErrorKind::kMethodNotAllowed:
       return 405;
+    case ApiErrorKind::kPayloadTooLarge:
+      return 413;
+    case ApiErrorKind::kQueueFull:
+      return 429;
+    case ApiErrorKind::kTimeout:
+      return 504;
     case ApiErrorKind::kOverloaded:
       return 503;
     case ApiErrorKind::kInternal:
@@ -33,7 +39,12 @@ std::string_view ApiError::type() const {
     case ApiErrorKind::kContextLength:
     case ApiErrorKind::kNotFound:
     case ApiErrorKind::kMethodNotAllowed:
+    case ApiErrorKind::kPayloadTooLarge:
       return "invalid_request_error";
+    case ApiErrorKind::kQueueFull:
+      return "rate_limit_error";
+    case ApiErrorKind::kTimeout:
+      return "timeout_error";
     case ApiErrorKind::kAuthentication:
       return "authentication_error";
     case ApiErrorKind::kOverloaded:

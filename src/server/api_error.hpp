@@ -19,7 +19,10 @@ enum class ApiErrorKind {
   kAuthentication,    // 401: missing or wrong API key
   kNotFound,          // 404: unknown model or route
   kMethodNotAllowed,  // 405
-  kOverloaded,        // 503: loading, or memory or queue limits reached; retry later
+  kPayloadTooLarge,   // 413: the body is over the server's limit
+  kQueueFull,         // 429: too many requests queued for the model; retry later
+  kOverloaded,        // 503: loading, draining, or memory limits reached; retry later
+  kTimeout,           // 504: the request ran past the server's per-request time limit
   kInternal,          // 500: a bug or an engine failure
 };
 

@@ -68,6 +68,19 @@ struct CompletionJob::State {
   std::vector<std::vector<int32_t>> prompts;  // token ids per prompt
   std::vector<std::string> prompt_texts;      // for echo
   std::vector<Choice> choices;
+  Clock::time_point start = Clock::now();
+  std::optional<Clock::time_point> deadline;
+  std::optional<Clock::time_point> first_token;
+
+  bool timed_out() const { return deadline && Clock::now() > *deadline; }
+  void cancel_unfinished() {
+    for (auto& c : choices) {
+      if (c.stream && !c.finish) c.stream->cancel();
+    }
+  }
+  ApiError timeout_error() const {
+    return ApiError(ApiErrorKind::kTimeout, "the request ran past the server's time limit");
+  }
 
   const Tokenizer& tokenizer() const { return model->engine->tokenizer(); }
   bool chat() const { return request.kind == CompletionRequest::Kind::kChat; }
@@ -144,6 +157,11 @@ void CompletionJob::State::submit() {
         }
         throw ApiError(ApiErrorKind::kContextLength, e.what(), chat() ? "messages" : "prompt",
                        "context_length_exceeded");
+      } catch (const OverloadedError& e) {
+        for (auto& other : choices) {
+          if (other.stream) other.stream->cancel();
+        }
+        throw ApiError(ApiErrorKind::kQueueFull, e.what(), "", "queue_full");
       }
     }
   }
@@ -153,6 +171,7 @@ std::string CompletionJob::State::apply(Choice& c, const StreamEvent& e, Json* l
   switch (e.kind) {
     case StreamEvent::Kind::kToken: {
       ++c.n_tokens;
+      if (!first_token) first_token = Clock::now();
       const auto out = c.stops.push(c.decoder.push(e.token.token));
       c.text += out.emit;
       if (request.logprobs) {
@@ -290,8 +309,13 @@ Json CompletionJob::State::whole_response() const {
           {"usage", usage()}};
 }
 
-CompletionJob::CompletionJob(std::shared_ptr<ServedModel> model, CompletionRequest request)
+CompletionJob::CompletionJob(std::shared_ptr<ServedModel> model, CompletionRequest request,
+                             double timeout_s)
     : state_(std::make_unique<State>()) {
+  if (timeout_s > 0) {
+    state_->deadline = state_->start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(timeout_s));
+  }
   state_->model = std::move(model);
   state_->request = std::move(request);
   state_->id = random_id(state_->chat() ? "chatcmpl-" : "cmpl-");
@@ -303,10 +327,19 @@ CompletionJob::CompletionJob(std::shared_ptr<ServedModel> model, CompletionReque
 }
 
 CompletionJob::~CompletionJob() {
-  // Whatever is still running belongs to nobody now.
-  for (auto& c : state_->choices) {
-    if (c.stream && !c.finish) c.stream->cancel();
+  state_->cancel_unfinished();  // whatever is still running belongs to nobody now
+}
+
+CompletionJob::Summary CompletionJob::summary() const {
+  const State& s = *state_;
+  Summary out;
+  out.model = s.model->id;
+  for (const auto& p : s.prompts) out.prompt_tokens += static_cast<int64_t>(p.size());
+  for (const auto& c : s.choices) out.completion_tokens += c.n_tokens;
+  if (s.first_token) {
+    out.time_to_first_token_s = std::chrono::duration<double>(*s.first_token - s.start).count();
   }
+  return out;
 }
 
 void CompletionJob::stream(const ChunkWriter& write) {
@@ -323,6 +356,12 @@ void CompletionJob::stream(const ChunkWriter& write) {
   size_t unfinished = s.choices.size();
   const auto wait = std::chrono::milliseconds(s.choices.size() == 1 ? 50 : 2);
   while (unfinished > 0) {
+    if (s.timed_out()) {
+      s.cancel_unfinished();
+      send(s.timeout_error().to_json());
+      write("data: [DONE]\n\n");
+      return;
+    }
     for (size_t i = 0; i < s.choices.size(); ++i) {
       Choice& c = s.choices[i];
       if (c.finish) continue;
@@ -333,7 +372,9 @@ void CompletionJob::stream(const ChunkWriter& write) {
       try {
         delta = s.apply(c, *e, &lp);
       } catch (const ApiError& err) {
+        s.cancel_unfinished();
         send(err.to_json());
+        write("data: [DONE]\n\n");
         return;
       }
       if (!delta.empty() || !lp.empty()) {
@@ -363,6 +404,10 @@ Json CompletionJob::collect() {
   State& s = *state_;
   for (auto& c : s.choices) {
     while (!c.finish) {
+      if (s.timed_out()) {
+        s.cancel_unfinished();
+        throw s.timeout_error();
+      }
       if (auto e = c.stream->next(std::chrono::milliseconds(100))) s.apply(c, *e, nullptr);
     }
   }

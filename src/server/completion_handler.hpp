@@ -29,7 +29,18 @@ std::string system_fingerprint();
 // response, or `stream` writes `data: {...}` events and `data: [DONE]` as tokens arrive.
 class CompletionJob {
  public:
-  CompletionJob(std::shared_ptr<ServedModel> model, CompletionRequest request);
+  // What the access log reports of a finished job.
+  struct Summary {
+    std::string model;
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;
+    double time_to_first_token_s = -1.0;  // < 0: no token was produced
+  };
+
+  // `timeout_s` > 0 bounds the whole request: past it, its sequences are cancelled and the
+  // client gets a 504 (or, once streaming, an error event).
+  CompletionJob(std::shared_ptr<ServedModel> model, CompletionRequest request,
+                double timeout_s = 0.0);
   ~CompletionJob();  // cancels whatever is still running
   CompletionJob(const CompletionJob&) = delete;
   CompletionJob& operator=(const CompletionJob&) = delete;
@@ -37,6 +48,7 @@ class CompletionJob {
   nlohmann::json collect();
   // Runs to the end, or until `write` returns false (the client left: sequences are cancelled).
   void stream(const ChunkWriter& write);
+  Summary summary() const;
 
  private:
   struct State;

@@ -36,18 +36,11 @@ TEST(Limits, HugeRange) {
 
 TEST(Limits, ExplodingLoopsRunOutOfSteps) {
   ChatTemplateOptions options;
-  options.limits.max_steps = 200000;
+  options.limits.max_steps = 50000;
   expect_limit(render_error("{% for i in range(100000) %}{% for j in range(100000) %}"
                             "{% endfor %}{% endfor %}",
                             options),
-               "ran for more than 200000 steps");
-}
-
-TEST(Limits, DefaultStepLimitStopsNestedLoops) {
-  // Three nested loops of 10^6 iterations would take hours; the default budget stops them.
-  expect_limit(render_error("{% for i in range(1000000) %}{% for j in range(1000000) %}"
-                            "{% for k in range(1000000) %}{% endfor %}{% endfor %}{% endfor %}"),
-               "steps");
+               "ran for more than 50000 steps");
 }
 
 TEST(Limits, DoublingStrings) {
@@ -76,14 +69,15 @@ TEST(Limits, SelfContainingValuesCannotBePrintedOrCompared) {
 }
 
 TEST(Limits, DeeplyNestedValuesAreFreedWithoutRecursion) {
-  // 200000 levels of lists: printing refuses, but building and freeing them is fine.
+  // 50000 levels of lists: printing refuses, but building and freeing them (which would
+  // recurse once per level) is fine.
   const std::string build =
-      "{% set ns = namespace(x=[]) %}{% for i in range(200000) %}{% set ns.x = [ns.x] %}"
+      "{% set ns = namespace(x=[]) %}{% for i in range(50000) %}{% set ns.x = [ns.x] %}"
       "{% endfor %}";
   EXPECT_EQ(render(build + "{{ ns.x | length }}"), "1");
   expect_limit(render_error(build + "{{ ns.x }}"), "nested more than");
   const std::string dicts =
-      "{% set ns = namespace(x={}) %}{% for i in range(200000) %}{% set ns.x = {'k': ns.x} %}"
+      "{% set ns = namespace(x={}) %}{% for i in range(50000) %}{% set ns.x = {'k': ns.x} %}"
       "{% endfor %}";
   EXPECT_EQ(render(dicts + "{{ ns.x | length }}"), "1");
 }

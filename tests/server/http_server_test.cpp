@@ -3,6 +3,10 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -18,18 +22,23 @@ using Json = nlohmann::json;
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start({}); }
+  // Starts a server on stories260K; `tweak` adjusts the options first.
+  void start(const std::function<void(ServerOptions&, ExpertConfig&)>& tweak) {
     const auto dir = capibara::testing::shared_dir();
     if (!dir) GTEST_SKIP() << "shared test data not found: set CAPIBARA_SHARED";
+    TearDown();
     ExpertConfig e;
     e.id = "stories";
     e.model_path = *dir / "models" / "stories260K.gguf";
     e.model = {2, 512, 512};
-    e.engine.scheduler = {4, 64, true};
-    registry_ = std::make_unique<Registry>(std::vector<ExpertConfig>{e});
+    e.engine.scheduler = {16, 64, true};
     ServerOptions o;
     o.port = 0;
-    o.http_threads = 8;
+    o.http_threads = 80;
+    o.log_format = std::getenv("CAPIBARA_TEST_ACCESS_LOG") ? LogFormat::kText : LogFormat::kOff;
+    if (tweak) tweak(o, e);
+    registry_ = std::make_unique<Registry>(std::vector<ExpertConfig>{e});
     server_ = std::make_unique<HttpServer>(o, *registry_);
     server_->start();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
@@ -140,6 +149,281 @@ TEST_F(HttpServerTest, ConcurrentRequestsAllSucceed) {
   }
   auto stats = Json::parse(client_->Get("/stats")->body);
   EXPECT_EQ(stats["models"][0]["requests"]["total"], 6);
+}
+
+// Each malformed request gets its status and an OpenAI error object, and the server keeps
+// serving afterwards.
+TEST_F(HttpServerTest, ATableOfBadRequests) {
+  wait_ready();
+  struct Case {
+    const char* path;
+    std::string body;
+    int status;
+    const char* param;  // expected `error.param`, or nullptr
+  };
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  auto chat = [&](const std::string& extra) {
+    return "{\"model\":\"stories\"," + msgs + (extra.empty() ? "" : "," + extra) + "}";
+  };
+  const std::vector<Case> cases = {
+      {"/v1/chat/completions", "", 400, nullptr},
+      {"/v1/chat/completions", "{", 400, nullptr},
+      {"/v1/chat/completions", "[]", 400, nullptr},
+      {"/v1/chat/completions", "42", 400, nullptr},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}]})", 400, "model"},
+      {"/v1/chat/completions", R"({"model":7,"messages":[]})", 400, "model"},
+      {"/v1/chat/completions", R"({"model":"stories"})", 400, "messages"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":"hi"})", 400, "messages"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":[]})", 400, "messages"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":[1]})", 400, "messages[0]"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":[{"content":"x"}]})", 400,
+       "messages[0].role"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":[{"role":"bot","content":"x"}]})",
+       400, "messages[0].role"},
+      {"/v1/chat/completions", R"({"model":"stories","messages":[{"role":"user"}]})", 400,
+       "messages[0].content"},
+      {"/v1/chat/completions",
+       R"({"model":"stories","messages":[{"role":"user","content":[{"type":"image_url"}]}]})", 400,
+       "messages[0].content"},
+      {"/v1/chat/completions", chat(R"("temperature":-1)"), 400, "temperature"},
+      {"/v1/chat/completions", chat(R"("temperature":"warm")"), 400, "temperature"},
+      {"/v1/chat/completions", chat(R"("top_p":1.5)"), 400, "top_p"},
+      {"/v1/chat/completions", chat(R"("n":0)"), 400, "n"},
+      {"/v1/chat/completions", chat(R"("n":100)"), 400, "n"},
+      {"/v1/chat/completions", chat(R"("max_tokens":-5)"), 400, "max_tokens"},
+      {"/v1/chat/completions", chat(R"("max_tokens":1.5)"), 400, "max_tokens"},
+      {"/v1/chat/completions", chat(R"("stop":[1,2])"), 400, "stop"},
+      {"/v1/chat/completions", chat(R"("stop":["a","b","c","d","e"])"), 400, "stop"},
+      {"/v1/chat/completions", chat(R"("stream":"yes")"), 400, "stream"},
+      {"/v1/chat/completions", chat(R"("stream_options":{"include_usage":true})"), 400,
+       "stream_options"},
+      {"/v1/chat/completions", chat(R"("logit_bias":{"x":1})"), 400, "logit_bias"},
+      {"/v1/chat/completions", chat(R"("logit_bias":{"5":500})"), 400, "logit_bias"},
+      {"/v1/chat/completions", chat(R"("logit_bias":{"99999":1})"), 400, nullptr},
+      {"/v1/chat/completions", chat(R"("top_logprobs":2)"), 400, "top_logprobs"},
+      {"/v1/chat/completions", chat(R"("logprobs":true,"top_logprobs":30)"), 400, "top_logprobs"},
+      {"/v1/chat/completions", chat(R"("frequency_penalty":3)"), 400, "frequency_penalty"},
+      {"/v1/chat/completions", chat(R"("seed":"abc")"), 400, "seed"},
+      {"/v1/chat/completions", chat(R"("response_format":{"type":"json_object"})"), 400,
+       "response_format"},
+      {"/v1/chat/completions", chat(R"("response_format":{"type":"xml"})"), 400, "response_format"},
+      {"/v1/chat/completions", R"({"model":"nope","messages":[{"role":"user","content":"x"}]})",
+       404, "model"},
+      {"/v1/completions", R"({"model":"stories"})", 400, "prompt"},
+      {"/v1/completions", R"({"model":"stories","prompt":{}})", 400, "prompt"},
+      {"/v1/completions", R"({"model":"stories","prompt":[1,"a"]})", 400, "prompt"},
+      {"/v1/completions", R"({"model":"stories","prompt":[1,99999]})", 400, nullptr},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","suffix":"y"})", 400, "suffix"},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","logprobs":6})", 400, "logprobs"},
+      {"/v1/completions", R"({"model":"stories","prompt":"x","echo":1})", 400, "echo"},
+      {"/v1/completions",
+       R"({"model":"stories","prompt":")" + std::string(6000, 'a') + " " + std::string(6000, 'b') +
+           R"("})",
+       400, "prompt"},
+      {"/v1/unknown", "{}", 404, nullptr},
+  };
+  ASSERT_GE(cases.size(), 30u);
+  for (const auto& c : cases) {
+    auto r = client_->Post(c.path, c.body, "application/json");
+    ASSERT_TRUE(r) << c.body;
+    EXPECT_EQ(r->status, c.status) << c.path << " " << c.body.substr(0, 200) << " -> " << r->body;
+    Json j;
+    ASSERT_NO_THROW(j = Json::parse(r->body)) << r->body;
+    ASSERT_TRUE(j.contains("error")) << r->body;
+    EXPECT_TRUE(j["error"]["message"].is_string());
+    EXPECT_TRUE(j["error"]["type"].is_string());
+    if (c.param != nullptr) {
+      EXPECT_EQ(j["error"]["param"], c.param) << c.body;
+    }
+  }
+  // Other statuses httplib produces, in the same shape.
+  auto get_chat = client_->Get("/v1/chat/completions");
+  EXPECT_EQ(get_chat->status, 404);  // no GET route (httplib reports 404, not 405)
+  EXPECT_TRUE(Json::parse(get_chat->body).contains("error"));
+  auto ok =
+      client_->Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":3})",
+                    "application/json");
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
+  start([](ServerOptions& o, ExpertConfig&) { o.max_body_bytes = 1000; });
+  wait_ready();
+  auto r = client_->Post("/v1/completions",
+                         R"({"model":"stories","prompt":")" + std::string(5000, 'a') + R"("})",
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(Json::parse(r->body)["error"]["type"], "invalid_request_error");
+}
+
+TEST_F(HttpServerTest, AFullQueueIs429WithRetryAfter) {
+  start([](ServerOptions&, ExpertConfig& e) {
+    e.engine.scheduler.max_num_seqs = 1;
+    e.engine.max_queued_requests = 1;
+  });
+  wait_ready();
+  // One running, one queued: the third is refused.
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back([this] {
+      httplib::Client c("127.0.0.1", server_->port());
+      c.set_read_timeout(60, 0);
+      c.Post("/v1/completions",
+             R"({"model":"stories","prompt":"Once","max_tokens":1500,"temperature":1})",
+             "application/json");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto r = client_->Post("/v1/completions", R"({"model":"stories","prompt":"Once"})",
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After").empty(), false);
+  EXPECT_EQ(Json::parse(r->body)["error"]["code"], "queue_full");
+  registry_->cancel_all("test over");
+  for (auto& t : busy) t.join();
+}
+
+// 64 clients stream at once; each gets the text a lone greedy request gets.
+TEST_F(HttpServerTest, SixtyFourConcurrentStreamsMatchTheSameRequestsAlone) {
+  wait_ready();
+  const std::vector<std::string> prompts = {"Once upon a time", "The dog", "Lily saw",
+                                            "Tom and Sam",      "One day", "The sun was"};
+  auto body = [&](size_t i, bool stream) {
+    return Json{{"model", "stories"},
+                {"prompt", prompts[i % prompts.size()]},
+                {"max_tokens", 24},
+                {"temperature", 0},
+                {"stream", stream}}
+        .dump();
+  };
+  std::vector<std::string> alone(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    alone[i] = Json::parse(client_->Post("/v1/completions", body(i, false), "application/json")
+                               ->body)["choices"][0]["text"];
+  }
+  std::vector<std::string> streamed(64);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < 64; ++i) {
+    threads.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", server_->port());
+      c.set_read_timeout(120, 0);
+      std::string buffer;
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/v1/completions";
+      req.body = body(i, true);
+      req.set_header("Content-Type", "application/json");
+      req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        buffer.append(data, n);
+        return true;
+      };
+      auto r = c.send(req);
+      if (!r) {
+        streamed[i] = "<error " + httplib::to_string(r.error()) + ">";
+        return;
+      }
+      if (r->status != 200) {
+        streamed[i] = "<status " + std::to_string(r->status) + ">";
+        return;
+      }
+      size_t pos = 0;
+      while ((pos = buffer.find("data: ", pos)) != std::string::npos) {
+        const size_t end = buffer.find("\n\n", pos);
+        const std::string event = buffer.substr(pos + 6, end - pos - 6);
+        pos = end;
+        if (event == "[DONE]") break;
+        streamed[i] += Json::parse(event)["choices"][0]["text"].get<std::string>();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < 64; ++i) EXPECT_EQ(streamed[i], alone[i % prompts.size()]) << i;
+}
+
+TEST_F(HttpServerTest, ADisconnectMidStreamCancelsTheSequence) {
+  wait_ready();
+  {
+    httplib::Client c("127.0.0.1", server_->port());
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = R"({"model":"stories","prompt":"Once","max_tokens":1800,"stream":true})";
+    req.set_header("Content-Type", "application/json");
+    int chunks = 0;
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+    c.send(req);  // the receiver's `false` closes the connection
+  }
+  Json stats;
+  for (int i = 0; i < 200; ++i) {
+    stats = Json::parse(client_->Get("/stats")->body)["models"][0];
+    if (stats["requests"]["cancelled"] == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stats["requests"]["cancelled"], 1);
+  EXPECT_EQ(stats["requests"]["running"], 0);
+  EXPECT_EQ(stats["kv_cache"]["used_tokens"], 0);
+  EXPECT_LT(stats["tokens"]["generated"].get<int>(), 1800);
+}
+
+// Every line of /metrics is a comment or `name{labels} value` (the text exposition format),
+// and histograms come with cumulative buckets, _sum and _count.
+TEST_F(HttpServerTest, MetricsParseAsPrometheusText) {
+  wait_ready();
+  client_->Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":5})",
+                "application/json");
+  auto r = client_->Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const std::regex sample(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*",?)*\})? )"
+                          R"([-+]?([0-9.e+-]+|Inf|NaN)$)");
+  const std::regex comment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
+  std::istringstream in(r->body);
+  std::string line;
+  int samples = 0;
+  std::map<std::string, double> values;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      EXPECT_TRUE(std::regex_match(line, comment)) << line;
+      continue;
+    }
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    const auto space = line.rfind(' ');
+    values[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    ++samples;
+  }
+  EXPECT_GT(samples, 20);
+  const std::string h = "capibara_time_to_first_token_seconds";
+  EXPECT_EQ(values[h + "_count{model=\"stories\"}"], 1);
+  EXPECT_EQ(values[h + "_bucket{model=\"stories\",le=\"+Inf\"}"], 1);
+  EXPECT_LE(values[h + "_bucket{model=\"stories\",le=\"0.001\"}"],
+            values[h + "_bucket{model=\"stories\",le=\"60\"}"]);
+  EXPECT_EQ(values["capibara_generation_tokens_total{model=\"stories\"}"], 5);
+  EXPECT_EQ(values["capibara_model_loaded{model=\"stories\",state=\"loaded\"}"], 1);
+}
+
+TEST_F(HttpServerTest, ShutdownLetsInFlightRequestsFinish) {
+  wait_ready();
+  int status = 0;
+  std::string text;
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(60, 0);
+    auto r = c.Post("/v1/completions",
+                    R"({"model":"stories","prompt":"Once","max_tokens":200,"temperature":0})",
+                    "application/json");
+    if (r) {
+      status = r->status;
+      text = Json::parse(r->body)["choices"][0]["text"];
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  server_->shutdown();
+  client.join();
+  EXPECT_EQ(status, 200);
+  EXPECT_FALSE(text.empty());
 }
 
 }  // namespace
