@@ -54,11 +54,32 @@ std::string Interpreter::render(const Program& program, std::shared_ptr<Scope> g
   try {
     exec_body(program.body, top, out);
   } catch (...) {
-    macro_scopes_.clear();
+    release_render_state();
     throw;
   }
-  macro_scopes_.clear();
+  release_render_state();
   return out;
+}
+
+void Interpreter::note_insertion(const Value& container, const Value& inserted) {
+  if (!inserted.is_list() && !inserted.is_dict() && !inserted.is_function()) return;
+  if (cycle_candidate_ids_.insert(container.identity()).second) {
+    cycle_candidates_.push_back(container);
+  }
+}
+
+// Breaks the reference cycles a template may have made, then lets the render's values go.
+void Interpreter::release_render_state() {
+  for (const Value& container : cycle_candidates_) {
+    if (container.is_list()) {
+      container.as_list().items.clear();
+    } else {
+      container.as_dict().clear();
+    }
+  }
+  cycle_candidates_.clear();
+  cycle_candidate_ids_.clear();
+  macro_scopes_.clear();
 }
 
 // --- limits -------------------------------------------------------------------------------
@@ -184,6 +205,7 @@ void Interpreter::exec_set(const Target& target, Value value, Scope& scope) {
     if (object == nullptr || !object->is_namespace()) {
       fail("cannot assign attribute on non-namespace object");
     }
+    note_insertion(*object, value);
     object->as_dict().set(Value(target.attribute), std::move(value));
     return;
   }

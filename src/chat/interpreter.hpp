@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "chat/ast.hpp"
@@ -60,6 +61,10 @@ class Interpreter {
   void check_string_size(size_t bytes) const;
   void check_item_count(size_t items) const;
   const RenderLimits& limits() const { return limits_; }
+  // Called by the mutating methods (`append`, `update`, ...) and `set ns.attr`: a list or dict
+  // that receives another container or a function might now contain itself, which reference
+  // counting cannot free. Such containers are emptied when the render ends.
+  void note_insertion(const Value& container, const Value& inserted);
 
  private:
   enum class Flow { kNormal, kBreak, kContinue };
@@ -76,6 +81,7 @@ class Interpreter {
   Value make_callable(std::string name, const std::vector<Parameter>* params, const Body* body,
                       const std::shared_ptr<Scope>& scope);
   Value invoke(const Callable& callable, CallArgs& args);
+  void release_render_state();
 
   Value eval(const Expr& expr, const std::shared_ptr<Scope>& scope);
   Value eval_node(const Expr& expr, const std::shared_ptr<Scope>& scope);
@@ -93,6 +99,9 @@ class Interpreter {
   // Scopes that macros were defined in. Macros hold them weakly (a scope usually holds its own
   // macros, which would make a reference cycle); this keeps them alive until the render ends.
   std::vector<std::shared_ptr<Scope>> macro_scopes_;
+  // Containers that may be part of a reference cycle (see `note_insertion`).
+  std::vector<Value> cycle_candidates_;
+  std::unordered_set<const void*> cycle_candidate_ids_;
 };
 
 }  // namespace capibara::chat

@@ -247,6 +247,7 @@ Value list_append(Interpreter& interp, const Value& self, const CallArgs& args) 
   check_mutable(self, "append");
   const ArgReader a(args, "append", {"object"});
   interp.check_item_count(items_of(self).size() + 1);
+  interp.note_insertion(self, a.get(0));
   items_of(self).push_back(a.get(0));
   return Value::none();
 }
@@ -255,6 +256,7 @@ Value list_extend(Interpreter& interp, const Value& self, const CallArgs& args) 
   const ArgReader a(args, "extend", {"iterable"});
   std::vector<Value> more = iterate(a.get(0));
   interp.check_item_count(items_of(self).size() + more.size());
+  for (const Value& v : more) interp.note_insertion(self, v);
   items_of(self).insert(items_of(self).end(), more.begin(), more.end());
   return Value::none();
 }
@@ -267,6 +269,7 @@ Value list_insert(Interpreter& interp, const Value& self, const CallArgs& args) 
   int64_t i = a.get_int(0, 0);
   if (i < 0) i = std::max<int64_t>(0, i + n);
   i = std::min(i, n);
+  interp.note_insertion(self, a.get(1));
   items.insert(items.begin() + i, a.get(1));
   return Value::none();
 }
@@ -359,28 +362,36 @@ Value dict_pop(Interpreter&, const Value& self, const CallArgs& args) {
   if (a.has(1)) return a.get(1);
   fail("KeyError: " + to_python_repr(a.get(0)));
 }
-Value dict_setdefault(Interpreter&, const Value& self, const CallArgs& args) {
+Value dict_setdefault(Interpreter& interp, const Value& self, const CallArgs& args) {
   const ArgReader a(args, "setdefault", {"key", "default"});
   if (const Value* v = self.as_dict().find(a.get(0))) return *v;
   const Value fallback = a.get_or(1, Value::none());
+  interp.note_insertion(self, fallback);
   self.as_dict().set(a.get(0), fallback);
   return fallback;
 }
-Value dict_update(Interpreter&, const Value& self, const CallArgs& args) {
+Value dict_update(Interpreter& interp, const Value& self, const CallArgs& args) {
   if (args.positional.size() > 1) fail("update expected at most 1 argument");
   if (!args.positional.empty()) {
     const Value& other = args.positional[0];
     if (other.is_mapping()) {
-      for (const auto& [key, value] : other.as_dict().entries) self.as_dict().set(key, value);
+      for (const auto& [key, value] : other.as_dict().entries) {
+        interp.note_insertion(self, value);
+        self.as_dict().set(key, value);
+      }
     } else {
       for (const Value& pair : iterate(other)) {
         std::vector<Value> kv = iterate(pair);
         if (kv.size() != 2) fail("dictionary update sequence element has wrong length");
+        interp.note_insertion(self, kv[1]);
         self.as_dict().set(kv[0], kv[1]);
       }
     }
   }
-  for (const auto& [key, value] : args.keyword) self.as_dict().set(Value(key), value);
+  for (const auto& [key, value] : args.keyword) {
+    interp.note_insertion(self, value);
+    self.as_dict().set(Value(key), value);
+  }
   return Value::none();
 }
 Value dict_copy(Interpreter&, const Value& self, const CallArgs& args) {

@@ -17,5 +17,6 @@ void add_golden_command(CLI::App& app, CommandAction& action);
 void add_serve_command(CLI::App& app, CommandAction& action);
 void add_tokenize_command(CLI::App& app, CommandAction& action);
 void add_detokenize_command(CLI::App& app, CommandAction& action);
+void add_template_command(CLI::App& app, CommandAction& action);
 
 }  // namespace capibara::cli

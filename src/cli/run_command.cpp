@@ -3,16 +3,22 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
+#include "chat/chat_template.hpp"
 #include "cli/commands.hpp"
 #include "cli/model_options.hpp"
 #include "core/error.hpp"
+#include "engine/chat_prompt.hpp"
 #include "engine/generator.hpp"
 #include "kernels/kernel_table.hpp"
 #include "model/model.hpp"
@@ -63,6 +69,8 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool no_bos = false;
   bool ignore_eos = false;
+  std::string system_prompt;
+  std::optional<std::string> chat_template_file;
 };
 
 void print_speed(const GenerationResult& r) {
@@ -75,6 +83,9 @@ void print_speed(const GenerationResult& r) {
              rate(static_cast<int64_t>(r.tokens.size()), r.generation_seconds),
              finish_reason_name(r.finish_reason));
 }
+
+int chat(const RunOptions& o, const Model& model, const Tokenizer& tokenizer, Generator& generator,
+         GenerationRequest& request);
 
 int run(const RunOptions& o) {
   const auto model = Model::load(o.model.model_path, o.model.model_options());
@@ -115,18 +126,68 @@ int run(const RunOptions& o) {
     generate(o.prompt);
     return 0;
   }
+  return chat(o, *model, tokenizer, generator, request);
+}
+
+// The interactive chat: the conversation so far is rendered with the model's chat template
+// every turn, so the model sees exactly what it was trained on.
+int chat(const RunOptions& o, const Model& model, const Tokenizer& tokenizer, Generator& generator,
+         GenerationRequest& request) {
+  std::string source;
+  std::string source_name;
+  if (o.chat_template_file) {
+    std::ifstream in(*o.chat_template_file, std::ios::binary);
+    if (!in) throw SystemError("cannot read chat template file '" + *o.chat_template_file + "'");
+    source.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    source_name = *o.chat_template_file;
+  } else if (auto t = model.file().get_string("tokenizer.chat_template")) {
+    source = std::string(*t);
+    source_name = "the model's";
+  } else {
+    source = std::string(kFallbackChatTemplate);
+    source_name = std::string(kFallbackChatTemplateName);
+  }
+  const auto tmpl = chat::ChatTemplate::parse(source);
+  chat::ChatTemplateOptions opts;
+  if (tokenizer.bos_id() >= 0) opts.bos_token = tokenizer.token_text(tokenizer.bos_id());
+  if (tokenizer.eos_id() >= 0) opts.eos_token = tokenizer.token_text(tokenizer.eos_id());
+
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!o.system_prompt.empty()) {
+    messages.push_back({{"role", "system"}, {"content", o.system_prompt}});
+  }
   fmt::print(stderr,
-             "capibara: {} ({} layers, {} ISA). Type a prompt; Ctrl-C stops a "
-             "generation, Ctrl-D or Ctrl-C at the prompt quits.\n",
-             o.model.model_path, model->config().n_layer,
-             kernels::isa_name(kernels::active_kernels().isa));
+             "capibara: chatting with {} ({} layers, {} kernels, chat template: {}).\n"
+             "Ctrl-C stops an answer; Ctrl-D or Ctrl-C at the prompt quits.\n",
+             o.model.model_path, model.config().n_layer,
+             kernels::isa_name(kernels::active_kernels().isa), source_name);
   std::string line;
   while (true) {
     fmt::print(stderr, "> ");
     g_interrupted.store(false);
     if (!std::getline(std::cin, line) || g_interrupted.load()) break;
     if (line.empty()) continue;
-    generate(line);
+    messages.push_back({{"role", "user"}, {"content", line}});
+    ChatPrompt prompt;
+    try {
+      prompt = build_chat_prompt(tmpl, tokenizer, messages, opts);
+    } catch (const chat::TemplateError& e) {
+      fmt::print(stderr, "capibara: the chat template refused the conversation: {}\n", e.what());
+      messages.erase(messages.size() - 1);
+      continue;
+    }
+    request.prompt = std::move(prompt.tokens);
+    g_interrupted.store(false);
+    const GenerationResult r = generator.generate(
+        request,
+        [](std::string_view text) {
+          std::fwrite(text.data(), 1, text.size(), stdout);
+          std::fflush(stdout);
+        },
+        &g_interrupted);
+    print_speed(r);
+    messages.push_back({{"role", "assistant"}, {"content", r.text}});
+    request.sampling.seed += 1;
   }
   fmt::print(stderr, "\n");
   return 0;
@@ -136,9 +197,11 @@ int run(const RunOptions& o) {
 
 void add_run_command(CLI::App& app, CommandAction& action) {
   auto opts = std::make_shared<RunOptions>();
-  auto* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat in a prompt loop");
+  auto* cmd = app.add_subcommand(
+      "run", "Generate a continuation of a prompt (-p), or chat with the model (no -p)");
   opts->model.add_to(*cmd, "f16");
-  cmd->add_option("-p,--prompt", opts->prompt, "Prompt (without it: interactive prompt loop)");
+  cmd->add_option("-p,--prompt", opts->prompt,
+                  "Prompt to continue, as it is (without it: an interactive chat)");
   cmd->add_option("-n,--n-predict", opts->n_predict, "Tokens to generate at most")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -156,6 +219,10 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--stop", opts->stop, "Stop string (repeatable); never printed");
   cmd->add_flag("--no-bos", opts->no_bos, "Do not prepend the BOS token");
   cmd->add_flag("--ignore-eos", opts->ignore_eos, "Keep generating after end-of-text tokens");
+  cmd->add_option("--system", opts->system_prompt, "System prompt of the interactive chat");
+  cmd->add_option("--chat-template-file", opts->chat_template_file,
+                  "Jinja chat template overriding the model's (interactive chat)")
+      ->check(CLI::ExistingFile);
   cmd->callback([opts, cmd, &action] {
     opts->has_prompt = cmd->count("--prompt") > 0;
     action = [opts] { return run(*opts); };

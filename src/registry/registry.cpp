@@ -6,16 +6,11 @@
 
 #include <fmt/core.h>
 
+#include "engine/chat_prompt.hpp"
 #include "tokenizer/tokenizer.hpp"
 
 namespace capibara {
 namespace {
-
-// llama.cpp and vLLM fall back to ChatML when a model ships no template; so do we.
-constexpr std::string_view kChatMlTemplate =
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
-    "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ "
-    "'<|im_start|>assistant\n' }}{% endif %}";
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -58,8 +53,8 @@ std::shared_ptr<ServedModel> load_served_model(const ExpertConfig& config) {
     source = std::string(*t);
     served->chat_template_source = "gguf";
   } else {
-    source = std::string(kChatMlTemplate);
-    served->chat_template_source = "fallback (chatml)";
+    source = std::string(kFallbackChatTemplate);
+    served->chat_template_source = std::string(kFallbackChatTemplateName);
   }
   try {
     served->chat_template = chat::ChatTemplate::parse(source);

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "engine/chat_prompt.hpp"
 #include "engine/stop_matcher.hpp"
 #include "kernels/kernel_table.hpp"
 #include "model/model.hpp"
@@ -107,19 +108,17 @@ void CompletionJob::State::build_prompts() {
     opts.bos_token = model->bos_text;
     opts.eos_token = model->eos_text;
     opts.extra_context = request.template_extras;
-    std::string rendered;
+    ChatPrompt prompt;
     try {
-      rendered = model->chat_template->render(request.messages, opts);
+      prompt = build_chat_prompt(*model->chat_template, tok, request.messages, opts);
     } catch (const Error& e) {
       throw ApiError(
           ApiErrorKind::kInvalidRequest,
           fmt::format("the model's chat template rejected the conversation: {}", e.what()),
           "messages");
     }
-    // Templates that print the BOS text themselves must not get a second one.
-    const bool has_bos = !model->bos_text.empty() && rendered.starts_with(model->bos_text);
-    prompts.push_back(tok.encode(rendered, !has_bos, true));
-    prompt_texts.push_back(std::move(rendered));
+    prompts.push_back(std::move(prompt.tokens));
+    prompt_texts.push_back(std::move(prompt.text));
     return;
   }
   for (const auto& p : request.prompts) {

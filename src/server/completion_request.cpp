@@ -11,7 +11,7 @@
 namespace capibara::server {
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 [[noreturn]] void invalid(const std::string& param, const std::string& message) {
   throw ApiError(ApiErrorKind::kInvalidRequest, message, param);

@@ -21,7 +21,7 @@ struct CompletionRequest {
   Kind kind = Kind::kChat;
   std::string model;
   // Chat: messages as the template expects them (`content` flattened to a string).
-  nlohmann::json messages = nlohmann::json::array();
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   // Text: one prompt per entry, either text or token ids.
   std::vector<std::variant<std::string, std::vector<int32_t>>> prompts;
   std::optional<int32_t> max_tokens;  // nullopt: until the context is full
@@ -36,11 +36,11 @@ struct CompletionRequest {
   bool echo = false;  // text completions only
   std::string user;
   // Template extras (tools, chat_template_kwargs) passed through to the chat template.
-  nlohmann::json template_extras = nlohmann::json::object();
+  nlohmann::ordered_json template_extras = nlohmann::ordered_json::object();
 };
 
 // Both throw ApiError (400) for invalid bodies.
-CompletionRequest parse_chat_request(const nlohmann::json& body);
-CompletionRequest parse_completion_request(const nlohmann::json& body);
+CompletionRequest parse_chat_request(const nlohmann::ordered_json& body);
+CompletionRequest parse_completion_request(const nlohmann::ordered_json& body);
 
 }  // namespace capibara::server

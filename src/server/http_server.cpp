@@ -32,9 +32,10 @@ void send_error(httplib::Response& res, const ApiError& e) {
   send_json(res, e.http_status(), e.to_json());
 }
 
-Json parse_body(const httplib::Request& req) {
+// Ordered, so that tool schemas reach the chat template in the client's key order.
+nlohmann::ordered_json parse_body(const httplib::Request& req) {
   try {
-    return Json::parse(req.body);
+    return nlohmann::ordered_json::parse(req.body);
   } catch (const Json::parse_error& e) {
     throw ApiError(ApiErrorKind::kInvalidRequest,
                    fmt::format("the request body is not valid JSON: {}", e.what()));
@@ -255,7 +256,7 @@ void HttpServer::install_routes() {
 
   auto completion = [this](bool chat) {
     return [this, chat](const httplib::Request& req, httplib::Response& res) {
-      const Json body = parse_body(req);
+      const nlohmann::ordered_json body = parse_body(req);
       CompletionRequest request = chat ? parse_chat_request(body) : parse_completion_request(body);
       if (const int32_t limit = options_.max_tokens_per_request; limit > 0) {
         if (request.max_tokens && *request.max_tokens > limit) {

@@ -125,6 +125,38 @@ bool is_ascii_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+// Whether `[begin, end)` shares at least one byte with a range of `literal` (sorted,
+// non-overlapping, so their ends are sorted too). An empty range shares no byte with anything.
+bool overlaps_literal(std::span<const TextRange> literal, size_t begin, size_t end) {
+  // The ranges before the first one that ends after `begin` end at or before it. From there on,
+  // a non-empty range that starts before `end` overlaps; only empty ones are stepped over.
+  auto it = std::upper_bound(literal.begin(), literal.end(), begin,
+                             [](size_t pos, const TextRange& r) { return pos < r.end; });
+  for (; it != literal.end() && it->begin < end; ++it) {
+    if (it->begin < it->end) return true;
+  }
+  return false;
+}
+
+void check_literal_ranges(std::span<const TextRange> literal, size_t text_bytes) {
+  size_t previous_end = 0;
+  for (size_t i = 0; i < literal.size(); ++i) {
+    const TextRange& r = literal[i];
+    if (r.begin > r.end || r.end > text_bytes) {
+      throw InvalidArgumentError(
+          fmt::format("literal range {} [{}, {}) is not a range of the {}-byte text", i, r.begin,
+                      r.end, text_bytes));
+    }
+    if (r.begin < previous_end) {
+      throw InvalidArgumentError(fmt::format(
+          "literal range {} [{}, {}) starts before the previous range ends (byte {}); ranges "
+          "must be sorted and must not overlap",
+          i, r.begin, r.end, previous_end));
+    }
+    previous_end = r.end;
+  }
+}
+
 TokenizerKind kind_from_model(std::string_view model) {
   if (model == "llama") return TokenizerKind::kSpm;
   if (model == "gpt2") return TokenizerKind::kBpe;
@@ -480,10 +512,12 @@ std::string_view Tokenizer::piece(int32_t id, bool render_special) const {
   return pieces_[static_cast<size_t>(id)];
 }
 
-std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text,
-                                                      bool parse_special) const {
+std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text, bool parse_special,
+                                                      std::span<const TextRange> literal) const {
   // Like llama.cpp's `tokenizer_st_partition`: each special token in turn (longest first) splits
-  // every raw-text fragment left by the previous ones at all its occurrences.
+  // every raw-text fragment left by the previous ones at all its occurrences. An occurrence that
+  // overlaps a `literal` range is not one: the search goes on from its next byte, so a later
+  // occurrence that starts inside it but lies outside the ranges still counts.
   std::vector<Fragment> fragments{{-1, 0, text.size()}};
   std::vector<Fragment> next;
   for (const int32_t special : special_tokens_) {
@@ -498,11 +532,16 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text,
       }
       size_t base = fragment.offset;
       size_t length = fragment.length;
+      size_t search_from = base;
       while (true) {
-        const size_t match = text.substr(0, base + length).find(needle, base);
+        const size_t match = text.substr(0, base + length).find(needle, search_from);
         if (match == std::string_view::npos) {
           next.push_back({-1, base, length});
           break;
+        }
+        if (!literal.empty() && overlaps_literal(literal, match, match + needle.size())) {
+          search_from = match + 1;
+          continue;
         }
         size_t left_length = match - base;
         if (token.attr & token_attr::kLstrip) {
@@ -522,6 +561,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text,
         if (right_length == 0) break;
         base = right_offset;
         length = right_length;
+        search_from = base;
       }
     }
     std::swap(fragments, next);
@@ -559,11 +599,17 @@ void Tokenizer::encode_text(std::string_view text, bool after_special,
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
                                        bool parse_special) const {
+  return encode(text, add_special, parse_special, {});
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special,
+                                       std::span<const TextRange> literal) const {
+  check_literal_ranges(literal, text.size());
   std::vector<int32_t> out;
   if (add_special && add_bos_) out.push_back(bos_id_);
   if (!text.empty()) {
     bool after_special = true;
-    for (const Fragment& fragment : partition(text, parse_special)) {
+    for (const Fragment& fragment : partition(text, parse_special, literal)) {
       if (fragment.token >= 0) {
         out.push_back(fragment.token);
         after_special = true;

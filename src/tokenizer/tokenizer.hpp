@@ -12,6 +12,7 @@
 // methods concurrently. A `StreamingDecoder` belongs to one sequence and one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -69,6 +70,13 @@ struct TokenizerSpec {
   std::string model_name;  // general.name: llama.cpp sets some token attributes by model name
 };
 
+// A byte range of a text to encode, `[begin, end)`: see the `literal` overload of
+// `Tokenizer::encode`.
+struct TextRange {
+  size_t begin;  // bytes from the start of the text
+  size_t end;    // bytes from the start of the text, one past the last
+};
+
 class Tokenizer {
  public:
   // Reads tokenizer.ggml.* from the file. `UnsupportedError` for a tokenizer model not
@@ -123,6 +131,16 @@ class Tokenizer {
   // (otherwise it is plain text). As in llama.cpp, user-defined tokens are always matched,
   // whatever `parse_special` says.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
+  // Like `encode(text, add_special, parse_special)`, but special-token text that overlaps any of
+  // `literal` (sorted, non-overlapping; adjacent and empty ranges are fine) is tokenized as plain
+  // text, never as a special token. For a rendered chat prompt: the ranges are the users' message
+  // contents, so text there that spells `<|im_end|>` cannot inject a control token, while the
+  // template's own markup outside them still does. Fragment tokenization, leading-space rules
+  // and BOS/EOS are unchanged: with no special text inside the ranges the result equals the plain
+  // overload's. `InvalidArgumentError` for a range that ends past the text, has `begin > end`, or
+  // starts before the previous one ends.
+  std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special,
+                              std::span<const TextRange> literal) const;
 
   // The bytes the token stands for when it follows other text: SPM and WPM "▁" -> " ", "<0x0A>"
   // -> one byte 0x0A, BPE byte-level characters -> their bytes ("Ġ" -> " "), control and unknown
@@ -152,7 +170,8 @@ class Tokenizer {
   void set_defaults(const TokenizerSpec& spec);
   void finish_special_tokens(const TokenizerSpec& spec);
   void build_pieces();
-  std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
+  std::vector<Fragment> partition(std::string_view text, bool parse_special,
+                                  std::span<const TextRange> literal) const;
   void encode_text(std::string_view text, bool after_special, std::vector<int32_t>& out) const;
 
   TokenizerKind kind_ = TokenizerKind::kSpm;

@@ -84,7 +84,11 @@ TEST(Limits, DeeplyNestedValuesAreFreedWithoutRecursion) {
 
 TEST(Limits, DeepJsonInputIsRefused) {
   nlohmann::ordered_json deep = "leaf";
-  for (int i = 0; i < 2000; ++i) deep = nlohmann::ordered_json::array({deep});
+  for (int i = 0; i < 2000; ++i) {
+    nlohmann::ordered_json wrapper = nlohmann::ordered_json::array();
+    wrapper.push_back(std::move(deep));
+    deep = std::move(wrapper);
+  }
   try {
     render("{{ x | length }}", {{"x", deep}});
     FAIL() << "rendered";
