@@ -309,6 +309,28 @@ void HttpServer::install_routes() {
                                "text/plain; version=0.0.4");
              }));
 
+  // Known routes with the wrong method: 405 (httplib alone would answer 404).
+  const auto not_allowed = [](const char* allowed) {
+    return [allowed](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Allow", allowed);
+      send_error(res, ApiError(ApiErrorKind::kMethodNotAllowed,
+                               fmt::format("method {} is not allowed on {} (use {})", req.method,
+                                           req.path, allowed)));
+    };
+  };
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    http_->Get(path, not_allowed("POST"));
+    http_->Put(path, not_allowed("POST"));
+    http_->Delete(path, not_allowed("POST"));
+    http_->Patch(path, not_allowed("POST"));
+  }
+  for (const char* path : {"/health", "/v1/models", "/stats", "/metrics"}) {
+    http_->Post(path, not_allowed("GET"));
+    http_->Put(path, not_allowed("GET"));
+    http_->Delete(path, not_allowed("GET"));
+    http_->Patch(path, not_allowed("GET"));
+  }
+
   // Statuses httplib sets itself (unknown route, wrong method, body over the limit) still
   // answer in OpenAI's error shape.
   http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {

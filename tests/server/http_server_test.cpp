@@ -238,8 +238,11 @@ TEST_F(HttpServerTest, ATableOfBadRequests) {
   }
   // Other statuses httplib produces, in the same shape.
   auto get_chat = client_->Get("/v1/chat/completions");
-  EXPECT_EQ(get_chat->status, 404);  // no GET route (httplib reports 404, not 405)
+  EXPECT_EQ(get_chat->status, 405);
+  EXPECT_EQ(get_chat->get_header_value("Allow"), "POST");
   EXPECT_TRUE(Json::parse(get_chat->body).contains("error"));
+  auto post_models = client_->Post("/v1/models", "{}", "application/json");
+  EXPECT_EQ(post_models->status, 405);
   auto ok =
       client_->Post("/v1/completions", R"({"model":"stories","prompt":"Once","max_tokens":3})",
                     "application/json");
