@@ -26,8 +26,8 @@ Value builtin_range(Interpreter& interp, CallArgs& args) {
   const int64_t step = p.size() == 3 ? p[2].to_int() : 1;
   if (step == 0) fail("range() arg 3 must not be zero");
   // Count first (in floating point, immune to overflow) so that huge ranges fail fast.
-  const double span = (static_cast<double>(stop) - static_cast<double>(start)) /
-                      static_cast<double>(step);
+  const double span =
+      (static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step);
   const double count = span > 0 ? std::ceil(span) : 0.0;
   if (count > static_cast<double>(interp.limits().max_items)) {
     interp.check_item_count(interp.limits().max_items + 1);

@@ -11,6 +11,8 @@
 // any thread; a parsed `ChatTemplate` is immutable and can be shared by concurrent renders.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>

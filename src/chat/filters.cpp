@@ -287,7 +287,8 @@ Value filter_unique(Interpreter& interp, const Value& v, const CallArgs& args) {
   std::vector<Value> seen;
   for (const Value& item : iterate(v)) {
     const Value key = sort_key(a.has(1) ? get_path(interp, item, a.get(1)) : item, case_sensitive);
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return values_equal(s, key); })) {
+    if (std::any_of(seen.begin(), seen.end(),
+                    [&](const Value& s) { return values_equal(s, key); })) {
       continue;
     }
     interp.charge(seen.size() / 64);
@@ -305,9 +306,10 @@ Value min_max(Interpreter& interp, const Value& v, const CallArgs& args, bool wa
   size_t best = 0;
   Value best_key;
   for (size_t i = 0; i < items.size(); ++i) {
-    Value key = sort_key(a.has(1) ? get_path(interp, items[i], a.get(1)) : items[i],
-                         case_sensitive);
-    if (i == 0 || (want_max ? compare_values(key, best_key) > 0 : compare_values(key, best_key) < 0)) {
+    Value key =
+        sort_key(a.has(1) ? get_path(interp, items[i], a.get(1)) : items[i], case_sensitive);
+    if (i == 0 ||
+        (want_max ? compare_values(key, best_key) > 0 : compare_values(key, best_key) < 0)) {
       best = i;
       best_key = std::move(key);
     }
@@ -353,8 +355,9 @@ Value filter_round(Interpreter&, const Value& v, const CallArgs& args) {
   if (method != "common") fail("method must be 'common', 'ceil' or 'floor'");
   // Python's round(): correctly rounded decimal, ties to even, as printf does it.
   if (std::isnan(x) || std::isinf(x) || precision > 300) return x;
-  if (precision < 0) return std::nearbyint(x / std::pow(10.0, static_cast<double>(-precision))) *
-                            std::pow(10.0, static_cast<double>(-precision));
+  if (precision < 0)
+    return std::nearbyint(x / std::pow(10.0, static_cast<double>(-precision))) *
+           std::pow(10.0, static_cast<double>(-precision));
   char buf[512];
   std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), x);
   return std::strtod(buf, nullptr);
@@ -411,8 +414,9 @@ Value filter_float(Interpreter&, const Value& v, const CallArgs& args) {
 Value filter_indent(Interpreter& interp, const Value& v, const CallArgs& args) {
   const ArgReader a(args, "indent", {"width", "first", "blank"});
   const std::string indentation =
-      a.get(0).is_string() ? a.get(0).as_string()
-                           : std::string(static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4))), ' ');
+      a.get(0).is_string()
+          ? a.get(0).as_string()
+          : std::string(static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 4))), ' ');
   const bool first = a.get_bool(1, false);
   const bool blank = a.get_bool(2, false);
   std::vector<std::string> lines = text::splitlines(str(v) + "\n", false);

@@ -242,7 +242,8 @@ Value lookup_field(const Value& root, const std::string& path) {
       while (j < path.size() && path[j] != '.' && path[j] != '[') ++j;
       const std::string name = path.substr(i + 1, j - i - 1);
       Value* v = current.is_dict() ? current.as_dict().find(name) : nullptr;
-      if (v == nullptr) fail("'" + current.type_name() + "' object has no attribute '" + name + "'");
+      if (v == nullptr)
+        fail("'" + current.type_name() + "' object has no attribute '" + name + "'");
       current = *v;
       i = j;
     } else if (path[i] == '[') {
@@ -315,7 +316,8 @@ std::string brace_format(const std::string& format, const CallArgs& args) {
     if (head.empty() || head.find_first_not_of("0123456789") == std::string::npos) {
       const size_t index = head.empty() ? auto_index++ : std::stoul(head);
       if (index >= args.positional.size()) {
-        fail("Replacement index " + std::to_string(index) + " out of range for positional args tuple");
+        fail("Replacement index " + std::to_string(index) +
+             " out of range for positional args tuple");
       }
       value = args.positional[index];
     } else {
@@ -369,7 +371,8 @@ std::string percent_format(const std::string& format, const Value& args) {
     }
     Spec spec;
     spec.sign = '-';
-    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos) {
+    while (i < format.size() &&
+           std::string_view("-+ #0").find(format[i]) != std::string_view::npos) {
       switch (format[i++]) {
         case '-':
           spec.align = '<';
@@ -433,8 +436,8 @@ std::string percent_format(const std::string& format, const Value& args) {
                value.type_name());
         }
         spec.type = 'd';
-        out += format_int(value.is_float() ? static_cast<int64_t>(value.as_float()) : value.to_int(),
-                          spec);
+        out += format_int(
+            value.is_float() ? static_cast<int64_t>(value.as_float()) : value.to_int(), spec);
         break;
       case 'x':
       case 'X':

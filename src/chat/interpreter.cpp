@@ -24,7 +24,8 @@ std::string object_type_repr(const Value& v) {
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 Value no_attribute(const Value& object, std::string_view name) {
-  return Value::undefined(in_quotes(object_type_repr(object)) + " has no attribute " + in_quotes(name));
+  return Value::undefined(in_quotes(object_type_repr(object)) + " has no attribute " +
+                          in_quotes(name));
 }
 
 }  // namespace
@@ -163,8 +164,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const std::shared_ptr<Scop
       case Stmt::Kind::kFilterBlock: {
         const auto& s = static_cast<const FilterBlockStmt&>(stmt);
         const Value text(render_body(s.body, scope));
-        const Value filtered =
-            eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &text);
+        const Value filtered = eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &text);
         append(out, to_python_str(filtered));
         return Flow::kNormal;
       }
@@ -275,9 +275,9 @@ Interpreter::Flow Interpreter::exec_for(const ForStmt& stmt, const std::shared_p
     d.insert_new("depth", 1);
     d.insert_new("depth0", 0);
     d.insert_new("previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
-                            : Value::undefined("there is no previous item"));
+                                   : Value::undefined("there is no previous item"));
     d.insert_new("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)]
-                                     : Value::undefined("there is no next item"));
+                                            : Value::undefined("there is no next item"));
     d.insert_new("cycle", cycle);
     d.insert_new("changed", changed);
     inner->vars["loop"] = std::move(loop);
@@ -448,8 +448,9 @@ Value Interpreter::eval_node(const Expr& expr, const std::shared_ptr<Scope>& sco
       const auto& e = static_cast<const Conditional&>(expr);
       if (eval(*e.condition, scope).truthy()) return eval(*e.then_value, scope);
       if (e.else_value) return eval(*e.else_value, scope);
-      return Value::undefined("the inline if-expression evaluated to false and no else section "
-                              "was defined.");
+      return Value::undefined(
+          "the inline if-expression evaluated to false and no else section "
+          "was defined.");
     }
     case Expr::Kind::kGetAttr: {
       const auto& e = static_cast<const GetAttr&>(expr);
@@ -610,8 +611,7 @@ Value Interpreter::get_item(const Value& object, const Value& key) {
     }
     return no_attribute(object, key.as_string());
   }
-  return Value::undefined(object_type_repr(object) + " has no element " +
-                          to_python_repr(key));
+  return Value::undefined(object_type_repr(object) + " has no element " + to_python_repr(key));
 }
 
 }  // namespace capibara::chat

@@ -18,8 +18,8 @@
 
 namespace capibara::chat {
 
-// Safety limits of one render. The defaults are far above what real chat templates need (a
-// long conversation with dozens of tools renders in well under 1 % of each).
+// Safety limits of one render. The defaults are far above what real chat templates need; they
+// only stop runaway templates.
 struct RenderLimits {
   size_t max_string_bytes = 32u << 20;  // any one string, the output included
   size_t max_items = 1u << 20;          // any one list (e.g. `range(n)`)
@@ -29,8 +29,7 @@ struct RenderLimits {
 
 // Variables of one level: the render's globals, a macro call, a loop iteration, a `with`.
 struct Scope {
-  explicit Scope(std::shared_ptr<Scope> parent_scope = nullptr)
-      : parent(std::move(parent_scope)) {}
+  explicit Scope(std::shared_ptr<Scope> parent_scope = nullptr) : parent(std::move(parent_scope)) {}
   Value* find(const std::string& name);
 
   std::shared_ptr<Scope> parent;

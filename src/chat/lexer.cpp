@@ -14,7 +14,9 @@
 namespace capibara::chat {
 namespace {
 
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
@@ -181,8 +183,8 @@ class Lexer {
     const char kind = src_[at + 1];
     const char sign = at + 2 < src_.size() ? src_[at + 2] : '\0';
     const std::optional<size_t> raw_end = kind == '%' ? match_raw_begin(at) : std::nullopt;
-    emit_text(pos_, strip_before_tag(std::string_view(src_).substr(pos_, at - pos_), sign,
-                                     kind == '{'));
+    emit_text(pos_,
+              strip_before_tag(std::string_view(src_).substr(pos_, at - pos_), sign, kind == '{'));
     if (raw_end) {
       const size_t after = *raw_end;
       line_starting_ = after > 0 && src_[after - 1] == '\n';
@@ -215,8 +217,8 @@ class Lexer {
       char close_sign = '\0';
       if (q < src_.size() && (src_[q] == '-' || src_[q] == '+')) close_sign = src_[q++];
       if (src_.compare(q, 2, "%}") != 0) continue;
-      emit_text(body_at, strip_before_tag(std::string_view(src_).substr(body_at, p - body_at),
-                                          sign, false));
+      emit_text(body_at,
+                strip_before_tag(std::string_view(src_).substr(body_at, p - body_at), sign, false));
       pos_ = finish_block_end(q, close_sign);
       return;
     }
@@ -303,8 +305,8 @@ class Lexer {
 
   // Digits with optional `_` separators from `p`; returns the end.
   size_t scan_digits(size_t p) const {
-    while (p < src_.size() &&
-           (is_digit(src_[p]) || (src_[p] == '_' && p + 1 < src_.size() && is_digit(src_[p + 1])))) {
+    while (p < src_.size() && (is_digit(src_[p]) ||
+                               (src_[p] == '_' && p + 1 < src_.size() && is_digit(src_[p + 1])))) {
       ++p;
     }
     return p;
@@ -318,7 +320,8 @@ class Lexer {
       const int base = base_char == 'x' ? 16 : (base_char == 'o' ? 8 : 2);
       size_t p = pos_ + 2;
       std::string digits;
-      while (p < src_.size() && (std::isxdigit(static_cast<unsigned char>(src_[p])) || src_[p] == '_')) {
+      while (p < src_.size() &&
+             (std::isxdigit(static_cast<unsigned char>(src_[p])) || src_[p] == '_')) {
         if (src_[p] != '_') digits.push_back(src_[p]);
         ++p;
       }

@@ -60,7 +60,9 @@ bool affix_match(const Value& self, const CallArgs& args, bool prefix) {
     // Python slices the string by code points: s[start:end].
     std::u32string cps = text::decode(s);
     const auto n = static_cast<int64_t>(cps.size());
-    const auto clamp = [n](int64_t i) { return i < 0 ? std::max<int64_t>(0, i + n) : std::min(i, n); };
+    const auto clamp = [n](int64_t i) {
+      return i < 0 ? std::max<int64_t>(0, i + n) : std::min(i, n);
+    };
     const int64_t b = start != nullptr ? clamp(start->to_int()) : 0;
     const int64_t e = end != nullptr ? clamp(end->to_int()) : n;
     s = b < e ? text::encode(std::u32string_view(cps).substr(static_cast<size_t>(b),
@@ -172,7 +174,9 @@ Value justify(Interpreter& interp, const Value& self, const CallArgs& args, char
 }
 Value str_ljust(Interpreter& i, const Value& s, const CallArgs& a) { return justify(i, s, a, '<'); }
 Value str_rjust(Interpreter& i, const Value& s, const CallArgs& a) { return justify(i, s, a, '>'); }
-Value str_center(Interpreter& i, const Value& s, const CallArgs& a) { return justify(i, s, a, '^'); }
+Value str_center(Interpreter& i, const Value& s, const CallArgs& a) {
+  return justify(i, s, a, '^');
+}
 Value str_zfill(Interpreter& interp, const Value& self, const CallArgs& args) {
   const ArgReader a(args, "zfill", {"width"});
   const auto width = static_cast<size_t>(std::max<int64_t>(0, a.get_int(0, 0)));
@@ -332,7 +336,8 @@ Value list_clear(Interpreter&, const Value& self, const CallArgs& args) {
 Value dict_items(Interpreter&, const Value& self, const CallArgs& args) {
   ArgReader(args, "items", {});
   std::vector<Value> pairs;
-  for (const auto& [key, value] : self.as_dict().entries) pairs.push_back(Value::tuple({key, value}));
+  for (const auto& [key, value] : self.as_dict().entries)
+    pairs.push_back(Value::tuple({key, value}));
   return Value::list(std::move(pairs));
 }
 Value dict_keys(Interpreter&, const Value& self, const CallArgs& args) {
@@ -451,9 +456,9 @@ const MethodTable& string_methods() {
 
 const MethodTable& list_methods() {
   static const MethodTable kTable = {
-      {"append", list_append}, {"clear", list_clear}, {"copy", list_copy},
-      {"count", list_count},   {"extend", list_extend}, {"index", list_index},
-      {"insert", list_insert}, {"pop", list_pop},       {"remove", list_remove},
+      {"append", list_append},   {"clear", list_clear},   {"copy", list_copy},
+      {"count", list_count},     {"extend", list_extend}, {"index", list_index},
+      {"insert", list_insert},   {"pop", list_pop},       {"remove", list_remove},
       {"reverse", list_reverse},
   };
   return kTable;
@@ -461,8 +466,8 @@ const MethodTable& list_methods() {
 
 const MethodTable& dict_methods() {
   static const MethodTable kTable = {
-      {"clear", dict_clear}, {"copy", dict_copy},     {"get", dict_get},
-      {"items", dict_items}, {"keys", dict_keys},     {"pop", dict_pop},
+      {"clear", dict_clear},           {"copy", dict_copy},     {"get", dict_get},
+      {"items", dict_items},           {"keys", dict_keys},     {"pop", dict_pop},
       {"setdefault", dict_setdefault}, {"update", dict_update}, {"values", dict_values},
   };
   return kTable;
@@ -486,25 +491,25 @@ std::optional<Value> find_method(const Value& object, std::string_view name) {
   const MethodFn method = it->second;
   if (object.is_markup()) {
     // `Markup` methods return markup, and escape what they insert (`join`, `format`).
-    return Value::function(std::string(name), [method, self = object](Interpreter& interp,
-                                                                      CallArgs& args) {
-      CallArgs escaped = args;
-      for (Value& v : escaped.positional) v = escape_arguments(v);
-      for (auto& [key, v] : escaped.keyword) v = escape_arguments(v);
-      Value result = method(interp, self, escaped);
-      if (result.is_string()) return Value::markup(result.as_string());
-      if (result.is_list()) {
-        for (Value& item : result.as_list().items) {
-          if (item.is_string()) item = Value::markup(item.as_string());
-        }
-      }
-      return result;
-    });
+    return Value::function(std::string(name),
+                           [method, self = object](Interpreter& interp, CallArgs& args) {
+                             CallArgs escaped = args;
+                             for (Value& v : escaped.positional) v = escape_arguments(v);
+                             for (auto& [key, v] : escaped.keyword) v = escape_arguments(v);
+                             Value result = method(interp, self, escaped);
+                             if (result.is_string()) return Value::markup(result.as_string());
+                             if (result.is_list()) {
+                               for (Value& item : result.as_list().items) {
+                                 if (item.is_string()) item = Value::markup(item.as_string());
+                               }
+                             }
+                             return result;
+                           });
   }
-  return Value::function(std::string(name), [method, self = object](Interpreter& interp,
-                                                                    CallArgs& args) {
-    return method(interp, self, args);
-  });
+  return Value::function(std::string(name),
+                         [method, self = object](Interpreter& interp, CallArgs& args) {
+                           return method(interp, self, args);
+                         });
 }
 
 }  // namespace capibara::chat

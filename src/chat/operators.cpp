@@ -161,7 +161,8 @@ Value escape_arguments(const Value& args) {
   }
   if (args.is_mapping()) {
     Value out = Value::dict();
-    for (const auto& [key, value] : args.as_dict().entries) out.as_dict().set(key, escape_one(value));
+    for (const auto& [key, value] : args.as_dict().entries)
+      out.as_dict().set(key, escape_one(value));
     return out;
   }
   return escape_one(args);

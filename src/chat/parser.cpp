@@ -90,8 +90,8 @@ class Parser {
    public:
     DepthGuard(Parser& parser, const Token& at) : parser_(parser) {
       if (++parser_.depth_ > kMaxNesting) {
-        parser_.fail(at, "template nested more than " + std::to_string(kMaxNesting) +
-                             " levels deep");
+        parser_.fail(at,
+                     "template nested more than " + std::to_string(kMaxNesting) + " levels deep");
       }
     }
     ~DepthGuard() { --parser_.depth_; }
@@ -369,10 +369,10 @@ class Parser {
   ExprPtr seal(ExprPtr node) {
     node->height = compute_height(*node);
     if (node->height > kMaxNesting) {
-      throw TemplateError(TemplateError::Kind::kSyntax,
-                          "expression nested more than " + std::to_string(kMaxNesting) +
-                              " levels deep",
-                          node->line, node->column);
+      throw TemplateError(
+          TemplateError::Kind::kSyntax,
+          "expression nested more than " + std::to_string(kMaxNesting) + " levels deep", node->line,
+          node->column);
     }
     return node;
   }
@@ -465,27 +465,21 @@ class Parser {
     const Token& at = peek();
     ExprPtr first = parse_math1();
     std::vector<std::pair<CompareOp, ExprPtr>> rest;
+    static constexpr std::pair<std::string_view, CompareOp> kOperators[] = {
+        {"==", CompareOp::kEqual},  {"!=", CompareOp::kNotEqual},
+        {"<", CompareOp::kLess},    {"<=", CompareOp::kLessEqual},
+        {">", CompareOp::kGreater}, {">=", CompareOp::kGreaterEqual}};
     while (true) {
       const Token& t = peek();
-      CompareOp op{};
-      if (is_op(t, "==")) {
-        op = CompareOp::kEqual;
-      } else if (is_op(t, "!=")) {
-        op = CompareOp::kNotEqual;
-      } else if (is_op(t, "<")) {
-        op = CompareOp::kLess;
-      } else if (is_op(t, "<=")) {
-        op = CompareOp::kLessEqual;
-      } else if (is_op(t, ">")) {
-        op = CompareOp::kGreater;
-      } else if (is_op(t, ">=")) {
-        op = CompareOp::kGreaterEqual;
-      } else if (is_name(t, "in")) {
-        op = CompareOp::kIn;
+      const auto it = std::find_if(std::begin(kOperators), std::end(kOperators),
+                                   [&](const auto& entry) { return is_op(t, entry.first); });
+      CompareOp op = CompareOp::kIn;
+      if (it != std::end(kOperators)) {
+        op = it->second;
       } else if (is_name(t, "not") && is_name(peek(1), "in")) {
         next();
         op = CompareOp::kNotIn;
-      } else {
+      } else if (!is_name(t, "in")) {
         break;
       }
       next();
@@ -518,25 +512,20 @@ class Parser {
   }
 
   ExprPtr parse_math2() {
+    static constexpr std::pair<std::string_view, BinaryOp> kOperators[] = {
+        {"*", BinaryOp::kMultiply},
+        {"/", BinaryOp::kDivide},
+        {"//", BinaryOp::kFloorDivide},
+        {"%", BinaryOp::kModulo}};
     ExprPtr left = parse_pow();
     while (true) {
       const Token& t = peek();
-      BinaryOp op{};
-      if (is_op(t, "*")) {
-        op = BinaryOp::kMultiply;
-      } else if (is_op(t, "/")) {
-        op = BinaryOp::kDivide;
-      } else if (is_op(t, "//")) {
-        op = BinaryOp::kFloorDivide;
-      } else if (is_op(t, "%")) {
-        op = BinaryOp::kModulo;
-      } else {
-        break;
-      }
+      const auto it = std::find_if(std::begin(kOperators), std::end(kOperators),
+                                   [&](const auto& entry) { return is_op(t, entry.first); });
+      if (it == std::end(kOperators)) return left;
       const Token& at = next();
-      left = binary(at, op, std::move(left), parse_pow());
+      left = binary(at, it->second, std::move(left), parse_pow());
     }
-    return left;
   }
 
   ExprPtr parse_pow() {

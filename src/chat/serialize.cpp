@@ -16,9 +16,9 @@ constexpr int kMaxDepth = 512;
 
 void check_depth(int depth) {
   if (depth > kMaxDepth) {
-    throw TemplateError(TemplateError::Kind::kLimit,
-                        "values nested more than " + std::to_string(kMaxDepth) +
-                            " levels deep (or containing themselves)");
+    throw TemplateError(TemplateError::Kind::kLimit, "values nested more than " +
+                                                         std::to_string(kMaxDepth) +
+                                                         " levels deep (or containing themselves)");
   }
 }
 

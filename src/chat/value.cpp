@@ -21,9 +21,9 @@ constexpr int kMaxNestingDepth = 512;
 
 void check_depth(int depth) {
   if (depth > kMaxNestingDepth) {
-    throw TemplateError(TemplateError::Kind::kLimit,
-                        "values nested more than " + std::to_string(kMaxNestingDepth) +
-                            " levels deep (or containing themselves)");
+    throw TemplateError(TemplateError::Kind::kLimit, "values nested more than " +
+                                                         std::to_string(kMaxNestingDepth) +
+                                                         " levels deep (or containing themselves)");
   }
 }
 
@@ -257,7 +257,8 @@ const void* Value::identity() const {
 
 ListData::~ListData() {
   // Only nesting can recurse; flat lists are freed the ordinary way.
-  if (std::any_of(items.begin(), items.end(), [](const Value& v) { return v.is_unique_container(); })) {
+  if (std::any_of(items.begin(), items.end(),
+                  [](const Value& v) { return v.is_unique_container(); })) {
     dismantle(items);
   }
 }

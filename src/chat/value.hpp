@@ -123,9 +123,8 @@ class Value {
   struct NoneTag {};
   explicit Value(NoneTag tag) : data_(tag) {}
 
-  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::string,
-               std::shared_ptr<ListData>, std::shared_ptr<DictData>,
-               std::shared_ptr<const Function>>
+  std::variant<UndefinedTag, NoneTag, bool, int64_t, double, std::string, std::shared_ptr<ListData>,
+               std::shared_ptr<DictData>, std::shared_ptr<const Function>>
       data_;
   bool markup_ = false;  // only meaningful for strings
 };

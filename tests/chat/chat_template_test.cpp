@@ -34,8 +34,9 @@ TEST(ChatTemplate, RendersChatMessagesWithExtraFields) {
   const ChatTemplate tmpl = ChatTemplate::parse(
       "{% for m in messages %}{{ m.role }}:{{ m.content }}"
       "{% if m.tool_calls %}[{{ m.tool_calls[0].function.name }}]{% endif %};{% endfor %}");
-  std::vector<ChatMessage> messages = {{"user", "weather?", nullptr},
-                                       {"assistant", "", {{"tool_calls", {{{"function", {{"name", "get_weather"}}}}}}}}};
+  std::vector<ChatMessage> messages = {
+      {"user", "weather?", nullptr},
+      {"assistant", "", {{"tool_calls", {{{"function", {{"name", "get_weather"}}}}}}}}};
   EXPECT_EQ(tmpl.render(messages, ChatTemplateOptions{}), "user:weather?;assistant:[get_weather];");
 }
 
@@ -43,8 +44,9 @@ TEST(ChatTemplate, ExtraContextBecomesVariables) {
   const ChatTemplate tmpl = ChatTemplate::parse(kChatMl);
   ChatTemplateOptions options;
   options.add_generation_prompt = false;
-  options.extra_context = {{"tools", {{{"type", "function"}, {"function", {{"name", "a"}}}},
-                                      {{"type", "function"}, {"function", {{"name", "b"}}}}}}};
+  options.extra_context = {{"tools",
+                            {{{"type", "function"}, {"function", {{"name", "a"}}}},
+                             {{"type", "function"}, {"function", {{"name", "b"}}}}}}};
   EXPECT_EQ(tmpl.render(nlohmann::json::array(), options),
             "<|im_start|>system\nTools: a, b<|im_end|>\n");
 }

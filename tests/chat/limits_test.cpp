@@ -98,7 +98,8 @@ TEST(Limits, DeepJsonInputIsRefused) {
 }
 
 TEST(Limits, ErrorsCarryThePositionOfTheFailingExpression) {
-  const TemplateError e = render_error("line one\n{% for i in range(3) %}\n  {{ i / 0 }}\n{% endfor %}");
+  const TemplateError e =
+      render_error("line one\n{% for i in range(3) %}\n  {{ i / 0 }}\n{% endfor %}");
   EXPECT_EQ(e.kind(), TemplateError::Kind::kRuntime);
   EXPECT_EQ(e.line(), 3);
   EXPECT_EQ(e.column(), 8);

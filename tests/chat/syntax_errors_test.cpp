@@ -92,8 +92,8 @@ TEST(SyntaxErrors, DeepNestingIsRefusedNotOverflowed) {
   for (int i = 0; i < 10000; ++i) ifs += "{% endif %}";
   EXPECT_TRUE(refused(ifs));
   // ... while ordinary depths are fine.
-  EXPECT_NO_THROW(ChatTemplate::parse("{{ " + std::string(100, '(') + "1" +
-                                      std::string(100, ')') + " }}"));
+  EXPECT_NO_THROW(
+      ChatTemplate::parse("{{ " + std::string(100, '(') + "1" + std::string(100, ')') + " }}"));
   std::string long_sum = "{{ 1";
   for (int i = 0; i < 200; ++i) long_sum += " + 1";
   EXPECT_NO_THROW(ChatTemplate::parse(long_sum + " }}"));
