@@ -422,7 +422,12 @@ TEST_F(HttpServerTest, ShutdownLetsInFlightRequestsFinish) {
       text = Json::parse(r->body)["choices"][0]["text"];
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Shut down once the request is being computed (not before it even arrived).
+  for (int i = 0; i < 1000; ++i) {
+    const auto st = registry_->status();
+    if (st[0].stats && st[0].stats->requests_total > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   server_->shutdown();
   client.join();
   EXPECT_EQ(status, 200);
