@@ -49,8 +49,8 @@ class EngineTest : public ::testing::Test {
     const auto dir = testing::shared_dir();
     if (!dir) GTEST_SKIP() << "shared test data not found: set CAPIBARA_SHARED";
     path_ = *dir / "models" / "stories260K.gguf";
-    tokenizer_ = std::make_shared<const Tokenizer>(
-        Tokenizer::from_gguf(gguf::GgufFile::open(path_)));
+    tokenizer_ =
+        std::make_shared<const Tokenizer>(Tokenizer::from_gguf(gguf::GgufFile::open(path_)));
   }
   std::vector<int32_t> alone(const std::vector<int32_t>& prompt, int32_t n, float temp,
                              uint64_t seed) {
