@@ -9,11 +9,6 @@
 namespace capibara::testing {
 namespace {
 
-#define CAPIBARA_REQUIRE_BINARY(bin)                                             \
-  const auto bin##_opt = capibara_binary();                                      \
-  if (!bin##_opt) GTEST_SKIP() << "CAPIBARA_BIN is not set (run through ctest)"; \
-  const std::string bin = shell_quote(bin##_opt->string())
-
 TEST(RunCommand, GreedyStoriesMatchesLlamaCpp) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);

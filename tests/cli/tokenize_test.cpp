@@ -12,11 +12,6 @@
 namespace capibara::testing {
 namespace {
 
-#define CAPIBARA_REQUIRE_BINARY(bin)                                             \
-  const auto bin##_opt = capibara_binary();                                      \
-  if (!bin##_opt) GTEST_SKIP() << "CAPIBARA_BIN is not set (run through ctest)"; \
-  const std::string bin = shell_quote(bin##_opt->string())
-
 std::string vocab(const std::filesystem::path& shared, const std::string& name) {
   return shell_quote((shared / "vocab" / ("ggml-vocab-" + name + ".gguf")).string());
 }
