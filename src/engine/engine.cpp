@@ -54,6 +54,8 @@ Engine::Engine(std::unique_ptr<Model> model, std::shared_ptr<const Tokenizer> to
                                              : model_->n_ctx();
   slot_caches_.resize(static_cast<size_t>(sc.max_num_seqs));
   slot_cache_ptrs_.assign(static_cast<size_t>(sc.max_num_seqs), nullptr);
+  batch_.reserve(static_cast<size_t>(sc.max_num_batched_tokens));
+  done_.reserve(static_cast<size_t>(sc.max_num_seqs));
   logits_.resize(static_cast<size_t>(sc.max_num_seqs) *
                  static_cast<size_t>(model_->config().n_vocab));
   stats_.kv_cache_capacity_tokens = static_cast<int64_t>(sc.max_num_seqs) * max_model_len_;
@@ -192,7 +194,8 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
   stats_.requests_waiting -= static_cast<int64_t>(scheduler_.n_running() - n_running_before);
   if (plan.empty()) return;
 
-  std::vector<BatchToken> batch;
+  std::vector<BatchToken>& batch = batch_;
+  batch.clear();
   for (const ScheduledChunk& c : plan) {
     auto* seq = static_cast<Sequence*>(c.seq);
     const auto slot = static_cast<size_t>(c.seq->slot);
@@ -232,8 +235,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
 
   const auto n_vocab = static_cast<size_t>(model_->config().n_vocab);
   size_t logit_row = 0;
-  std::vector<Sequence*> done;
-  std::vector<FinishReason> reasons;
+  done_.clear();
   for (const ScheduledChunk& c : plan) {
     auto* seq = static_cast<Sequence*>(c.seq);
     c.seq->n_computed += c.n_tokens;
@@ -242,8 +244,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     const std::span<const float> logits(logits_.data() + logit_row * n_vocab, n_vocab);
     ++logit_row;
     if (seq->request.max_tokens == 0) {
-      done.push_back(seq);
-      reasons.push_back(FinishReason::kLength);
+      done_.emplace_back(seq, FinishReason::kLength);
       continue;
     }
     SampledToken s = seq->sampler.sample(logits, seq->tokens);
@@ -256,8 +257,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     }
     seq->last_token = now;
     if (!seq->request.ignore_eos && tokenizer_->is_eog(s.token)) {
-      done.push_back(seq);
-      reasons.push_back(FinishReason::kStop);
+      done_.emplace_back(seq, FinishReason::kStop);
       continue;
     }
     seq->n_generated++;
@@ -270,14 +270,12 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     seq->stream->push(std::move(ev));
     if (seq->n_generated >= seq->request.max_tokens ||
         static_cast<int64_t>(seq->tokens.size()) >= max_model_len_) {
-      done.push_back(seq);
-      reasons.push_back(FinishReason::kLength);
+      done_.emplace_back(seq, FinishReason::kLength);
     }
   }
-  for (size_t i = 0; i < done.size(); ++i) {
-    finish(*done[i], reasons[i]);
-    std::erase_if(sequences,
-                  [&](const std::unique_ptr<Sequence>& s) { return s.get() == done[i]; });
+  for (const auto& [seq, reason] : done_) {
+    finish(*seq, reason);
+    std::erase_if(sequences, [&](const std::unique_ptr<Sequence>& s) { return s.get() == seq; });
   }
 }
 

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/engine_stats.hpp"
@@ -23,6 +24,7 @@
 #include "engine/sampling_params.hpp"
 #include "engine/scheduler.hpp"
 #include "model/kv_cache.hpp"
+#include "model/model.hpp"
 
 namespace capibara {
 
@@ -93,6 +95,9 @@ class Engine {
   std::vector<std::unique_ptr<SequenceKvCache>> slot_caches_;  // [max_num_seqs], made on first use
   std::vector<SequenceKvCache*> slot_cache_ptrs_;
   std::vector<float> logits_;  // [max_num_seqs, n_vocab]
+  // Per-step scratch, sized at construction so a step allocates nothing for them.
+  std::vector<BatchToken> batch_;                         // [max_num_batched_tokens]
+  std::vector<std::pair<Sequence*, FinishReason>> done_;  // [max_num_seqs]
   std::thread thread_;
 };
 
