@@ -13,6 +13,21 @@ void rms_norm(const float* x, const float* weight, float* out, int64_t n, float 
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+void layer_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  // Two passes in double, as ggml's `ggml_norm` accumulates, so the variance does not cancel.
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+  const auto mean = static_cast<float>(sum / static_cast<double>(n));
+  double sum_sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    sum_sq += static_cast<double>(d * d);
+  }
+  const float variance = static_cast<float>(sum_sq / static_cast<double>(n));
+  const float inv = 1.0f / std::sqrt(variance + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * weight[i];
+}
+
 void softmax(float* x, int64_t n) {
   if (n <= 0) return;
   const float max = *std::max_element(x, x + n);
@@ -32,6 +47,24 @@ void swiglu(float* gate, const float* up, int64_t n) {
   }
 }
 
+void geglu_tanh(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  constexpr float kCoefA = 0.044715f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * g * (1.0f + kCoefA * g * g))) * up[i];
+  }
+}
+
+void scale(float* x, float s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void softcap(float* x, float cap, int64_t n) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
+}
+
 void add(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -44,8 +77,8 @@ void rope_angles(const RopeParams& p, int64_t pos, float* cos_sin) {
     double theta = static_cast<double>(pos) * static_cast<double>(p.freq_scale) *
                    std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.n_rot);
     if (p.freq_factors != nullptr) theta /= static_cast<double>(p.freq_factors[i]);
-    cos_sin[2 * i] = static_cast<float>(std::cos(theta));
-    cos_sin[2 * i + 1] = static_cast<float>(std::sin(theta));
+    cos_sin[2 * i] = static_cast<float>(std::cos(theta)) * p.attn_factor;
+    cos_sin[2 * i + 1] = static_cast<float>(std::sin(theta)) * p.attn_factor;
   }
 }
 

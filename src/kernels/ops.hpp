@@ -11,11 +11,25 @@ namespace capibara::kernels {
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]; `out` may alias `x`.
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
 
+// LayerNorm without a bias (Cohere): out[i] = (x[i] - mean(x)) / sqrt(var(x) + eps) * weight[i];
+// `out` may alias `x`.
+void layer_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
 // In-place softmax over `n` values (max-subtracted).
 void softmax(float* x, int64_t n);
 
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int64_t n);
+
+// gate[i] = gelu_tanh(gate[i]) * up[i], with the tanh approximation of GeLU
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma's `gelu_pytorch_tanh`).
+void geglu_tanh(float* gate, const float* up, int64_t n);
+
+// x[i] *= s
+void scale(float* x, float s, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap): squashes logits smoothly into (-cap, cap) (Gemma 2/3).
+void softcap(float* x, float cap, int64_t n);
 
 // y[i] += x[i]
 void add(const float* x, float* y, int64_t n);
@@ -30,7 +44,9 @@ struct RopeParams {
   int32_t n_rot = 0;  // rotated dimensions per head (<= head_dim)
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;              // 1 / linear scaling factor
-  const float* freq_factors = nullptr;  // [n_rot / 2] divisors (llama3 `rope_freqs.weight`)
+  const float* freq_factors = nullptr;  // [n_rot / 2] divisors (llama3 `rope_freqs.weight`,
+                                        // Phi-3 LongRoPE `rope_factors_{short,long}.weight`)
+  float attn_factor = 1.0f;             // multiplies cos and sin (LongRoPE magnitude scaling)
   RopeLayout layout = RopeLayout::kNormal;
 };
 

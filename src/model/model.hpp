@@ -16,6 +16,7 @@
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/matmul.hpp"
+#include "model/batch.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
 
@@ -27,24 +28,28 @@ struct ModelOptions {
   int64_t max_batch_tokens = 512;  // tokens per forward call
 };
 
-struct BatchToken {
-  int32_t token = 0;
-  int64_t pos = 0;  // position within its sequence
-  int32_t seq = 0;  // index into the `caches` span of `forward`
-  bool want_logits = false;
-};
-
-// Weights of one transformer block, bound to tensors of the file.
+// Weights of one transformer block, bound to tensors of the file. Optional tensors are null.
 struct LayerWeights {
   const float* attn_norm = nullptr;  // [n_embd]
+  kernels::WeightMatrix wqkv;        // [q_dim + 2 kv_dim rows, n_embd] when fused (Phi-3), else
   kernels::WeightMatrix wq;          // [q_dim rows, n_embd]
   kernels::WeightMatrix wk;          // [kv_dim rows, n_embd]
   kernels::WeightMatrix wv;          // [kv_dim rows, n_embd]
-  kernels::WeightMatrix wo;          // [n_embd rows, q_dim]
-  const float* ffn_norm = nullptr;   // [n_embd]
-  kernels::WeightMatrix w_gate;      // [n_ff rows, n_embd]
-  kernels::WeightMatrix w_up;        // [n_ff rows, n_embd]
-  kernels::WeightMatrix w_down;      // [n_embd rows, n_ff]
+  const float* bq = nullptr;         // [q_dim] optional biases (Qwen2)
+  const float* bk = nullptr;         // [kv_dim]
+  const float* bv = nullptr;         // [kv_dim]
+  const float* q_norm = nullptr;     // [head_dim] or [n_head, head_dim] per-head norm (Gemma 3)
+  const float* k_norm = nullptr;     // [head_dim] or [n_head_kv, head_dim]
+  int64_t q_norm_stride = 0;         // floats between the weights of two heads; 0 when shared
+  int64_t k_norm_stride = 0;
+  kernels::WeightMatrix wo;               // [n_embd rows, q_dim]
+  const float* bo = nullptr;              // [n_embd] optional
+  const float* post_attn_norm = nullptr;  // [n_embd] (Gemma 3)
+  const float* ffn_norm = nullptr;        // [n_embd]; none with a parallel residual
+  kernels::WeightMatrix w_gate;           // [n_ff rows, n_embd]; empty when fused into w_up
+  kernels::WeightMatrix w_up;             // [ffn_up_rows rows, n_embd]
+  kernels::WeightMatrix w_down;           // [n_embd rows, n_ff]
+  const float* post_ffn_norm = nullptr;   // [n_embd] (Gemma 3)
 };
 
 struct ModelWeights {
@@ -52,9 +57,15 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   const float* output_norm = nullptr;  // [n_embd]
   kernels::WeightMatrix output;        // [n_vocab rows, n_embd]; token_embd when tied
+  const float* output_bias = nullptr;  // [n_vocab] optional
   // 1-D tensors stored in a type other than f32, converted once at load.
   std::vector<std::vector<float>> converted;
 };
+
+// Binds the tensors `config` calls for (model_weights.cpp); sets `config.n_vocab` and the rope
+// frequency factors (chosen for a context of `n_ctx` positions). FormatError / UnsupportedError
+// naming a missing tensor or one with the wrong shape or type.
+ModelWeights bind_model_weights(const gguf::GgufFile& file, ModelConfig& config, int64_t n_ctx);
 
 class Model {
  public:
@@ -81,11 +92,15 @@ class Model {
 
  private:
   Model(gguf::GgufFile file, const ModelOptions& options);
-  void bind_weights();
   void allocate_buffers();
   void validate(std::span<const BatchToken> batch, std::span<SequenceKvCache* const> caches) const;
-  void attention(int64_t layer, std::span<const BatchToken> batch,
-                 std::span<SequenceKvCache* const> caches);
+  // The sub-blocks of the shared forward pass (transformer.cpp), over the first `n` rows.
+  // `norm_rows` normalises rows of n_embd values; `out` may alias `in`.
+  void norm_rows(const float* weight, const float* in, float* out, int64_t n);
+  void attention_block(int64_t layer, std::span<const BatchToken> batch,
+                       std::span<SequenceKvCache* const> caches);
+  void ffn_block(int64_t layer, int64_t n, float* out);
+  void output_logits(std::span<const BatchToken> batch, float* logits);
 
   gguf::GgufFile file_;
   ModelConfig config_;
@@ -98,14 +113,17 @@ class Model {
   // Activations for the largest batch, B = max_batch_tokens.
   std::vector<float> x_;             // [B, n_embd] residual stream
   std::vector<float> xn_;            // [B, n_embd] normalised input of a sub-block
+  std::vector<float> qkv_;           // [B, q_dim + 2 kv_dim] fused projection; empty if unused
   std::vector<float> q_;             // [B, q_dim]
   std::vector<float> k_;             // [B, kv_dim]
   std::vector<float> v_;             // [B, kv_dim]
   std::vector<float> attn_out_;      // [B, q_dim]
   std::vector<float> proj_;          // [B, n_embd] output of attn_output / ffn_down
+  std::vector<float> ffn_out_;       // [B, n_embd] FFN output beside proj_ (parallel residual)
   std::vector<float> gate_;          // [B, n_ff]
-  std::vector<float> up_;            // [B, n_ff]
-  std::vector<float> rope_cs_;       // [B, n_rot] cos/sin pairs per batch entry
+  std::vector<float> up_;            // [B, ffn_up_rows] (fused: [gate; up] per row)
+  std::vector<float> rope_cs_;       // [B, n_rot] cos/sin pairs per batch entry, global layers
+  std::vector<float> rope_cs_swa_;   // [B, n_rot] the same for sliding-window layers
   std::vector<float> attn_scratch_;  // [threads, n_gqa * n_ctx + 2 * head_dim]
   std::vector<float> logit_rows_;    // [B, n_embd] final-normed rows that want logits
 };

@@ -1,5 +1,7 @@
 // Teacher-forced agreement with llama.cpp's reference log-probabilities (../shared/golden),
-// within the tolerances of ../shared/README.md, for every Llama-family file and KV type.
+// within the tolerances of ../shared/README.md, for every Llama-family file and KV type and for
+// one file of each further architecture.
+#include <iostream>
 #include <ostream>
 #include <string>
 
@@ -39,6 +41,9 @@ TEST_P(GoldenTest, WithinTolerance) {
   ASSERT_FALSE(golden.cases.empty());
   const GoldenTolerance tol = golden_tolerance(*model, p.kv);
   for (const auto& r : evaluate_golden(*model, golden, p.kv, tol)) {
+    std::cout << "[ golden   ] " << p.model << " kv " << kv_type_name(p.kv) << " '" << r.prompt
+              << "': max |dlogp| " << r.max_abs_logprob_diff << ", top-1 " << r.top1_agree << "/"
+              << r.steps << "\n";
     EXPECT_TRUE(r.pass) << "'" << r.prompt << "': max |dlogp| " << r.max_abs_logprob_diff
                         << " (tolerance " << tol.max_abs_logprob_diff << "), top-1 " << r.top1_agree
                         << "/" << r.steps << ", required steps agreeing " << r.top1_required_agree
@@ -60,6 +65,20 @@ INSTANTIATE_TEST_SUITE_P(Llama, GoldenTest,
                                            GoldenParam{"synth-llama-q4_0", KvType::kF16},
                                            GoldenParam{"synth-llama-q4_k_m", KvType::kF16},
                                            GoldenParam{"synth-llama-q6_k", KvType::kF16}),
+                         param_name);
+
+// One random-weight model per further architecture (see ../shared/README.md), at the strictest
+// tolerance with an f32 cache and at the 16-bit one with an f16 cache. Gemma 3's second prompt
+// (38 tokens + 32 steps) runs past its sliding window of 16.
+INSTANTIATE_TEST_SUITE_P(Architectures, GoldenTest,
+                         ::testing::Values(GoldenParam{"synth-qwen2-f32", KvType::kF32},
+                                           GoldenParam{"synth-qwen2-f32", KvType::kF16},
+                                           GoldenParam{"synth-phi3-f32", KvType::kF32},
+                                           GoldenParam{"synth-phi3-f32", KvType::kF16},
+                                           GoldenParam{"synth-gemma3-f32", KvType::kF32},
+                                           GoldenParam{"synth-gemma3-f32", KvType::kF16},
+                                           GoldenParam{"synth-command-r-f32", KvType::kF32},
+                                           GoldenParam{"synth-command-r-f32", KvType::kF16}),
                          param_name);
 
 // BF16 keeps 8 mantissa bits to F16's 11, so a BF16 cache errs about 8 times more than an F16
