@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format)
 
 sudo_cmd=""

@@ -18,5 +18,6 @@ void add_serve_command(CLI::App& app, CommandAction& action);
 void add_tokenize_command(CLI::App& app, CommandAction& action);
 void add_detokenize_command(CLI::App& app, CommandAction& action);
 void add_template_command(CLI::App& app, CommandAction& action);
+void add_pull_command(CLI::App& app, CommandAction& action);
 
 }  // namespace capibara::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   capibara::cli::add_tokenize_command(app, action);
   capibara::cli::add_detokenize_command(app, action);
   capibara::cli::add_template_command(app, action);
+  capibara::cli::add_pull_command(app, action);
 
   try {
     app.parse(argc, argv);
