@@ -18,6 +18,8 @@ int ApiError::http_status() const {
       return 404;
     case ApiErrorKind::kMethodNotAllowed:
       return 405;
+    case ApiErrorKind::kConflict:
+      return 409;
     case ApiErrorKind::kPayloadTooLarge:
       return 413;
     case ApiErrorKind::kQueueFull:
@@ -40,6 +42,7 @@ std::string_view ApiError::type() const {
     case ApiErrorKind::kNotFound:
     case ApiErrorKind::kMethodNotAllowed:
     case ApiErrorKind::kPayloadTooLarge:
+    case ApiErrorKind::kConflict:
       return "invalid_request_error";
     case ApiErrorKind::kQueueFull:
       return "rate_limit_error";

@@ -19,6 +19,7 @@ enum class ApiErrorKind {
   kAuthentication,    // 401: missing or wrong API key
   kNotFound,          // 404: unknown model or route
   kMethodNotAllowed,  // 405
+  kConflict,          // 409: the resource's state forbids it now (unloading a busy expert)
   kPayloadTooLarge,   // 413: the body is over the server's limit
   kQueueFull,         // 429: too many requests queued for the model; retry later
   kOverloaded,        // 503: loading, draining, or memory limits reached; retry later

@@ -43,15 +43,19 @@ nlohmann::ordered_json parse_body(const httplib::Request& req) {
 }
 
 Json model_json(const ExpertStatus& e) {
+  Json ext = {{"state", expert_state_name(e.state)},
+              {"domain", e.domain},
+              {"description", e.description},
+              {"priority", e.priority},
+              {"aliases", e.aliases},
+              {"estimated_memory_bytes", e.estimated_bytes}};
+  if (e.state == ExpertState::kLoaded) ext["context_length"] = e.n_ctx;
+  if (!e.error.empty()) ext["error"] = e.error;
   return {{"id", e.id},
           {"object", "model"},
           {"created", e.created_unix},
           {"owned_by", "capibara"},
-          {"capibara",
-           {{"state", expert_state_name(e.state)},
-            {"domain", e.domain},
-            {"aliases", e.aliases},
-            {"context_length", e.n_ctx}}}};
+          {"capibara", std::move(ext)}};
 }
 
 }  // namespace
@@ -214,7 +218,14 @@ void HttpServer::install_routes() {
       } catch (const Registry::NotFound& e) {
         send_error(res, ApiError(ApiErrorKind::kNotFound, e.what(), "model", "model_not_found"));
       } catch (const Registry::NotReady& e) {
-        send_error(res, ApiError(ApiErrorKind::kOverloaded, e.what(), "model"));
+        send_error(res, ApiError(ApiErrorKind::kOverloaded, e.what(), "model", "model_not_ready"));
+      } catch (const Registry::InsufficientMemory& e) {
+        send_error(res,
+                   ApiError(ApiErrorKind::kOverloaded, e.what(), "model", "insufficient_memory"));
+      } catch (const Registry::MemoryPressure& e) {
+        send_error(res, ApiError(ApiErrorKind::kOverloaded, e.what(), "", "memory_pressure"));
+      } catch (const Registry::Busy& e) {
+        send_error(res, ApiError(ApiErrorKind::kConflict, e.what(), "", "model_busy"));
       } catch (const InvalidArgumentError& e) {
         send_error(res, ApiError(ApiErrorKind::kInvalidRequest, e.what()));
       } catch (const OverloadedError& e) {
@@ -301,11 +312,33 @@ void HttpServer::install_routes() {
   http_->Post("/v1/chat/completions", guarded(true, completion(true)));
   http_->Post("/v1/completions", guarded(true, completion(false)));
 
+  // Admin: load or unload an expert by hand (API key required when keys are set).
+  http_->Post(
+      R"(/admin/experts/([^/]+)/(load|unload))",
+      guarded(true, [this](const httplib::Request& req, httplib::Response& res) {
+        const std::string id = req.matches[1];
+        const bool load = req.matches[2] == "load";
+        if (load) {
+          registry_.load(id);
+        } else {
+          registry_.unload(id);
+        }
+        for (const auto& e : registry_.status()) {
+          if (e.id == id || std::find(e.aliases.begin(), e.aliases.end(), id) != e.aliases.end()) {
+            send_json(res, 200, model_json(e));
+            return;
+          }
+        }
+      }));
+
   http_->Get("/stats", guarded(true, [this](const httplib::Request&, httplib::Response& res) {
-               send_json(res, 200, stats_json(registry_.status(), read_memory_info()));
+               send_json(
+                   res, 200,
+                   stats_json(registry_.status(), registry_.memory_status(), read_memory_info()));
              }));
   http_->Get("/metrics", guarded(false, [this](const httplib::Request&, httplib::Response& res) {
-               res.set_content(prometheus_text(registry_.status(), read_memory_info()),
+               res.set_content(prometheus_text(registry_.status(), registry_.memory_status(),
+                                               read_memory_info()),
                                "text/plain; version=0.0.4");
              }));
 

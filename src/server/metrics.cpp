@@ -46,15 +46,22 @@ void histogram(std::string& out, const char* name, const std::string& model,
 
 }  // namespace
 
-Json stats_json(const std::vector<ExpertStatus>& experts, const MemoryInfo& memory) {
+Json stats_json(const std::vector<ExpertStatus>& experts, const MemoryStatus& guard,
+                const MemoryInfo& memory) {
   Json models = Json::array();
   for (const auto& e : experts) {
     Json m = {{"id", e.id},
               {"domain", e.domain},
               {"state", expert_state_name(e.state)},
               {"loaded", e.state == ExpertState::kLoaded},
+              {"priority", e.priority},
               {"load_count", e.load_count},
-              {"last_load_seconds", e.last_load_seconds}};
+              {"unload_count", e.unload_count},
+              {"last_load_seconds", e.last_load_seconds},
+              {"last_load_unix", e.last_load_unix},
+              {"last_used_unix", e.last_used_unix},
+              {"active_requests", e.active_requests},
+              {"estimated_memory_bytes", e.estimated_bytes}};
     if (!e.error.empty()) m["error"] = e.error;
     if (e.stats) {
       const auto& s = *e.stats;
@@ -81,6 +88,11 @@ Json stats_json(const std::vector<ExpertStatus>& experts, const MemoryInfo& memo
     models.push_back(std::move(m));
   }
   return {{"models", std::move(models)},
+          {"memory_guard",
+           {{"budget_bytes", guard.budget_bytes},
+            {"reserved_bytes", guard.reserved_bytes},
+            {"total_bytes", guard.total_bytes},
+            {"hard_limit_fraction", guard.hard_limit}}},
           {"process", {{"rss_bytes", memory.process_rss_bytes}}},
           {"system",
            {{"memory_total_bytes", memory.total_bytes},
@@ -88,13 +100,44 @@ Json stats_json(const std::vector<ExpertStatus>& experts, const MemoryInfo& memo
             {"memory_used_fraction", memory.used_fraction()}}}};
 }
 
-std::string prometheus_text(const std::vector<ExpertStatus>& experts, const MemoryInfo& memory) {
+std::string prometheus_text(const std::vector<ExpertStatus>& experts, const MemoryStatus& guard,
+                            const MemoryInfo& memory) {
   std::string out;
   family(out, "capibara_model_loaded", "gauge", "1 when the model is loaded and serving");
   for (const auto& e : experts) {
     out += fmt::format("capibara_model_loaded{{model=\"{}\",state=\"{}\"}} {}\n", label(e.id),
                        expert_state_name(e.state), e.state == ExpertState::kLoaded ? 1 : 0);
   }
+  struct ExpertGauge {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*get)(const ExpertStatus&);
+  };
+  const ExpertGauge expert_gauges[] = {
+      {"capibara_model_loads_total", "counter", "Times the model was loaded",
+       [](const ExpertStatus& e) { return static_cast<double>(e.load_count); }},
+      {"capibara_model_unloads_total", "counter", "Times the model was unloaded or evicted",
+       [](const ExpertStatus& e) { return static_cast<double>(e.unload_count); }},
+      {"capibara_model_last_load_seconds", "gauge", "Duration of the model's last load",
+       [](const ExpertStatus& e) { return e.last_load_seconds; }},
+      {"capibara_model_last_used_timestamp_seconds", "gauge", "Unix time of the last request",
+       [](const ExpertStatus& e) { return static_cast<double>(e.last_used_unix); }},
+      {"capibara_model_active_requests", "gauge", "Requests holding the model",
+       [](const ExpertStatus& e) { return static_cast<double>(e.active_requests); }},
+      {"capibara_model_estimated_memory_bytes", "gauge", "Memory the guard reserves for it",
+       [](const ExpertStatus& e) { return static_cast<double>(e.estimated_bytes); }},
+  };
+  for (const auto& g : expert_gauges) {
+    family(out, g.name, g.type, g.help);
+    for (const auto& e : experts) {
+      out += fmt::format("{}{{model=\"{}\"}} {}\n", g.name, label(e.id), g.get(e));
+    }
+  }
+  family(out, "capibara_memory_budget_bytes", "gauge", "Memory the experts may take together");
+  out += fmt::format("capibara_memory_budget_bytes {}\n", guard.budget_bytes);
+  family(out, "capibara_memory_reserved_bytes", "gauge", "Estimates of the experts in memory");
+  out += fmt::format("capibara_memory_reserved_bytes {}\n", guard.reserved_bytes);
   struct Counter {
     const char* name;
     const char* type;

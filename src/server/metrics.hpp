@@ -13,7 +13,9 @@
 
 namespace capibara::server {
 
-nlohmann::json stats_json(const std::vector<ExpertStatus>& experts, const MemoryInfo& memory);
-std::string prometheus_text(const std::vector<ExpertStatus>& experts, const MemoryInfo& memory);
+nlohmann::json stats_json(const std::vector<ExpertStatus>& experts, const MemoryStatus& guard,
+                          const MemoryInfo& memory);
+std::string prometheus_text(const std::vector<ExpertStatus>& experts, const MemoryStatus& guard,
+                            const MemoryInfo& memory);
 
 }  // namespace capibara::server

@@ -1,0 +1,68 @@
+// The estimate mirrors what loading allocates: Model::allocate_buffers and MatmulScratch for
+// the scratch, SequenceKvCache per engine slot for the KV cache. It errs on the high side (a
+// refused load is cheap, an OOM kill is not).
+#include "registry/memory_estimate.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "gguf/gguf_file.hpp"
+#include "model/model_config.hpp"
+
+namespace capibara {
+namespace {
+
+// Same cap as the model's default context (model.cpp): a file trained for 128k positions does
+// not get a 128k KV cache unless the config asks for it.
+constexpr int64_t kDefaultMaxCtx = 4096;
+
+int64_t kv_element_bytes(KvType type) { return type == KvType::kF32 ? 4 : 2; }
+
+}  // namespace
+
+std::string format_bytes(int64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (int64_t{1} << 30)) return fmt::format("{:.1f} GiB", b / (1 << 30));
+  if (bytes >= (int64_t{1} << 20)) return fmt::format("{:.0f} MiB", b / (1 << 20));
+  if (bytes >= (int64_t{1} << 10)) return fmt::format("{:.0f} KiB", b / (1 << 10));
+  return fmt::format("{} B", bytes);
+}
+
+std::string MemoryEstimate::describe() const {
+  return fmt::format("{} (weights {}, KV cache {}, buffers {})", format_bytes(total()),
+                     format_bytes(weights_bytes), format_bytes(kv_cache_bytes),
+                     format_bytes(scratch_bytes));
+}
+
+MemoryEstimate estimate_expert_memory(const ExpertConfig& config) {
+  const gguf::GgufFile file = gguf::GgufFile::open(config.model_path);
+  const ModelConfig mc = read_model_config(file);
+  MemoryEstimate e;
+  for (const auto& t : file.tensors()) e.weights_bytes += static_cast<int64_t>(t.n_bytes);
+
+  int64_t n_ctx =
+      config.model.n_ctx > 0 ? config.model.n_ctx : std::min(mc.n_ctx_train, kDefaultMaxCtx);
+  if (config.engine.max_model_len > 0) n_ctx = std::min(n_ctx, config.engine.max_model_len);
+  const int64_t slots = config.engine.scheduler.max_num_seqs;
+  e.kv_cache_bytes =
+      2 * slots * mc.n_layer * n_ctx * mc.kv_dim() * kv_element_bytes(config.engine.kv_type);
+
+  const int64_t batch =
+      std::max(config.model.max_batch_tokens, config.engine.scheduler.max_num_batched_tokens);
+  const int64_t threads =
+      config.model.n_threads > 0
+          ? config.model.n_threads
+          : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t widest = std::max({mc.n_embd, mc.n_ff, mc.q_dim()});
+  const int64_t activations =
+      batch * (4 * mc.n_embd + 2 * mc.q_dim() + 2 * mc.kv_dim() + 2 * mc.n_ff + mc.head_dim) * 4;
+  const int64_t attention = threads * (mc.n_gqa() * n_ctx + 2 * mc.head_dim) * 4;
+  const int64_t matmul = batch * widest * 2 + threads * widest * 4;
+  const int64_t logits = slots * mc.n_vocab * 4;
+  e.scratch_bytes = activations + attention + matmul + logits;
+  return e;
+}
+
+}  // namespace capibara
