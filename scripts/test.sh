@@ -22,8 +22,8 @@ if [ "${CAPIBARA_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== TSan build (engine, registry and server: the multi-threaded layers)"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCAPIBARA_SANITIZE=thread >/dev/null
-  cmake --build build-tsan -j "$jobs" --target engine_tests server_tests core_tests
+  cmake --build build-tsan -j "$jobs" --target engine_tests server_tests core_tests registry_tests
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 900 \
-    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest)'
+    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest|Registry)'
 fi
