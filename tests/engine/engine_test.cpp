@@ -144,5 +144,29 @@ TEST_F(EngineTest, RefusesPromptsThatDoNotFit) {
   EXPECT_EQ(c.finish, FinishReason::kLength);
 }
 
+TEST_F(EngineTest, AnEndOfGenerationTokenStopsTheSequence) {
+  EngineConfig cfg;
+  cfg.scheduler = {2, 64, true};
+  Engine engine(Model::load(path_, {2, 256, 64}), tokenizer_, cfg);
+  const int32_t eos = tokenizer_->eos_id();
+  ASSERT_GE(eos, 0);
+  ASSERT_TRUE(tokenizer_->is_eog(eos));
+  EngineRequest r;
+  r.prompt = tokenizer_->encode("Once upon a time", true, false);
+  r.max_tokens = 50;
+  r.sampling.logit_bias = {{eos, 100.0f}};  // EOS is the first token sampled
+  const Collected stopped = drain(*engine.submit(r));
+  EXPECT_TRUE(stopped.error.empty()) << stopped.error;
+  EXPECT_EQ(stopped.finish, FinishReason::kStop);
+  EXPECT_TRUE(stopped.tokens.empty()) << "the end-of-generation token is not part of the output";
+
+  // The same request with ignore_eos runs to max_tokens through the favoured EOS.
+  r.ignore_eos = true;
+  r.max_tokens = 4;
+  const Collected ignored = drain(*engine.submit(r));
+  EXPECT_EQ(ignored.finish, FinishReason::kLength);
+  EXPECT_EQ(ignored.tokens, std::vector<int32_t>(4, eos));
+}
+
 }  // namespace
 }  // namespace capibara

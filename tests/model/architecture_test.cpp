@@ -262,6 +262,45 @@ TEST(Architecture, Cohere2InterleavesWindowsAndDropsRopeOnGlobalLayers) {
   EXPECT_THROW(Model::load(no_window), FormatError);
 }
 
+// Llama's rope scaling comes from metadata: `linear` divides every angle by the factor, and
+// `llama3` divides each frequency by its entry of `rope_freqs.weight`, so factors that are all
+// 2 equal linear scaling by 2; a llama3 file without the tensor is refused by name.
+TEST(Architecture, LlamaRopeScalingFromMetadata) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  const auto path = model_path(shared, "synth-llama-f32");
+  const auto linear2 = rebuild(path, {{}, "", "", [](const GgufFile&, GgufWriter& w) {
+                                        w.set_string("llama.rope.scaling.type", "linear");
+                                        w.set_f32("llama.rope.scaling.factor", 2.0f);
+                                      }});
+  const auto llama3 =
+      rebuild(path, {{}, "", "", [](const GgufFile&, GgufWriter& w) {
+                       w.set_string("llama.rope.scaling.type", "llama3");
+                       w.set_f32("llama.rope.scaling.factor", 8.0f);
+                       add_f32_tensor(w, "rope_freqs.weight", std::vector<float>(16, 2.0f));
+                     }});
+  auto plain = Model::load(path, {1, 64, 32});
+  auto lin = Model::load(linear2, {1, 64, 32});
+  auto l3 = Model::load(llama3, {1, 64, 32});
+  EXPECT_EQ(lin->config().rope_scaling, RopeScaling::kLinear);
+  EXPECT_EQ(l3->config().rope_scaling, RopeScaling::kLlama3);
+  const auto prompt = test_prompt(20);
+  const auto p = prompt_logits(*plain, prompt);
+  const auto a = prompt_logits(*lin, prompt);
+  const auto b = prompt_logits(*l3, prompt);
+  EXPECT_GT(max_diff(a.data(), p.data(), a.size()), 1e-3f) << "the scaling must matter";
+  EXPECT_LT(max_diff(a.data(), b.data(), a.size()), 1e-4f);
+
+  const auto no_tensor = rebuild(path, {{}, "", "", [](const GgufFile&, GgufWriter& w) {
+                                          w.set_string("llama.rope.scaling.type", "llama3");
+                                        }});
+  try {
+    Model::load(no_tensor, {1, 64, 32});
+    ADD_FAILURE() << "loaded llama3 scaling without rope_freqs.weight";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("rope_freqs.weight"), std::string::npos) << e.what();
+  }
+}
+
 // LongRoPE: dividing every frequency by 2 is linear scaling by 2, so a file whose short factors
 // are all 2 must equal the plain file with linear scaling while the context stays within the
 // original one, and the plain file (long factors 1) beyond it.
