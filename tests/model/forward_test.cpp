@@ -189,6 +189,33 @@ std::vector<uint8_t> stories_without(const std::filesystem::path& shared, const 
   return w.to_bytes();
 }
 
+// Loading copies no weights: every matrix points into the file's mapping, and only 1-D tensors
+// stored in a non-f32 type are converted (a few KiB).
+TEST(ModelLoad, MatricesAreUsedInPlaceFromTheMapping) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  for (const char* name : {"synth-llama-q4_0", "synth-llama-f16", "synth-phi3-f32"}) {
+    const auto file = gguf::GgufFile::open(shared / "models" / (std::string(name) + ".gguf"));
+    ModelConfig config = read_model_config(file);
+    const ModelWeights w = bind_model_weights(file, config, 64);
+    const uint8_t* begin = file.bytes().data();
+    const uint8_t* end = begin + file.bytes().size();
+    auto in_file = [&](const kernels::WeightMatrix& m) {
+      return m.data == nullptr ||
+             (m.data >= begin && m.data + static_cast<size_t>(m.n_rows) * m.row_bytes <= end);
+    };
+    EXPECT_TRUE(in_file(w.token_embd)) << name;
+    EXPECT_TRUE(in_file(w.output)) << name;
+    for (const auto& l : w.layers) {
+      for (const auto* m : {&l.wqkv, &l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+        EXPECT_TRUE(in_file(*m)) << name;
+      }
+    }
+    size_t converted = 0;
+    for (const auto& v : w.converted) converted += v.size() * sizeof(float);
+    EXPECT_LT(converted, 64u * 1024u) << name;
+  }
+}
+
 TEST(ModelLoad, MissingRequiredKeyIsNamed) {
   CAPIBARA_REQUIRE_SHARED(shared);
   for (const std::string key :
