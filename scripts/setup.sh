@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libcpp-httplib-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev clang-format)
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  g++-aarch64-linux-gnu qemu-user)  # the last two: NEON kernel tests (scripts/test_arm.sh)
 
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

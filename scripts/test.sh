@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: the release build, then the same tests built with ASan + UBSan.
+# Runs the whole test suite: the release build, the kernel tests for aarch64 under qemu
+# (scripts/test_arm.sh), then the same tests built with ASan + UBSan.
 # Test data comes from $CAPIBARA_SHARED (default ../shared beside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ echo "== release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+
+# The NEON kernels, cross-compiled for aarch64 and run under qemu (kernel tests only).
+bash scripts/test_arm.sh
 
 if [ "${CAPIBARA_SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "== ASan + UBSan build"

@@ -5,11 +5,18 @@
 #include "core/error.hpp"
 #include "kernels/kernel_table.hpp"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 namespace capibara::kernels {
 
 #if !(defined(__x86_64__) || defined(_M_X64))
 const KernelTable* avx2_kernel_table() { return nullptr; }
 const KernelTable* avx512_kernel_table() { return nullptr; }
+#endif
+#if !defined(__aarch64__)
+const KernelTable* neon_kernel_table() { return nullptr; }
 #endif
 
 namespace {
@@ -31,6 +38,18 @@ bool cpu_has_avx512_vnni() {
   return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_neon_dotprod() {
+#if defined(__aarch64__) && defined(__linux__)
+  // The NEON translation units are compiled with -march=armv8.2-a+dotprod+fp16: besides
+  // Advanced SIMD and `sdot`, the compiler may use half-precision arithmetic there, so the CPU
+  // must have that too (every core with the dot product so far does).
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  return (hwcap & HWCAP_ASIMD) != 0 && (hwcap & HWCAP_ASIMDDP) != 0 && (hwcap & HWCAP_ASIMDHP) != 0;
 #else
   return false;
 #endif
@@ -74,6 +93,9 @@ std::vector<const KernelTable*> available_kernel_tables() {
   }
   if (cpu_has_avx512_vnni()) {
     if (const auto* avx512 = avx512_kernel_table(); avx512 != nullptr) tables.push_back(avx512);
+  }
+  if (cpu_has_neon_dotprod()) {
+    if (const auto* neon = neon_kernel_table(); neon != nullptr) tables.push_back(neon);
   }
   return tables;
 }

@@ -59,5 +59,6 @@ const KernelTable& active_kernels();
 const KernelTable& scalar_kernel_table();
 const KernelTable* avx2_kernel_table();    // nullptr when not compiled in
 const KernelTable* avx512_kernel_table();  // nullptr when not compiled in
+const KernelTable* neon_kernel_table();    // nullptr when not compiled in (non-aarch64 builds)
 
 }  // namespace capibara::kernels

@@ -1,6 +1,8 @@
 // Every ISA's kernels against the scalar reference, on random data at odd sizes.
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -24,6 +26,22 @@ TEST(KernelTable, ScalarIsAlwaysAvailableAndActiveIsOneOfThem) {
   bool found = false;
   for (const auto* t : tables) found = found || t == &active_kernels();
   EXPECT_TRUE(found);
+}
+
+// Scripts that run these tests on a given CPU (scripts/test_arm.sh under qemu) say which table
+// the dispatcher must pick there, so that a CPU check gone wrong cannot leave an ISA untested
+// while every comparison still passes.
+TEST(KernelTable, ActiveIsTheExpectedIsa) {
+  const char* expected = std::getenv("CAPIBARA_EXPECT_ISA");
+  if (expected == nullptr || *expected == '\0') {
+    GTEST_SKIP() << "CAPIBARA_EXPECT_ISA not set";
+  }
+  EXPECT_EQ(std::string(isa_name(active_kernels().isa)), expected);
+  bool available = false;
+  for (const auto* t : available_kernel_tables()) {
+    available = available || isa_name(t->isa) == expected;
+  }
+  EXPECT_TRUE(available) << expected << " is not among the available tables";
 }
 
 TEST(KernelTable, DotMatchesScalarAtOddSizes) {
