@@ -29,5 +29,5 @@ if [ "${CAPIBARA_SKIP_SANITIZERS:-0}" != "1" ]; then
   cmake --build build-tsan -j "$jobs" --target engine_tests server_tests core_tests registry_tests
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 900 \
-    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest|Registry)'
+    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest|Registry|ExpertAdmin)'
 fi
