@@ -15,23 +15,52 @@ namespace capibara {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+int64_t effective_max_model_len(const Model& model, const EngineConfig& config) {
+  return config.max_model_len > 0 ? std::min(config.max_model_len, model.n_ctx()) : model.n_ctx();
+}
+
+// Blocks of the engine's pool. InvalidArgumentError for limits that cannot work.
+int32_t pool_blocks(const Model& model, const EngineConfig& config) {
+  const auto& sc = config.scheduler;
+  if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0) {
+    throw InvalidArgumentError("max_num_seqs and max_num_batched_tokens must be positive");
+  }
+  const int64_t per_seq = kv_blocks_for(effective_max_model_len(model, config));
+  if (config.kv_cache_tokens == 0) return static_cast<int32_t>(sc.max_num_seqs * per_seq);
+  if (config.kv_cache_tokens < 0 || kv_blocks_for(config.kv_cache_tokens) < per_seq) {
+    throw InvalidArgumentError(fmt::format(
+        "the KV cache of {} tokens cannot hold one sequence of max_model_len ({} tokens)",
+        config.kv_cache_tokens, effective_max_model_len(model, config)));
+  }
+  return static_cast<int32_t>(kv_blocks_for(config.kv_cache_tokens));
+}
+
+}  // namespace
+
 // The scheduler's view of a sequence is its base, so a scheduled chunk leads back to it.
 struct Engine::Sequence : ScheduledSequence {
   EngineRequest request;
   std::shared_ptr<RequestStream> stream;
   Sampler sampler;
-  std::vector<int32_t> tokens;  // prompt + generated
   int32_t n_generated = 0;
   Clock::time_point arrival;
   Clock::time_point last_token;
 
+  // Sized for the whole sequence here, on the submitting thread, so that the engine thread
+  // never grows them.
   Sequence(EngineRequest r, std::shared_ptr<RequestStream> s, int32_t n_vocab)
       : request(std::move(r)),
         stream(std::move(s)),
         sampler(request.sampling, n_vocab),
-        tokens(request.prompt),
         arrival(Clock::now()) {
+    const auto max_len = request.prompt.size() + static_cast<size_t>(request.max_tokens);
+    tokens.reserve(max_len);
+    tokens = request.prompt;
     n_tokens = static_cast<int64_t>(tokens.size());
+    blocks.reserve(static_cast<size_t>(kv_blocks_for(static_cast<int64_t>(max_len))));
+    block_hashes.reserve(blocks.capacity());
   }
 };
 
@@ -40,25 +69,29 @@ Engine::Engine(std::unique_ptr<Model> model, std::shared_ptr<const Tokenizer> to
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       config_(config),
-      scheduler_(config.scheduler) {
+      block_pool_(pool_blocks(*model_, config_)),
+      scheduler_(config.scheduler, &block_pool_) {
   const auto& sc = config_.scheduler;
-  if (sc.max_num_seqs <= 0 || sc.max_num_batched_tokens <= 0) {
-    throw InvalidArgumentError("max_num_seqs and max_num_batched_tokens must be positive");
-  }
   if (sc.max_num_batched_tokens > model_->max_batch_tokens()) {
     throw InvalidArgumentError(
         fmt::format("max_num_batched_tokens ({}) exceeds the batch the model was loaded for ({})",
                     sc.max_num_batched_tokens, model_->max_batch_tokens()));
   }
-  max_model_len_ = config_.max_model_len > 0 ? std::min(config_.max_model_len, model_->n_ctx())
-                                             : model_->n_ctx();
-  slot_caches_.resize(static_cast<size_t>(sc.max_num_seqs));
-  slot_cache_ptrs_.assign(static_cast<size_t>(sc.max_num_seqs), nullptr);
+  max_model_len_ = effective_max_model_len(*model_, config_);
+  const ModelConfig& mc = model_->config();
+  kv_pool_ = std::make_unique<KvBlockPool>(mc.n_layer, mc.n_head_kv, mc.head_dim,
+                                           block_pool_.n_blocks(), config_.kv_type);
+  slot_caches_.reserve(static_cast<size_t>(sc.max_num_seqs));
+  for (int32_t s = 0; s < sc.max_num_seqs; ++s) {
+    slot_caches_.emplace_back(*kv_pool_, model_->n_ctx());
+    slot_cache_ptrs_.push_back(&slot_caches_.back());
+  }
   batch_.reserve(static_cast<size_t>(sc.max_num_batched_tokens));
   done_.reserve(static_cast<size_t>(sc.max_num_seqs));
   logits_.resize(static_cast<size_t>(sc.max_num_seqs) *
                  static_cast<size_t>(model_->config().n_vocab));
-  stats_.kv_cache_capacity_tokens = static_cast<int64_t>(sc.max_num_seqs) * max_model_len_;
+  stats_.kv_cache_capacity_tokens = int64_t{block_pool_.n_blocks()} * kKvBlockTokens;
+  stats_.kv_cache_bytes = static_cast<int64_t>(kv_pool_->size_bytes());
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -116,7 +149,26 @@ void Engine::cancel_all(const std::string& reason) {
   wake_.notify_one();
 }
 
+void Engine::update_kv_stats() {
+  stats_.kv_cache_used_tokens = int64_t{block_pool_.n_held()} * kKvBlockTokens;
+  stats_.preemptions_total = scheduler_.n_preemptions();
+  stats_.prefix_cache_queried_tokens = scheduler_.prefix_queried_tokens();
+  stats_.prefix_cache_hit_tokens = scheduler_.prefix_hit_tokens();
+}
+
 void Engine::finish(Sequence& seq, FinishReason reason) {
+  // Every gauge is settled (blocks released, counts moved) before the consumer can observe the
+  // end, through the final event or the cancelled count, so stats read then are consistent.
+  seq.stream->set_cached_tokens(std::max<int64_t>(0, seq.n_cached_tokens));
+  if (seq.slot >= 0) {
+    stats_.requests_running--;
+  } else {
+    stats_.requests_waiting--;
+  }
+  scheduler_.remove(&seq);
+  update_kv_stats();
+  stats_.request_latency.observe(std::chrono::duration<double>(Clock::now() - seq.arrival).count());
+  stats_.requests_finished++;
   if (reason == FinishReason::kCancelled) {
     stats_.requests_cancelled++;
   } else {
@@ -125,15 +177,6 @@ void Engine::finish(Sequence& seq, FinishReason reason) {
     e.finish = reason;
     seq.stream->push(std::move(e));
   }
-  stats_.requests_finished++;
-  stats_.request_latency.observe(std::chrono::duration<double>(Clock::now() - seq.arrival).count());
-  if (seq.slot >= 0) {
-    stats_.kv_cache_used_tokens -= seq.n_computed;
-    stats_.requests_running--;
-  } else {
-    stats_.requests_waiting--;
-  }
-  scheduler_.remove(&seq);
 }
 
 void Engine::loop() {
@@ -160,6 +203,7 @@ void Engine::loop() {
         }
         sequences.clear();
         cancel_all_reason_.clear();
+        update_kv_stats();
         continue;
       }
     }
@@ -188,23 +232,23 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     finish(*s, FinishReason::kCancelled);
     return true;
   });
-  const size_t n_running_before = scheduler_.n_running();
-  const auto plan = scheduler_.schedule();
-  stats_.requests_running += static_cast<int64_t>(scheduler_.n_running() - n_running_before);
-  stats_.requests_waiting -= static_cast<int64_t>(scheduler_.n_running() - n_running_before);
-  if (plan.empty()) return;
+  const auto n_running_before = static_cast<int64_t>(scheduler_.n_running());
+  const auto& plan = scheduler_.schedule();
+  const auto admitted = static_cast<int64_t>(scheduler_.n_running()) - n_running_before;
+  stats_.requests_running += admitted;  // net of preemptions, which go back to waiting
+  stats_.requests_waiting -= admitted;
+  if (plan.empty()) {
+    update_kv_stats();
+    return;
+  }
 
   std::vector<BatchToken>& batch = batch_;
   batch.clear();
   for (const ScheduledChunk& c : plan) {
     auto* seq = static_cast<Sequence*>(c.seq);
-    const auto slot = static_cast<size_t>(c.seq->slot);
-    if (!slot_caches_[slot]) {
-      slot_caches_[slot] =
-          std::make_unique<SequenceKvCache>(model_->make_kv_cache(config_.kv_type));
-      slot_cache_ptrs_[slot] = slot_caches_[slot].get();
-      stats_.kv_cache_bytes += static_cast<int64_t>(slot_caches_[slot]->size_bytes());
-    }
+    SequenceKvCache& cache = slot_caches_[static_cast<size_t>(c.seq->slot)];
+    cache.set_blocks(c.seq->blocks);
+    cache.set_n_tokens(c.seq->n_computed);
     for (int64_t i = 0; i < c.n_tokens; ++i) {
       const int64_t pos = c.start + i;
       batch.push_back({seq->tokens[static_cast<size_t>(pos)], pos, c.seq->slot,
@@ -226,6 +270,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
       finish(*seq, FinishReason::kCancelled);
       std::erase_if(sequences, [&](const std::unique_ptr<Sequence>& s) { return s.get() == seq; });
     }
+    update_kv_stats();
     return;
   }
   const auto t1 = Clock::now();
@@ -238,8 +283,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
   done_.clear();
   for (const ScheduledChunk& c : plan) {
     auto* seq = static_cast<Sequence*>(c.seq);
-    c.seq->n_computed += c.n_tokens;
-    stats_.kv_cache_used_tokens += c.n_tokens;
+    scheduler_.computed(c);
     if (!c.want_logits) continue;
     const std::span<const float> logits(logits_.data() + logit_row * n_vocab, n_vocab);
     ++logit_row;
@@ -250,6 +294,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     SampledToken s = seq->sampler.sample(logits, seq->tokens);
     const auto now = Clock::now();
     if (seq->n_generated == 0) {
+      seq->stream->set_cached_tokens(std::max<int64_t>(0, seq->n_cached_tokens));
       stats_.time_to_first_token.observe(std::chrono::duration<double>(now - seq->arrival).count());
     } else {
       stats_.inter_token_latency.observe(
@@ -277,6 +322,7 @@ void Engine::step(std::vector<std::unique_ptr<Sequence>>& sequences) {
     finish(*seq, reason);
     std::erase_if(sequences, [&](const std::unique_ptr<Sequence>& s) { return s.get() == seq; });
   }
+  update_kv_stats();
 }
 
 }  // namespace capibara

@@ -5,8 +5,13 @@
 //
 //   submit() ──> incoming queue ──> [engine thread: schedule → forward → sample → push] ──> streams
 //
+// KV memory is one paged pool per engine (`KvBlockPool`, blocks of `kKvBlockTokens` positions)
+// sized from `kv_cache_tokens`; the scheduler hands blocks to sequences as they grow, preempts
+// the newest sequence when they run out, and shares cached prefix blocks when
+// `enable_prefix_caching` is set.
+//
 // Thread safety: `submit`, `stats` and the destructor may be called from any thread; the engine
-// thread alone owns the scheduler, the sequences and the KV caches.
+// thread alone owns the scheduler, the sequences and the KV pool.
 #pragma once
 
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/block_pool.hpp"
 #include "engine/engine_stats.hpp"
 #include "engine/request_stream.hpp"
 #include "engine/sampling_params.hpp"
@@ -35,6 +41,9 @@ struct EngineConfig {
   SchedulerConfig scheduler;
   int64_t max_model_len = 0;  // prompt + generation, tokens; 0: the model's context size
   KvType kv_type = KvType::kF16;
+  // Positions of the KV block pool, all sequences together; 0: max_num_seqs × max_model_len
+  // (no sequence ever waits for blocks). Must hold one sequence of max_model_len.
+  int64_t kv_cache_tokens = 0;
   int32_t max_queued_requests = 256;  // waiting sequences beyond the running ones
 };
 
@@ -76,6 +85,7 @@ class Engine {
   void loop();
   void step(std::vector<std::unique_ptr<Sequence>>& sequences);
   void finish(Sequence& seq, FinishReason reason);
+  void update_kv_stats();
 
   std::unique_ptr<Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
@@ -91,8 +101,10 @@ class Engine {
   int64_t next_id_ = 0;                              // guarded by mutex_
 
   // Engine-thread state.
+  std::unique_ptr<KvBlockPool> kv_pool_;  // [n_blocks] KV storage
+  BlockPool block_pool_;                  // which of its blocks are free, held, cached
   Scheduler scheduler_;
-  std::vector<std::unique_ptr<SequenceKvCache>> slot_caches_;  // [max_num_seqs], made on first use
+  std::vector<SequenceKvCache> slot_caches_;  // [max_num_seqs] views bound to block tables
   std::vector<SequenceKvCache*> slot_cache_ptrs_;
   std::vector<float> logits_;  // [max_num_seqs, n_vocab]
   // Per-step scratch, sized at construction so a step allocates nothing for them.

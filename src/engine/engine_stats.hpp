@@ -26,6 +26,10 @@ class EngineStats {
     int64_t kv_cache_bytes = 0;         // allocated KV storage
     int64_t kv_cache_used_tokens = 0;
     int64_t kv_cache_capacity_tokens = 0;
+    uint64_t preemptions_total = 0;            // sequences preempted for want of KV blocks
+    uint64_t prefix_cache_queried_tokens = 0;  // prompt tokens looked up in the prefix cache
+    uint64_t prefix_cache_hit_tokens = 0;      // of them, found cached (not computed)
+    double prefix_cache_hit_rate = 0.0;        // hit / queried tokens
     LatencyHistogram::Snapshot time_to_first_token;
     LatencyHistogram::Snapshot inter_token_latency;
     LatencyHistogram::Snapshot request_latency;
@@ -43,6 +47,9 @@ class EngineStats {
   std::atomic<int64_t> kv_cache_bytes{0};
   std::atomic<int64_t> kv_cache_used_tokens{0};
   std::atomic<int64_t> kv_cache_capacity_tokens{0};
+  std::atomic<uint64_t> preemptions_total{0};
+  std::atomic<uint64_t> prefix_cache_queried_tokens{0};
+  std::atomic<uint64_t> prefix_cache_hit_tokens{0};
   LatencyHistogram time_to_first_token;
   LatencyHistogram inter_token_latency;
   LatencyHistogram request_latency;
@@ -63,6 +70,13 @@ class EngineStats {
     s.kv_cache_bytes = kv_cache_bytes.load();
     s.kv_cache_used_tokens = kv_cache_used_tokens.load();
     s.kv_cache_capacity_tokens = kv_cache_capacity_tokens.load();
+    s.preemptions_total = preemptions_total.load();
+    s.prefix_cache_queried_tokens = prefix_cache_queried_tokens.load();
+    s.prefix_cache_hit_tokens = prefix_cache_hit_tokens.load();
+    s.prefix_cache_hit_rate = s.prefix_cache_queried_tokens > 0
+                                  ? static_cast<double>(s.prefix_cache_hit_tokens) /
+                                        static_cast<double>(s.prefix_cache_queried_tokens)
+                                  : 0.0;
     s.time_to_first_token = time_to_first_token.snapshot();
     s.inter_token_latency = inter_token_latency.snapshot();
     s.request_latency = request_latency.snapshot();

@@ -141,4 +141,60 @@ std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& go
   return results;
 }
 
+namespace {
+
+// Log-softmax of every teacher-forced step of case `c`: [n_steps, n_vocab].
+std::vector<double> teacher_forced_logprobs(Model& model, const GoldenCase& c, KvType kv_type) {
+  const auto n_vocab = static_cast<size_t>(model.config().n_vocab);
+  std::vector<float> logits(n_vocab);
+  std::vector<double> out;
+  SequenceKvCache cache = model.make_kv_cache(kv_type);
+  SequenceKvCache* caches[] = {&cache};
+  std::vector<BatchToken> batch;
+  int64_t pos = 0;
+  for (size_t i = 0; i < c.prompt_tokens.size(); ++i) {
+    batch.push_back({c.prompt_tokens[i], pos++, 0, i + 1 == c.prompt_tokens.size()});
+    if (static_cast<int64_t>(batch.size()) == model.max_batch_tokens() ||
+        i + 1 == c.prompt_tokens.size()) {
+      model.forward(batch, caches, logits.data());
+      batch.clear();
+    }
+  }
+  for (size_t s = 0; s < c.steps.size(); ++s) {
+    if (s > 0) {
+      const BatchToken next{c.greedy_tokens[s - 1], pos++, 0, true};
+      model.forward(std::span(&next, 1), caches, logits.data());
+    }
+    const float max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float l : logits) sum += std::exp(static_cast<double>(l - max));
+    const double log_z = static_cast<double>(max) + std::log(sum);
+    for (float l : logits) out.push_back(static_cast<double>(l) - log_z);
+  }
+  return out;
+}
+
+}  // namespace
+
+double mean_kv_kl_divergence(Model& model, const GoldenFile& golden, KvType reference,
+                             KvType test) {
+  const auto n_vocab = static_cast<size_t>(model.config().n_vocab);
+  double total = 0.0;
+  int64_t n_steps = 0;
+  for (const GoldenCase& c : golden.cases) {
+    const auto p = teacher_forced_logprobs(model, c, reference);
+    const auto q = teacher_forced_logprobs(model, c, test);
+    for (size_t s = 0; s < c.steps.size(); ++s) {
+      double kl = 0.0;
+      for (size_t v = 0; v < n_vocab; ++v) {
+        const double lp = p[s * n_vocab + v];
+        kl += std::exp(lp) * (lp - q[s * n_vocab + v]);
+      }
+      total += kl;
+      ++n_steps;
+    }
+  }
+  return n_steps > 0 ? total / static_cast<double>(n_steps) : 0.0;
+}
+
 }  // namespace capibara

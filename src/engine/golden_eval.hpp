@@ -66,4 +66,9 @@ struct GoldenCaseResult {
 std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& golden,
                                               KvType kv_type, const GoldenTolerance& tolerance);
 
+// Mean over every teacher-forced step of every case of KL(P_reference || P_test), the full
+// next-token distributions computed with a `reference` and a `test` KV cache type (the measure
+// for lossy KV storage such as fp8, in nats).
+double mean_kv_kl_divergence(Model& model, const GoldenFile& golden, KvType reference, KvType test);
+
 }  // namespace capibara

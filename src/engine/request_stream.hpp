@@ -34,6 +34,10 @@ class RequestStream {
   explicit RequestStream(int64_t n_prompt_tokens) : n_prompt_tokens_(n_prompt_tokens) {}
 
   int64_t n_prompt_tokens() const { return n_prompt_tokens_; }
+  // Prompt tokens found in the prefix cache (not computed); set by the engine before it pushes
+  // the first token or the final event, so a consumer that has seen either reads it.
+  int64_t cached_tokens() const { return cached_tokens_.load(std::memory_order_relaxed); }
+  void set_cached_tokens(int64_t n) { cached_tokens_.store(n, std::memory_order_relaxed); }
 
   // Consumer side. Blocks until an event arrives or `timeout` passes (nullopt).
   std::optional<StreamEvent> next(std::chrono::milliseconds timeout);
@@ -47,6 +51,7 @@ class RequestStream {
  private:
   const int64_t n_prompt_tokens_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<int64_t> cached_tokens_{0};
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<StreamEvent> events_;  // guarded by mutex_

@@ -1,7 +1,10 @@
-// Per-sequence KV storage with f32 / f16 / bf16 rows.
+// Paged KV storage: f32 / f16 / bf16 rows, or fp8 E4M3 with a scale per block and KV head.
 #include "model/kv_cache.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
+#include <cmath>
 #include <cstring>
 
 #include "core/half.hpp"
@@ -16,95 +19,212 @@ std::string_view kv_type_name(KvType type) {
       return "f16";
     case KvType::kBF16:
       return "bf16";
+    case KvType::kFp8:
+      return "fp8";
   }
   return "?";
 }
 
 std::optional<KvType> parse_kv_type(std::string_view name) {
-  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kBF16}) {
+  for (KvType t : {KvType::kF32, KvType::kF16, KvType::kBF16, KvType::kFp8}) {
     if (kv_type_name(t) == name) return t;
   }
   return std::nullopt;
 }
 
-SequenceKvCache::SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim, KvType type)
-    : n_layer_(n_layer),
-      n_ctx_(n_ctx),
-      kv_dim_(kv_dim),
-      type_(type),
-      elem_bytes_(type == KvType::kF32 ? 4 : 2),
-      k_(static_cast<size_t>(n_layer * n_ctx * kv_dim) * elem_bytes_),
-      v_(k_.size()) {}
+size_t kv_type_bytes(KvType type) {
+  switch (type) {
+    case KvType::kF32:
+      return 4;
+    case KvType::kF16:
+    case KvType::kBF16:
+      return 2;
+    case KvType::kFp8:
+      return 1;
+  }
+  return 4;
+}
 
-size_t SequenceKvCache::row_offset(int64_t layer, int64_t pos) const {
-  assert(layer >= 0 && layer < n_layer_ && pos >= 0 && pos < n_ctx_);
-  return static_cast<size_t>((layer * n_ctx_ + pos) * kv_dim_) * elem_bytes_;
+// E4M3: sign, 4 exponent bits (bias 7), 3 mantissa bits; exponent field 0 is subnormal
+// (m * 2^-9); 0x7F / 0xFF are NaN, so the largest finite value is 0x7E = 1.75 * 2^8 = 448.
+uint8_t f32_to_e4m3(float x) {
+  const uint8_t sign = std::signbit(x) ? 0x80 : 0x00;
+  float a = std::fabs(x);
+  if (std::isnan(a)) return 0x7F;
+  if (a >= kE4m3Max) return sign | 0x7E;
+  int e = 0;
+  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1): the normal exponent is e - 1
+  int code;
+  if (a == 0.0f || e - 1 < -6) {
+    // Subnormal: multiples of 2^-9; 8 * 2^-9 rounds up into the smallest normal, code 0x08.
+    code = static_cast<int>(std::nearbyint(std::ldexp(a, 9)));
+  } else {
+    const int q = static_cast<int>(std::nearbyint(std::ldexp(a, 3 - (e - 1))));  // in [8, 16]
+    code = ((e - 1 + 7) << 3) + (q - 8);  // q == 16 carries into the next exponent
+  }
+  return static_cast<uint8_t>(sign | std::min(code, 0x7E));
 }
 
 namespace {
 
-void encode_row(KvType type, const float* src, uint8_t* dst, int64_t n) {
-  switch (type) {
+std::array<float, 256> make_e4m3_table() {
+  std::array<float, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const int exp = (c >> 3) & 0xF;
+    const int man = c & 0x7;
+    float v = exp == 0 ? std::ldexp(static_cast<float>(man), -9)
+                       : std::ldexp(1.0f + static_cast<float>(man) / 8.0f, exp - 7);
+    if ((c & 0x7F) == 0x7F) v = std::nanf("");
+    t[static_cast<size_t>(c)] = (c & 0x80) ? -v : v;
+  }
+  return t;
+}
+
+const std::array<float, 256> kE4m3Table = make_e4m3_table();
+
+}  // namespace
+
+float e4m3_to_f32(uint8_t x) { return kE4m3Table[x]; }
+
+KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_blocks,
+                         KvType type)
+    : n_layer_(n_layer),
+      n_head_kv_(n_head_kv),
+      head_dim_(head_dim),
+      n_blocks_(n_blocks),
+      type_(type),
+      elem_bytes_(kv_type_bytes(type)),
+      data_bytes_(
+          static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv * kKvBlockTokens * head_dim) *
+          elem_bytes_),
+      data_(new uint8_t[std::max<size_t>(data_bytes_, 1)]) {
+  assert(n_layer > 0 && n_head_kv > 0 && head_dim > 0 && n_blocks >= 0);
+  if (type == KvType::kFp8)
+    scales_.assign(static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv), 0);
+}
+
+size_t KvBlockPool::block_bytes() const {
+  const auto per_block_elems =
+      static_cast<size_t>(n_layer_ * 2 * n_head_kv_ * kKvBlockTokens * head_dim_);
+  const size_t scale_bytes =
+      type_ == KvType::kFp8 ? static_cast<size_t>(n_layer_ * 2 * n_head_kv_) * sizeof(float) : 0;
+  return per_block_elems * elem_bytes_ + scale_bytes;
+}
+
+size_t KvBlockPool::scale_index(int32_t block, int64_t layer, int kv, int64_t head) const {
+  return static_cast<size_t>(((block * n_layer_ + layer) * 2 + kv) * n_head_kv_ + head);
+}
+
+size_t KvBlockPool::head_offset(int32_t block, int64_t layer, int kv, int64_t head) const {
+  assert(block >= 0 && block < n_blocks_ && layer >= 0 && layer < n_layer_);
+  return scale_index(block, layer, kv, head) * static_cast<size_t>(kKvBlockTokens * head_dim_);
+}
+
+void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot,
+                             const float* x) {
+  const int64_t hd = head_dim_;
+  uint8_t* dst =
+      data_.get() +
+      (head_offset(block, layer, kv, head) + static_cast<size_t>(slot * hd)) * elem_bytes_;
+  switch (type_) {
     case KvType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(dst, x, static_cast<size_t>(hd) * sizeof(float));
       return;
     case KvType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = f32_to_fp16(src[i]);
+      for (int64_t i = 0; i < hd; ++i) {
+        const uint16_t h = f32_to_fp16(x[i]);
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
     case KvType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        const uint16_t h = f32_to_bf16(src[i]);
+      for (int64_t i = 0; i < hd; ++i) {
+        const uint16_t h = f32_to_bf16(x[i]);
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
+    case KvType::kFp8: {
+      // The scale of a (block, head) is a power of two that leaves the largest magnitude
+      // written so far 16x below the fp8 maximum, so later rows rarely need more. When one
+      // does, the scale grows by a power of two and the rows already there are re-encoded
+      // exactly (only values in the subnormal range lose bits). A full block is never
+      // rewritten, so shared blocks stay intact.
+      float& scale = scales_[scale_index(block, layer, kv, head)];
+      if (slot == 0) scale = 0.0f;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < hd; ++i) amax = std::max(amax, std::fabs(x[i]));
+      if (amax > scale * kE4m3Max) {
+        int e = 0;
+        std::frexp(amax / kE4m3Max, &e);  // 2^e > amax / 448
+        const float needed = std::ldexp(1.0f, e + 4);
+        uint8_t* base = data_.get() + head_offset(block, layer, kv, head);
+        if (scale > 0.0f) {
+          const float ratio = scale / needed;
+          for (int64_t i = 0; i < slot * hd; ++i) {
+            base[i] = f32_to_e4m3(e4m3_to_f32(base[i]) * ratio);
+          }
+        }
+        scale = needed;
+      }
+      const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+      for (int64_t i = 0; i < hd; ++i) dst[i] = f32_to_e4m3(x[i] * inv);
+      return;
+    }
   }
 }
 
-}  // namespace
-
-void SequenceKvCache::store(int64_t layer, int64_t pos, const float* k, const float* v) {
-  const size_t off = row_offset(layer, pos);
-  encode_row(type_, k, k_.data() + off, kv_dim_);
-  encode_row(type_, v, v_.data() + off, kv_dim_);
+void KvBlockPool::store(int32_t block, int64_t layer, int64_t slot, const float* k,
+                        const float* v) {
+  assert(slot >= 0 && slot < kKvBlockTokens);
+  for (int64_t h = 0; h < n_head_kv_; ++h) {
+    store_head(block, layer, 0, h, slot, k + h * head_dim_);
+    store_head(block, layer, 1, h, slot, v + h * head_dim_);
+  }
 }
 
-void SequenceKvCache::read(const std::vector<uint8_t>& data, int64_t layer, int64_t pos,
-                           int64_t offset, int64_t n, float* out) const {
-  assert(offset >= 0 && offset + n <= kv_dim_);
+void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first,
+                            int64_t n, float* out) const {
+  assert(first >= 0 && first + n <= kKvBlockTokens);
+  const int64_t count = n * head_dim_;
   const uint8_t* src =
-      data.data() + row_offset(layer, pos) + static_cast<size_t>(offset) * elem_bytes_;
+      data_.get() +
+      (head_offset(block, layer, kv, head) + static_cast<size_t>(first * head_dim_)) * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
-      std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(out, src, static_cast<size_t>(count) * sizeof(float));
       return;
     case KvType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
         out[i] = fp16_to_f32(h);
       }
       return;
     case KvType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
         out[i] = bf16_to_f32(h);
       }
       return;
+    case KvType::kFp8: {
+      const float scale = scales_[scale_index(block, layer, kv, head)];
+      for (int64_t i = 0; i < count; ++i) out[i] = kE4m3Table[src[i]] * scale;
+      return;
+    }
   }
 }
 
-void SequenceKvCache::read_k(int64_t layer, int64_t pos, int64_t offset, int64_t n,
-                             float* out) const {
-  read(k_, layer, pos, offset, n, out);
+SequenceKvCache::SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv,
+                                 int64_t head_dim, KvType type)
+    : owned_(
+          std::make_unique<KvBlockPool>(n_layer, n_head_kv, head_dim, kv_blocks_for(n_ctx), type)),
+      own_table_(static_cast<size_t>(kv_blocks_for(n_ctx))),
+      pool_(owned_.get()),
+      n_ctx_(n_ctx) {
+  for (size_t i = 0; i < own_table_.size(); ++i) own_table_[i] = static_cast<int32_t>(i);
+  blocks_ = own_table_;
 }
 
-void SequenceKvCache::read_v(int64_t layer, int64_t pos, int64_t offset, int64_t n,
-                             float* out) const {
-  read(v_, layer, pos, offset, n, out);
-}
+SequenceKvCache::SequenceKvCache(KvBlockPool& pool, int64_t n_ctx) : pool_(&pool), n_ctx_(n_ctx) {}
 
 }  // namespace capibara

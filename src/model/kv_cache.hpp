@@ -1,60 +1,126 @@
-// The keys and values one sequence has computed, per layer and position, in a chosen storage
-// type. This contiguous per-sequence cache is the seam the paged KV cache of the serving engine
-// replaces: the forward pass only stores rows and reads them back as f32.
+// The paged KV cache: a pool of fixed-size blocks of keys and values (`KvBlockPool`) and the
+// per-sequence view the forward pass writes and attention reads (`SequenceKvCache`: a block
+// table over a pool). Rows are stored as f32, f16, bf16 or fp8 E4M3 with one scale per block,
+// layer, K/V and KV head. Which blocks a sequence holds is decided above (the engine's block
+// allocator); a standalone `SequenceKvCache` owns a private pool covering its whole context, for
+// single-sequence callers (the generator, golden evaluation, tests).
 //
-// Thread safety: owned by one sequence; the forward pass writes distinct positions and reads
-// them from its pool threads after all writes of a layer are done.
+// Thread safety: owned by the engine thread (or one single-sequence caller); the forward pass
+// writes distinct positions and reads them from its pool threads after all writes of a layer.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
 namespace capibara {
 
-enum class KvType { kF32, kF16, kBF16 };
+enum class KvType { kF32, kF16, kBF16, kFp8 };
 std::string_view kv_type_name(KvType type);
-std::optional<KvType> parse_kv_type(std::string_view name);  // "f32", "f16", "bf16"
+std::optional<KvType> parse_kv_type(std::string_view name);  // "f32", "f16", "bf16", "fp8"
+size_t kv_type_bytes(KvType type);
+
+// Positions per KV block.
+inline constexpr int64_t kKvBlockTokens = 16;
+
+// Blocks needed to hold `n_tokens` positions.
+inline int64_t kv_blocks_for(int64_t n_tokens) {
+  return (n_tokens + kKvBlockTokens - 1) / kKvBlockTokens;
+}
+
+// fp8 E4M3 (bias 7, no infinities, largest finite 448) conversion, round to nearest even,
+// saturating.
+uint8_t f32_to_e4m3(float x);
+float e4m3_to_f32(uint8_t x);
+inline constexpr float kE4m3Max = 448.0f;
+
+class KvBlockPool {
+ public:
+  // Memory is reserved, not touched: pages are committed as blocks are first written.
+  KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_blocks, KvType type);
+  KvBlockPool(const KvBlockPool&) = delete;
+  KvBlockPool& operator=(const KvBlockPool&) = delete;
+
+  KvType type() const { return type_; }
+  int64_t n_layer() const { return n_layer_; }
+  int64_t n_head_kv() const { return n_head_kv_; }
+  int64_t head_dim() const { return head_dim_; }
+  int64_t kv_dim() const { return n_head_kv_ * head_dim_; }
+  int64_t n_blocks() const { return n_blocks_; }
+  size_t size_bytes() const { return data_bytes_ + scales_.size() * sizeof(float); }
+  // Bytes of one block (every layer, K and V, scales included).
+  size_t block_bytes() const;
+
+  // Stores `k` and `v` ([kv_dim] each) of `layer` at `slot` (< kKvBlockTokens) of `block`.
+  // Slots of a block are written in order from 0: writing slot 0 starts the block afresh.
+  void store(int32_t block, int64_t layer, int64_t slot, const float* k, const float* v);
+  // Reads slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim].
+  // `kv` 0 reads keys, 1 values.
+  void read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first, int64_t n,
+                 float* out) const;
+
+ private:
+  // Element offset of (block, layer, kv, head, slot 0) in `data_`.
+  size_t head_offset(int32_t block, int64_t layer, int kv, int64_t head) const;
+  size_t scale_index(int32_t block, int64_t layer, int kv, int64_t head) const;
+  void store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot, const float* x);
+
+  int64_t n_layer_;
+  int64_t n_head_kv_;
+  int64_t head_dim_;
+  int64_t n_blocks_;
+  KvType type_;
+  size_t elem_bytes_;
+  size_t data_bytes_;
+  // [n_blocks, n_layer, 2 (K, V), n_head_kv, kKvBlockTokens, head_dim] elements of `type_`,
+  // default-initialised so that unused blocks cost address space only.
+  std::unique_ptr<uint8_t[]> data_;
+  std::vector<float> scales_;  // [n_blocks, n_layer, 2, n_head_kv] fp8 scales; empty otherwise
+};
 
 class SequenceKvCache {
  public:
-  SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t kv_dim, KvType type);
-
-  // Costly (copies every stored row), hence explicit.
-  SequenceKvCache clone() const { return *this; }
+  // Standalone: a private pool holding `n_ctx` positions, block i at table entry i.
+  SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv, int64_t head_dim, KvType type);
+  // A view over `pool` (which must outlive it) with no block yet: `set_blocks` binds them.
+  SequenceKvCache(KvBlockPool& pool, int64_t n_ctx);
   SequenceKvCache(SequenceKvCache&&) = default;
   SequenceKvCache& operator=(SequenceKvCache&&) = default;
 
-  KvType type() const { return type_; }
+  KvType type() const { return pool_->type(); }
   int64_t n_ctx() const { return n_ctx_; }
-  int64_t kv_dim() const { return kv_dim_; }
-  size_t size_bytes() const { return k_.size() + v_.size(); }
+  int64_t kv_dim() const { return pool_->kv_dim(); }
+  const KvBlockPool& pool() const { return *pool_; }
+  // Bytes of the private pool; 0 for a view (the pool's owner accounts for it).
+  size_t size_bytes() const { return owned_ ? owned_->size_bytes() : 0; }
+
+  // Binds the block table (kept by the caller, valid until the next call): position p lives in
+  // `blocks[p / kKvBlockTokens]`.
+  void set_blocks(std::span<const int32_t> blocks) { blocks_ = blocks; }
+  std::span<const int32_t> blocks() const { return blocks_; }
+  // Positions the bound blocks can hold.
+  int64_t capacity_tokens() const { return static_cast<int64_t>(blocks_.size()) * kKvBlockTokens; }
 
   // Number of positions computed so far: positions [0, n_tokens) are valid.
   int64_t n_tokens() const { return n_tokens_; }
   void set_n_tokens(int64_t n) { n_tokens_ = n; }
 
   // Stores `k` and `v` ([kv_dim] each) of `layer` at `pos`.
-  void store(int64_t layer, int64_t pos, const float* k, const float* v);
-  // Reads `n` values from `offset` within the row at `pos` as f32.
-  void read_k(int64_t layer, int64_t pos, int64_t offset, int64_t n, float* out) const;
-  void read_v(int64_t layer, int64_t pos, int64_t offset, int64_t n, float* out) const;
+  void store(int64_t layer, int64_t pos, const float* k, const float* v) {
+    pool_->store(blocks_[static_cast<size_t>(pos / kKvBlockTokens)], layer, pos % kKvBlockTokens, k,
+                 v);
+  }
 
  private:
-  SequenceKvCache(const SequenceKvCache&) = default;
-  size_t row_offset(int64_t layer, int64_t pos) const;
-  void read(const std::vector<uint8_t>& data, int64_t layer, int64_t pos, int64_t offset, int64_t n,
-            float* out) const;
-
-  int64_t n_layer_;
+  std::unique_ptr<KvBlockPool> owned_;  // standalone only
+  std::vector<int32_t> own_table_;      // [n_ctx / kKvBlockTokens] standalone only
+  KvBlockPool* pool_;
+  std::span<const int32_t> blocks_;
   int64_t n_ctx_;
-  int64_t kv_dim_;
-  KvType type_;
-  size_t elem_bytes_;
   int64_t n_tokens_ = 0;
-  std::vector<uint8_t> k_;  // [n_layer, n_ctx, kv_dim] elements of `type_`
-  std::vector<uint8_t> v_;  // [n_layer, n_ctx, kv_dim] elements of `type_`
 };
 
 }  // namespace capibara

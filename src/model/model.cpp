@@ -62,15 +62,15 @@ void Model::allocate_buffers() {
   sized(rope_cs_swa_, c.has_sliding_window() ? c.rope_swa.n_rot : 0);
   sized(logit_rows_, c.n_embd);
   const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim, c.attention_scale, 0};
-  attn_scratch_.assign(static_cast<size_t>(pool_.size()) *
-                           static_cast<size_t>(attention_scratch_per_thread(shape, n_ctx_)),
-                       0.0f);
+  attn_scratch_.assign(
+      static_cast<size_t>(pool_.size()) * static_cast<size_t>(attention_scratch_per_thread(shape)),
+      0.0f);
   matmul_scratch_ = kernels::MatmulScratch(pool_.size(), std::max({c.n_embd, c.n_ff, c.q_dim()}),
                                            max_batch_tokens_);
 }
 
 SequenceKvCache Model::make_kv_cache(KvType type) const {
-  return SequenceKvCache(config_.n_layer, n_ctx_, config_.kv_dim(), type);
+  return SequenceKvCache(config_.n_layer, n_ctx_, config_.n_head_kv, config_.head_dim, type);
 }
 
 void Model::validate(std::span<const BatchToken> batch,
@@ -90,6 +90,10 @@ void Model::validate(std::span<const BatchToken> batch,
     if (e.pos < 0 || e.pos >= caches[e.seq]->n_ctx()) {
       throw InvalidArgumentError(fmt::format("position {} is outside the context of {} tokens",
                                              e.pos, caches[e.seq]->n_ctx()));
+    }
+    if (e.pos >= caches[e.seq]->capacity_tokens()) {
+      throw InvalidArgumentError(
+          fmt::format("position {} has no KV block in sequence {}'s block table", e.pos, e.seq));
     }
   }
 }

@@ -124,7 +124,7 @@ class Model {
   std::vector<float> up_;            // [B, ffn_up_rows] (fused: [gate; up] per row)
   std::vector<float> rope_cs_;       // [B, n_rot] cos/sin pairs per batch entry, global layers
   std::vector<float> rope_cs_swa_;   // [B, n_rot] the same for sliding-window layers
-  std::vector<float> attn_scratch_;  // [threads, n_gqa * n_ctx + 2 * head_dim]
+  std::vector<float> attn_scratch_;  // [threads, attention_scratch_per_thread]
   std::vector<float> logit_rows_;    // [B, n_embd] final-normed rows that want logits
 };
 

@@ -221,10 +221,20 @@ Json CompletionJob::State::usage() const {
   for (const auto& p : prompts) prompt_tokens += static_cast<int64_t>(p.size());
   int64_t completion_tokens = 0;
   for (const auto& c : choices) completion_tokens += c.n_tokens;
+  // Prompt tokens served from the engine's prefix cache: per prompt, the most any of its
+  // choices found (prompt tokens are counted once per prompt too).
+  std::vector<int64_t> cached(prompts.size(), 0);
+  for (const auto& c : choices) {
+    if (c.stream && c.prompt < cached.size()) {
+      cached[c.prompt] = std::max(cached[c.prompt], c.stream->cached_tokens());
+    }
+  }
+  int64_t cached_tokens = 0;
+  for (int64_t n : cached) cached_tokens += n;
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens + completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", 0}}}};
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
 }
 
 namespace {

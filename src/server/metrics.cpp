@@ -82,7 +82,11 @@ Json stats_json(const std::vector<ExpertStatus>& experts, const MemoryStatus& gu
       m["kv_cache"] = {{"used_tokens", s.kv_cache_used_tokens},
                        {"capacity_tokens", s.kv_cache_capacity_tokens},
                        {"allocated_bytes", s.kv_cache_bytes},
-                       {"usage", usage}};
+                       {"usage", usage},
+                       {"preemptions", s.preemptions_total}};
+      m["prefix_cache"] = {{"queried_tokens", s.prefix_cache_queried_tokens},
+                           {"cached_tokens", s.prefix_cache_hit_tokens},
+                           {"hit_rate", s.prefix_cache_hit_rate}};
       m["context_length"] = e.n_ctx;
     }
     models.push_back(std::move(m));
@@ -171,6 +175,18 @@ std::string prometheus_text(const std::vector<ExpertStatus>& experts, const Memo
        }},
       {"capibara_kv_cache_allocated_bytes", "gauge", "KV cache memory allocated",
        [](const EngineStats::Snapshot& s) { return static_cast<double>(s.kv_cache_bytes); }},
+      {"capibara_preemptions_total", "counter", "Sequences preempted for want of KV blocks",
+       [](const EngineStats::Snapshot& s) { return static_cast<double>(s.preemptions_total); }},
+      {"capibara_prefix_cache_queried_tokens_total", "counter",
+       "Prompt tokens looked up in the prefix cache",
+       [](const EngineStats::Snapshot& s) {
+         return static_cast<double>(s.prefix_cache_queried_tokens);
+       }},
+      {"capibara_prefix_cache_hit_tokens_total", "counter",
+       "Prompt tokens found in the prefix cache (not computed)",
+       [](const EngineStats::Snapshot& s) {
+         return static_cast<double>(s.prefix_cache_hit_tokens);
+       }},
   };
   for (const auto& c : counters) {
     family(out, c.name, c.type, c.help);

@@ -242,11 +242,9 @@ void read_kv_type(const Json& o, const std::string& path, Reader& r, ExpertConfi
   if (lower == "auto" || lower == "fp16" || lower == "float16" || lower == "half") lower = "f16";
   if (lower == "bfloat16") lower = "bf16";
   if (lower == "fp32" || lower == "float32" || lower == "float") lower = "f32";
+  if (lower == "fp8_e4m3" || lower == "fp8-e4m3" || lower == "e4m3") lower = "fp8";
   if (auto t = parse_kv_type(lower)) {
     e.engine.kv_type = *t;
-  } else if (lower.starts_with("fp8")) {
-    r.warnings.push_back(fmt::format(
-        "{}.kv_cache_dtype: \"{}\" is not available yet in capibara; using f16", path, name));
   } else {
     r.error(path + ".kv_cache_dtype",
             fmt::format("expected auto, f16, bf16, f32 or fp8 (got \"{}\")", name));
@@ -312,13 +310,7 @@ ExpertConfig read_expert(const Json& o, const std::string& path, Reader& r,
   r.integer(o, "max_queued_requests", path, e.engine.max_queued_requests, 0, "an integer >= 0");
   r.integer(o, "threads", path, e.model.n_threads, 0, "an integer >= 0 (0: every core)");
   r.boolean(o, "enable_chunked_prefill", path, e.engine.scheduler.enable_chunked_prefill);
-  bool prefix_caching = false;
-  r.boolean(o, "enable_prefix_caching", path, prefix_caching);
-  if (prefix_caching) {
-    r.warnings.push_back(fmt::format(
-        "{}.enable_prefix_caching: prefix caching is not available yet in capibara; ignored",
-        path));
-  }
+  r.boolean(o, "enable_prefix_caching", path, e.engine.scheduler.enable_prefix_caching);
   read_kv_type(o, path, r, e);
   return e;
 }

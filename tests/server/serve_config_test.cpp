@@ -259,12 +259,11 @@ TEST_F(ServeConfigTest, SeedStyleConfigLoadsAndWarnsAboutEachVllmKey) {
   }
   EXPECT_TRUE(mentions(c.warnings, "experts[1].dtype: a vLLM setting")) << joined(c.warnings);
   EXPECT_TRUE(mentions(c.warnings, "performance_tuning: a vLLM setting")) << joined(c.warnings);
-  EXPECT_TRUE(mentions(c.warnings, "experts[0].enable_prefix_caching: prefix caching is not"))
-      << joined(c.warnings);
-  EXPECT_TRUE(mentions(c.warnings, "experts[1].kv_cache_dtype: \"fp8\" is not available yet"))
-      << joined(c.warnings);
+  // Prefix caching and the fp8 KV cache are capibara features: no warning, they take effect.
+  EXPECT_FALSE(mentions(c.warnings, "enable_prefix_caching")) << joined(c.warnings);
+  EXPECT_FALSE(mentions(c.warnings, "kv_cache_dtype")) << joined(c.warnings);
   EXPECT_FALSE(mentions(c.warnings, "unknown key")) << joined(c.warnings);
-  EXPECT_EQ(c.warnings.size(), 16u) << joined(c.warnings);
+  EXPECT_EQ(c.warnings.size(), 14u) << joined(c.warnings);
 
   ASSERT_EQ(c.experts.size(), 2u);
   const ExpertConfig& phi = c.experts[0];
@@ -277,7 +276,9 @@ TEST_F(ServeConfigTest, SeedStyleConfigLoadsAndWarnsAboutEachVllmKey) {
   EXPECT_FALSE(phi.engine.scheduler.enable_chunked_prefill);
   EXPECT_EQ(phi.engine.max_model_len, 4096);
   EXPECT_EQ(phi.engine.kv_type, KvType::kF16);
-  EXPECT_EQ(c.experts[1].engine.kv_type, KvType::kF16);
+  EXPECT_TRUE(phi.engine.scheduler.enable_prefix_caching);
+  EXPECT_EQ(c.experts[1].engine.kv_type, KvType::kFp8);
+  EXPECT_FALSE(c.experts[1].engine.scheduler.enable_prefix_caching);
   EXPECT_FALSE(c.policy.lazy);
   EXPECT_EQ(c.policy.max_loaded_experts, 5);
   EXPECT_DOUBLE_EQ(c.policy.memory_threshold, 0.6);
