@@ -1,5 +1,5 @@
 // The estimate mirrors what loading allocates: Model::allocate_buffers and MatmulScratch for
-// the scratch, SequenceKvCache per engine slot for the KV cache. It errs on the high side (a
+// the scratch, the engine's KV block pool for the KV cache. It errs on the high side (a
 // refused load is cheap, an OOM kill is not).
 #include "registry/memory_estimate.hpp"
 
@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "gguf/gguf_file.hpp"
+#include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
 
 namespace capibara {
@@ -18,7 +19,17 @@ namespace {
 // not get a 128k KV cache unless the config asks for it.
 constexpr int64_t kDefaultMaxCtx = 4096;
 
-int64_t kv_element_bytes(KvType type) { return type == KvType::kF32 ? 4 : 2; }
+// fp8 also keeps one f32 scale per block, layer, K/V and KV head: under 1 % of its blocks.
+double kv_element_bytes(KvType type) {
+  switch (type) {
+    case KvType::kF32:
+      return 4.0;
+    case KvType::kFp8:
+      return 1.01;
+    default:
+      return 2.0;
+  }
+}
 
 }  // namespace
 
@@ -46,8 +57,13 @@ MemoryEstimate estimate_expert_memory(const ExpertConfig& config) {
       config.model.n_ctx > 0 ? config.model.n_ctx : std::min(mc.n_ctx_train, kDefaultMaxCtx);
   if (config.engine.max_model_len > 0) n_ctx = std::min(n_ctx, config.engine.max_model_len);
   const int64_t slots = config.engine.scheduler.max_num_seqs;
+  // The engine's block pool: `kv_cache_tokens`, or every slot at the full context.
+  int64_t kv_tokens =
+      config.engine.kv_cache_tokens > 0 ? config.engine.kv_cache_tokens : slots * n_ctx;
+  kv_tokens = (kv_tokens + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens;
   e.kv_cache_bytes =
-      2 * slots * mc.n_layer * n_ctx * mc.kv_dim() * kv_element_bytes(config.engine.kv_type);
+      static_cast<int64_t>(static_cast<double>(2 * mc.n_layer * kv_tokens * mc.kv_dim()) *
+                           kv_element_bytes(config.engine.kv_type));
 
   const int64_t batch =
       std::max(config.model.max_batch_tokens, config.engine.scheduler.max_num_batched_tokens);

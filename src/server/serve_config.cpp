@@ -258,7 +258,7 @@ ExpertConfig read_expert(const Json& o, const std::string& path, Reader& r,
                {"expert_id", "model_path", "domain", "priority", "description", "aliases",
                 "chat_template", "chat_template_file", "max_num_seqs", "max_num_batched_tokens",
                 "max_model_len", "kv_cache_dtype", "enable_prefix_caching",
-                "enable_chunked_prefill", "max_queued_requests", "threads"});
+                "enable_chunked_prefill", "max_queued_requests", "threads", "kv_cache_tokens"});
   // A value of the wrong type has been reported by `string`; "required" is for absent ones.
   const auto absent = [&o](const char* key) { return !o.contains(key) || o[key].is_null(); };
   if (!r.string(o, "expert_id", path, e.id)) {
@@ -308,6 +308,8 @@ ExpertConfig read_expert(const Json& o, const std::string& path, Reader& r,
   // The KV cache is sized by the model's context: a configured length sizes it too.
   e.model.n_ctx = e.engine.max_model_len;
   r.integer(o, "max_queued_requests", path, e.engine.max_queued_requests, 0, "an integer >= 0");
+  r.integer(o, "kv_cache_tokens", path, e.engine.kv_cache_tokens, 0,
+            "an integer >= 0 (0: max_num_seqs x max_model_len)");
   r.integer(o, "threads", path, e.model.n_threads, 0, "an integer >= 0 (0: every core)");
   r.boolean(o, "enable_chunked_prefill", path, e.engine.scheduler.enable_chunked_prefill);
   r.boolean(o, "enable_prefix_caching", path, e.engine.scheduler.enable_prefix_caching);

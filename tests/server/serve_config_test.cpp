@@ -177,6 +177,21 @@ TEST_F(ServeConfigTest, FullConfigMapsEveryKey) {
   EXPECT_TRUE(c.consensus.is_null());
 }
 
+TEST_F(ServeConfigTest, KvCacheTokensSizesThePoolAndTheEstimate) {
+  write("models/a.gguf");
+  const ServeConfig c = parse(R"({"experts": [
+      {"expert_id": "a", "model_path": "models/a.gguf", "kv_cache_tokens": 4096,
+       "kv_cache_dtype": "fp8", "enable_prefix_caching": true}]})");
+  ASSERT_EQ(c.experts.size(), 1u);
+  EXPECT_EQ(c.experts[0].engine.kv_cache_tokens, 4096);
+  EXPECT_EQ(c.experts[0].engine.kv_type, KvType::kFp8);
+  EXPECT_TRUE(c.experts[0].engine.scheduler.enable_prefix_caching);
+  EXPECT_TRUE(c.warnings.empty()) << joined(c.warnings);
+  const auto p = problems(R"({"experts": [
+      {"expert_id": "a", "model_path": "models/a.gguf", "kv_cache_tokens": -1}]})");
+  EXPECT_TRUE(mentions(p, "experts[0].kv_cache_tokens: expected an integer >= 0")) << joined(p);
+}
+
 TEST_F(ServeConfigTest, NullAutoUnloadTopLevelMemoryLimitAndDefaults) {
   write("m.gguf");
   write("n.gguf");
