@@ -261,7 +261,11 @@ void HttpServer::install_routes() {
             return;
           }
         }
-        throw ApiError(ApiErrorKind::kNotFound, fmt::format("the model '{}' does not exist", id),
+        // Lists what there is, as the completion routes' 404 (the registry's) does.
+        std::string names;
+        for (const auto& e : registry_.experts()) names += (names.empty() ? "" : ", ") + e.id;
+        throw ApiError(ApiErrorKind::kNotFound,
+                       fmt::format("the model '{}' does not exist (available: {})", id, names),
                        "model", "model_not_found");
       }));
 

@@ -163,23 +163,37 @@ test('an abandoned stream does not break the server', { skip }, async () => {
 });
 
 test('errors come back as OpenAI errors with the right status', { skip }, async () => {
+  // Each status surfaces as the SDK's typed error class, as with api.openai.com.
   await assert.rejects(
     client.chat.completions.create({ model: 'stories', temperature: 5, messages: [{ role: 'user', content: 'x' }] }),
-    (e) => e.status === 400 && e.param === 'temperature' && e.type === 'invalid_request_error');
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'temperature'
+      && e.type === 'invalid_request_error');
   await assert.rejects(
     client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
-    (e) => e.status === 404 && e.code === 'model_not_found');
+    (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && e.code === 'model_not_found');
   await assert.rejects(
     client.chat.completions.create({ model: 'stories', messages: [] }),
-    (e) => e.status === 400 && e.param === 'messages');
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'messages');
   await assert.rejects(
     client.chat.completions.create({ model: 'stories', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'x' }] }),
-    (e) => e.status === 400 && e.param === 'response_format');
-  const noKey = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'wrong', maxRetries: 0 });
-  await assert.rejects(noKey.models.list(), (e) => e.status === 401);
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'response_format');
+  // An unknown model id: the message lists the models there are.
+  await assert.rejects(client.models.retrieve('nope'),
+    (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found' && /available: .*stories/.test(e.message));
+  const wrongKey = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'wrong', maxRetries: 0 });
+  await assert.rejects(wrongKey.models.list(),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.type === 'authentication_error');
+  // No Authorization header at all (a null default header removes the SDK's).
+  const noKey = new OpenAI({
+    baseURL: `${baseURL}/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { Authorization: null },
+  });
+  await assert.rejects(noKey.completions.create({ model: 'stories', prompt: 'x', max_tokens: 2 }),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
   await assert.rejects(
     client.completions.create({ model: 'stories', prompt: 'x '.repeat(3000), max_tokens: 4 }),
-    (e) => e.status === 400 && e.code === 'context_length_exceeded');
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.code === 'context_length_exceeded');
+  // Every class above is an APIError (what generic handlers catch).
+  await assert.rejects(client.models.retrieve('nope'), (e) => e instanceof OpenAI.APIError);
 });
 
 test('health, stats and metrics', { skip }, async () => {
