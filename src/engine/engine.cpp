@@ -198,6 +198,7 @@ void Engine::loop() {
           StreamEvent e;
           e.kind = StreamEvent::Kind::kError;
           e.error = cancel_all_reason_;
+          e.retryable = true;
           s->stream->push(std::move(e));
           finish(*s, FinishReason::kCancelled);
         }
@@ -214,6 +215,7 @@ void Engine::loop() {
     StreamEvent e;
     e.kind = StreamEvent::Kind::kError;
     e.error = "the model was unloaded before the request finished";
+    e.retryable = true;
     s->stream->push(std::move(e));
   }
   std::lock_guard lock(mutex_);
@@ -221,6 +223,7 @@ void Engine::loop() {
     StreamEvent e;
     e.kind = StreamEvent::Kind::kError;
     e.error = "the model was unloaded before the request started";
+    e.retryable = true;
     s->stream->push(std::move(e));
   }
 }

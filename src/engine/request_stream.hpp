@@ -27,6 +27,9 @@ struct StreamEvent {
   SampledToken token{};                       // kToken
   FinishReason finish = FinishReason::kStop;  // kFinished
   std::string error;                          // kError: a complete sentence
+  // kError: the server ended the sequence for a reason of its own (shutdown, unload), not
+  // because of the request: the client may retry.
+  bool retryable = false;
 };
 
 class RequestStream {

@@ -211,6 +211,7 @@ std::string CompletionJob::State::apply(Choice& c, const StreamEvent& e, Json* l
       return rest;
     }
     case StreamEvent::Kind::kError:
+      if (e.retryable) throw ApiError(ApiErrorKind::kOverloaded, e.error);
       throw ApiError(ApiErrorKind::kInternal, "generation failed: " + e.error);
   }
   return {};

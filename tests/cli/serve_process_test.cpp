@@ -464,6 +464,8 @@ TEST(ServeProcess, SigtermCancelsWhatIsLeftAfterTheGracePeriod) {
   ASSERT_TRUE(error.contains("error")) << error;
   EXPECT_NE(error["error"]["message"].get<std::string>().find("shutting down"), std::string::npos)
       << error;
+  // The server ended it, not the request: retryable elsewhere, not an internal error.
+  EXPECT_EQ(error["error"]["type"], "service_unavailable_error") << error;
   for (size_t i = 0; i + 2 < events.size(); ++i) {
     EXPECT_TRUE(Json::parse(events[i])["choices"][0]["finish_reason"].is_null()) << events[i];
   }
