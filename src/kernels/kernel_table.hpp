@@ -42,6 +42,25 @@ struct KernelTable {
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
   // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).
   QuantDotKernels quant_dot[kGgmlTypeSlots] = {};
+
+  // Row-wise operations of the forward pass; ops.hpp documents each and calls them through
+  // `active_kernels()`. The scalar versions (ops_scalar.hpp) are the reference.
+  void (*rms_norm)(const float* x, const float* weight, float* out, int64_t n, float eps) = nullptr;
+  void (*layer_norm)(const float* x, const float* weight, float* out, int64_t n,
+                     float eps) = nullptr;
+  void (*softmax)(float* x, int64_t n) = nullptr;
+  // out[i] = exp(x[i]); `out` may alias `x`.
+  void (*exp)(const float* x, float* out, int64_t n) = nullptr;
+  void (*swiglu)(float* gate, const float* up, int64_t n) = nullptr;
+  void (*geglu_tanh)(float* gate, const float* up, int64_t n) = nullptr;
+  // y[i] += x[i]
+  void (*add)(const float* x, float* y, int64_t n) = nullptr;
+  // RoPE on the first `n_rot` dimensions of each of `n_heads` heads of `head_dim` values, with
+  // `cos_sin` ([n_rot / 2][2]) from `rope_angles`: adjacent pairs (normal) or halves (NeoX).
+  void (*rope_normal)(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim,
+                      int32_t n_rot) = nullptr;
+  void (*rope_neox)(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim,
+                    int32_t n_rot) = nullptr;
 };
 
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type

@@ -1,5 +1,6 @@
 // Scalar reference kernels: the ground truth every ISA-specific kernel is tested against.
 #include "kernels/kernel_table.hpp"
+#include "kernels/ops_scalar.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 
 namespace capibara::kernels {
@@ -12,6 +13,15 @@ void axpy_f32_scalar(float alpha, const float* x, float* y, int64_t n) {
 consteval KernelTable make_scalar_table() {
   KernelTable t;
   t.isa = Isa::kScalar;
+  t.rms_norm = scalar::rms_norm;
+  t.layer_norm = scalar::layer_norm;
+  t.softmax = scalar::softmax;
+  t.exp = scalar::exp;
+  t.swiglu = scalar::swiglu;
+  t.geglu_tanh = scalar::geglu_tanh;
+  t.add = scalar::add;
+  t.rope_normal = scalar::rope_normal;
+  t.rope_neox = scalar::rope_neox;
   t.dot_f32 = scalar::dot_f32;
   t.axpy_f32 = axpy_f32_scalar;
   scalar::set_scalar_quant_dot(t);

@@ -5,6 +5,7 @@
 
 #include <arm_neon.h>
 
+#include "kernels/arm/ops_neon.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 
@@ -56,6 +57,15 @@ consteval KernelTable make_neon_table() {
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kNeon;
+  t.rms_norm = neon::rms_norm;
+  t.layer_norm = neon::layer_norm;
+  t.softmax = neon::softmax;
+  t.exp = neon::exp;
+  t.swiglu = neon::swiglu;
+  t.geglu_tanh = neon::geglu_tanh;
+  t.add = neon::add;
+  t.rope_normal = neon::rope_normal;
+  t.rope_neox = neon::rope_neox;
   t.dot_f32 = neon::dot_f32;
   t.axpy_f32 = neon::axpy_f32;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, neon::vec_dot_f32);

@@ -6,6 +6,7 @@
 
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
+#include "kernels/x86/ops_avx2.hpp"
 
 namespace capibara::kernels {
 namespace avx2 {
@@ -60,6 +61,15 @@ consteval KernelTable make_avx2_table() {
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kAvx2;
+  t.rms_norm = avx2::rms_norm;
+  t.layer_norm = avx2::layer_norm;
+  t.softmax = avx2::softmax;
+  t.exp = avx2::exp;
+  t.swiglu = avx2::swiglu;
+  t.geglu_tanh = avx2::geglu_tanh;
+  t.add = avx2::add;
+  t.rope_normal = avx2::rope_normal;
+  t.rope_neox = avx2::rope_neox;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);

@@ -1,11 +1,14 @@
 // The AVX-512 table: the AVX2 kernels with VNNI (`vpdpbusd`) dot products for the 32-weight
 // block types. The K-quant dots stay AVX2: they scale every 16- or 32-weight sub-block, which
-// `maddubs` + `madd` (by the scale) already do in two instructions.
+// `maddubs` + `madd` (by the scale) already do in two instructions. The row-wise operations stay
+// AVX2 too: their rows (a few thousand floats) sit in L1 and take well under a microsecond, and
+// 512-bit versions would add code to test for a gain the model step would not show.
 #include "kernels/x86/kernels_avx512.hpp"
 
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 #include "kernels/x86/kernels_avx2.hpp"
+#include "kernels/x86/ops_avx2.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -16,6 +19,15 @@ consteval KernelTable make_avx512_table() {
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kAvx512;
+  t.rms_norm = avx2::rms_norm;
+  t.layer_norm = avx2::layer_norm;
+  t.softmax = avx2::softmax;
+  t.exp = avx2::exp;
+  t.swiglu = avx2::swiglu;
+  t.geglu_tanh = avx2::geglu_tanh;
+  t.add = avx2::add;
+  t.rope_normal = avx2::rope_normal;
+  t.rope_neox = avx2::rope_neox;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);

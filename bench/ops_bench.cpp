@@ -1,0 +1,143 @@
+// Row-wise operations per ISA at TinyLlama-1.1B's shapes (hidden 2048, feed-forward 5632, 32
+// heads of 64 dimensions) and attention-row lengths for softmax, reported as elements per
+// second. Run `capibara_microbench --benchmark_filter=Ops` (every available table is measured,
+// whatever CAPIBARA_ISA says).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.hpp"
+#include "kernels/ops.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr int64_t kHidden = 2048;
+constexpr int64_t kFeedForward = 5632;
+constexpr int64_t kHeads = 32;
+constexpr int64_t kHeadDim = 64;
+
+std::vector<float> random_vector(int64_t n, float lo, float hi, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+void finish(benchmark::State& state, int64_t n) {
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * n);
+}
+
+void bench_rms_norm(benchmark::State& state, const KernelTable* t) {
+  const auto x = random_vector(kHidden, -2.0f, 2.0f, 1);
+  const auto w = random_vector(kHidden, -1.0f, 1.0f, 2);
+  std::vector<float> out(kHidden);
+  for (auto _ : state) {
+    t->rms_norm(x.data(), w.data(), out.data(), kHidden, 1e-5f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kHidden);
+}
+
+void bench_layer_norm(benchmark::State& state, const KernelTable* t) {
+  const auto x = random_vector(kHidden, -2.0f, 2.0f, 1);
+  const auto w = random_vector(kHidden, -1.0f, 1.0f, 2);
+  std::vector<float> out(kHidden);
+  for (auto _ : state) {
+    t->layer_norm(x.data(), w.data(), out.data(), kHidden, 1e-5f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kHidden);
+}
+
+// Softmax maps its output to itself up to rounding (the max entry stays the max), so repeating
+// it in place measures the same work every iteration.
+void bench_softmax(benchmark::State& state, const KernelTable* t) {
+  const auto n = static_cast<int64_t>(state.range(0));
+  auto x = random_vector(n, -10.0f, 10.0f, 3);
+  // Arg 1: the second half masked with -inf, as a causal mask leaves the rows of early
+  // positions in a prefill chunk.
+  if (state.range(1) != 0) {
+    for (int64_t i = n / 2; i < n; ++i) x[static_cast<size_t>(i)] = -INFINITY;
+  }
+  for (auto _ : state) {
+    t->softmax(x.data(), n);
+    benchmark::DoNotOptimize(x.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, n);
+}
+
+// The gate is restored from a copy before each call (a 22 KiB L1-resident `memcpy`, included in
+// the time of every ISA alike): repeating the op in place would drift the gates towards 0, into
+// subnormals, whose slow arithmetic would dominate.
+void bench_gated(benchmark::State& state, const KernelTable* t, bool gelu) {
+  const auto gate0 = random_vector(kFeedForward, -6.0f, 6.0f, 4);
+  const auto up = random_vector(kFeedForward, -1.0f, 1.0f, 5);
+  std::vector<float> gate(gate0.size());
+  auto* op = gelu ? t->geglu_tanh : t->swiglu;
+  for (auto _ : state) {
+    std::memcpy(gate.data(), gate0.data(), gate.size() * sizeof(float));
+    op(gate.data(), up.data(), kFeedForward);
+    benchmark::DoNotOptimize(gate.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kFeedForward);
+}
+
+void bench_add(benchmark::State& state, const KernelTable* t) {
+  const auto x = random_vector(kHidden, -1e-3f, 1e-3f, 6);
+  auto y = random_vector(kHidden, -1.0f, 1.0f, 7);
+  for (auto _ : state) {
+    t->add(x.data(), y.data(), kHidden);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kHidden);
+}
+
+// A rotation keeps the norm, so repeating it in place is stable.
+void bench_rope(benchmark::State& state, const KernelTable* t, RopeLayout layout) {
+  RopeParams p;
+  p.n_rot = static_cast<int32_t>(kHeadDim);
+  p.layout = layout;
+  std::vector<float> cs(static_cast<size_t>(kHeadDim));  // [n_rot / 2][2]
+  rope_angles(p, 777, cs.data());
+  auto x = random_vector(kHeads * kHeadDim, -1.0f, 1.0f, 8);  // [kHeads, kHeadDim]
+  auto* rope = layout == RopeLayout::kNormal ? t->rope_normal : t->rope_neox;
+  for (auto _ : state) {
+    rope(cs.data(), x.data(), kHeads, kHeadDim, p.n_rot);
+    benchmark::DoNotOptimize(x.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kHeads * kHeadDim);
+}
+
+// Registered at start-up: one benchmark per op x ISA.
+const bool kRegistered = [] {
+  for (const KernelTable* table : available_kernel_tables()) {
+    const std::string isa(isa_name(table->isa));
+    auto reg = [&](const std::string& op, auto fn, auto... args) {
+      return benchmark::RegisterBenchmark(("Ops/" + op + "/" + isa).c_str(), fn, table, args...);
+    };
+    reg("rms_norm:2048", bench_rms_norm);
+    reg("layer_norm:2048", bench_layer_norm);
+    reg("softmax", bench_softmax)->ArgNames({"n", "masked"})->ArgsProduct({{512, 4096}, {0, 1}});
+    reg("swiglu:5632", bench_gated, false);
+    reg("geglu_tanh:5632", bench_gated, true);
+    reg("add:2048", bench_add);
+    reg("rope_normal:32x64", bench_rope, RopeLayout::kNormal);
+    reg("rope_neox:32x64", bench_rope, RopeLayout::kNeox);
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace capibara::kernels

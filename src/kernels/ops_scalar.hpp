@@ -1,0 +1,22 @@
+// The scalar reference versions of the row-wise operations (ops_scalar.cpp): the scalar kernel
+// table points to them and every ISA's versions are tested against them. Callers outside the
+// kernel layer use ops.hpp, which dispatches through `active_kernels()`.
+//
+// Thread safety: pure functions of their arguments.
+#pragma once
+
+#include <cstdint>
+
+namespace capibara::kernels::scalar {
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+void layer_norm(const float* x, const float* weight, float* out, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+void exp(const float* x, float* out, int64_t n);
+void swiglu(float* gate, const float* up, int64_t n);
+void geglu_tanh(float* gate, const float* up, int64_t n);
+void add(const float* x, float* y, int64_t n);
+void rope_normal(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim, int32_t n_rot);
+void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim, int32_t n_rot);
+
+}  // namespace capibara::kernels::scalar

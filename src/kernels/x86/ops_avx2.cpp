@@ -1,0 +1,271 @@
+// AVX2 + FMA versions of the row-wise operations (norms, softmax with a vectorized exp, gated
+// activations, residual add, RoPE). Compiled with -mavx2 -mfma -mf16c and only ever called after
+// the dispatcher has checked that the CPU supports them.
+//
+// Sums that the scalar reference accumulates in double (norms, softmax) are accumulated in
+// double here too, so the results differ from the reference only by summation order and the
+// exp polynomial.
+#include "kernels/x86/ops_avx2.hpp"
+
+#include <immintrin.h>
+
+#include <cmath>
+
+namespace capibara::kernels::avx2 {
+namespace {
+
+inline double hsum(__m256d v) {
+  __m128d lo = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  lo = _mm_add_sd(lo, _mm_unpackhi_pd(lo, lo));
+  return _mm_cvtsd_f64(lo);
+}
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// acc += double(v) (eight floats into two four-double accumulators).
+inline void add_pd(__m256 v, __m256d& acc_lo, __m256d& acc_hi) {
+  acc_lo = _mm256_add_pd(acc_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+  acc_hi = _mm256_add_pd(acc_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+// acc += double(v)^2.
+inline void add_sq_pd(__m256 v, __m256d& acc_lo, __m256d& acc_hi) {
+  const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+  const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+  acc_lo = _mm256_fmadd_pd(lo, lo, acc_lo);
+  acc_hi = _mm256_fmadd_pd(hi, hi, acc_hi);
+}
+
+// exp(x) for eight floats: x = k ln2 + r with |r| <= ln2 / 2, exp(r) by Cephes' `expf`
+// polynomial (degree 7 overall, relative error below 1.5e-7 on that interval), times 2^k built
+// in the exponent bits. 2^k is applied as two factors 2^(k/2) 2^(k - k/2), so results in the
+// subnormal range (x down to -103.97) are right and nothing below it or above 88.72 needs a
+// special case: inputs are clamped to [-104, 89], which gives 0 and +inf. -inf gives 0 (masked
+// softmax entries); NaN stays NaN (`max`/`min` return their second operand when one is NaN).
+inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // ln2 in two parts: k * kLn2Hi is exact for |k| < 2^11.
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0f));
+  const __m256i ki = _mm256_cvtps_epi32(k);  // in [-150, 129]
+  const __m256i k1 = _mm256_srai_epi32(ki, 1);
+  const __m256i k2 = _mm256_sub_epi32(ki, k1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+}
+
+// x / (1 + exp(-x)), the logistic function times x.
+inline __m256 silu8(__m256 x) {
+  const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+// One value through the vector exp, for loop tails: every element of a row then gets the same
+// function, whichever lane it lands in.
+inline float exp1(float x) {
+  alignas(32) float buf[8] = {x};
+  _mm256_store_ps(buf, exp8(_mm256_load_ps(buf)));
+  return buf[0];
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  __m256d acc0 = _mm256_setzero_pd();
+  __m256d acc1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) add_sq_pd(_mm256_loadu_ps(x + i), acc0, acc1);
+  double sum_sq = hsum(_mm256_add_pd(acc0, acc1));
+  for (; i < n; ++i) sum_sq += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum_sq / static_cast<double>(n)) + eps);
+  const __m256 vs = _mm256_set1_ps(scale);
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(v, _mm256_loadu_ps(weight + i)));
+  }
+  for (; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void layer_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  __m256d acc0 = _mm256_setzero_pd();
+  __m256d acc1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) add_pd(_mm256_loadu_ps(x + i), acc0, acc1);
+  double sum = hsum(_mm256_add_pd(acc0, acc1));
+  for (; i < n; ++i) sum += static_cast<double>(x[i]);
+  const auto mean = static_cast<float>(sum / static_cast<double>(n));
+  const __m256 vmean = _mm256_set1_ps(mean);
+  acc0 = _mm256_setzero_pd();
+  acc1 = _mm256_setzero_pd();
+  i = 0;
+  for (; i + 8 <= n; i += 8) add_sq_pd(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmean), acc0, acc1);
+  double sum_sq = hsum(_mm256_add_pd(acc0, acc1));
+  for (; i < n; ++i) {
+    const float d = x[i] - mean;
+    sum_sq += static_cast<double>(d) * static_cast<double>(d);
+  }
+  const float variance = static_cast<float>(sum_sq / static_cast<double>(n));
+  const float inv = 1.0f / std::sqrt(variance + eps);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmean), vinv);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(d, _mm256_loadu_ps(weight + i)));
+  }
+  for (; i < n; ++i) out[i] = (x[i] - mean) * inv * weight[i];
+}
+
+void exp(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) out[i] = exp1(x[i]);
+}
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + i));
+  float max = hmax(vmax);
+  for (; i < n; ++i) max = x[i] > max ? x[i] : max;
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256d acc0 = _mm256_setzero_pd();
+  __m256d acc1 = _mm256_setzero_pd();
+  i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    add_pd(e, acc0, acc1);
+  }
+  double sum = hsum(_mm256_add_pd(acc0, acc1));
+  for (; i < n; ++i) {
+    x[i] = exp1(x[i] - max);
+    sum += static_cast<double>(x[i]);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+  for (; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 s = silu8(_mm256_loadu_ps(gate + i));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + exp1(-gate[i])) * up[i];
+}
+
+void geglu_tanh(float* gate, const float* up, int64_t n) {
+  // 0.5 g (1 + tanh(y)) = g / (1 + exp(-2y)): the same function without the cancellation of
+  // 1 + tanh(y) for negative y, so it is at least as accurate as the reference.
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  constexpr float kCoefA = 0.044715f;
+  const __m256 vk = _mm256_set1_ps(-2.0f * kSqrt2OverPi);
+  const __m256 va = _mm256_set1_ps(kCoefA);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(va, g), g, one);  // 1 + a g^2
+    const __m256 e = exp8(_mm256_mul_ps(_mm256_mul_ps(vk, g), inner));   // exp(-2y)
+    const __m256 v = _mm256_div_ps(g, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(v, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    const float e = exp1(-2.0f * kSqrt2OverPi * g * (1.0f + kCoefA * g * g));
+    gate[i] = g / (1.0f + e) * up[i];
+  }
+}
+
+void add(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    _mm256_storeu_ps(y + i + 8,
+                     _mm256_add_ps(_mm256_loadu_ps(y + i + 8), _mm256_loadu_ps(x + i + 8)));
+  }
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+  }
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+void rope_normal(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim, int32_t n_rot) {
+  const int32_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    int32_t i = 0;
+    // Four pairs at a time: v = [x0 x1 ...], cos_sin = [c s ...] line up pair by pair.
+    for (; i + 4 <= half; i += 4) {
+      const __m256 cs = _mm256_loadu_ps(cos_sin + 2 * i);
+      const __m256 c = _mm256_moveldup_ps(cs);  // c c
+      const __m256 s = _mm256_movehdup_ps(cs);  // s s
+      const __m256 xv = _mm256_loadu_ps(v + 2 * i);
+      const __m256 swapped = _mm256_permute_ps(xv, 0xB1);  // x1 x0
+      // even lanes x0 c - x1 s, odd lanes x1 c + x0 s
+      _mm256_storeu_ps(v + 2 * i, _mm256_fmaddsub_ps(xv, c, _mm256_mul_ps(swapped, s)));
+    }
+    for (; i < half; ++i) {
+      const float c = cos_sin[2 * i];
+      const float s = cos_sin[2 * i + 1];
+      const float x0 = v[2 * i];
+      const float x1 = v[2 * i + 1];
+      v[2 * i] = x0 * c - x1 * s;
+      v[2 * i + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim, int32_t n_rot) {
+  const int32_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    int32_t i = 0;
+    for (; i + 8 <= half; i += 8) {
+      // De-interleave eight (cos, sin) pairs; the in-lane shuffle leaves the 64-bit quarters in
+      // the order 0 2 1 3, which the permute puts back.
+      const __m256 cs0 = _mm256_loadu_ps(cos_sin + 2 * i);
+      const __m256 cs1 = _mm256_loadu_ps(cos_sin + 2 * i + 8);
+      const __m256 c = _mm256_castpd_ps(
+          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(cs0, cs1, 0x88)), 0xD8));
+      const __m256 s = _mm256_castpd_ps(
+          _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(cs0, cs1, 0xDD)), 0xD8));
+      const __m256 x0 = _mm256_loadu_ps(v + i);
+      const __m256 x1 = _mm256_loadu_ps(v + i + half);
+      _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+      _mm256_storeu_ps(v + i + half, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
+    }
+    for (; i < half; ++i) {
+      const float c = cos_sin[2 * i];
+      const float s = cos_sin[2 * i + 1];
+      const float x0 = v[i];
+      const float x1 = v[i + half];
+      v[i] = x0 * c - x1 * s;
+      v[i + half] = x0 * s + x1 * c;
+    }
+  }
+}
+
+}  // namespace capibara::kernels::avx2
