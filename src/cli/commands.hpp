@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -19,5 +20,11 @@ void add_tokenize_command(CLI::App& app, CommandAction& action);
 void add_detokenize_command(CLI::App& app, CommandAction& action);
 void add_template_command(CLI::App& app, CommandAction& action);
 void add_pull_command(CLI::App& app, CommandAction& action);
+void add_quantize_command(CLI::App& app, CommandAction& action);
+void add_synth_command(CLI::App& app, CommandAction& action);
+void add_bench_command(CLI::App& app, CommandAction& action);
+
+// `capibara --version`: the version and the kernels this CPU runs.
+std::string version_text();
 
 }  // namespace capibara::cli

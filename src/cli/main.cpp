@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"capibara: a multi-model LLM inference server for CPUs"};
-  app.set_version_flag("--version", std::string("capibara ") + CAPIBARA_VERSION);
+  app.set_version_flag("--version", [] { return capibara::cli::version_text(); });
   app.require_subcommand(1, 1);
 
   capibara::cli::CommandAction action;
@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   capibara::cli::add_detokenize_command(app, action);
   capibara::cli::add_template_command(app, action);
   capibara::cli::add_pull_command(app, action);
+  capibara::cli::add_quantize_command(app, action);
+  capibara::cli::add_synth_command(app, action);
+  capibara::cli::add_bench_command(app, action);
 
   try {
     app.parse(argc, argv);

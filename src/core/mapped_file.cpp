@@ -42,6 +42,8 @@ int to_madvise(MappedFile::Access access) {
       return MADV_RANDOM;
     case MappedFile::Access::kWillNeed:
       return MADV_WILLNEED;
+    case MappedFile::Access::kDone:
+      return MADV_DONTNEED;
     case MappedFile::Access::kNormal:
       break;
   }

@@ -18,7 +18,9 @@ namespace capibara {
 class MappedFile {
  public:
   // How the caller expects to read the bytes; forwarded to `madvise` as a hint only.
-  enum class Access { kNormal, kSequential, kRandom, kWillNeed };
+  // `kDone` (MADV_DONTNEED) drops the pages from this process (a later read maps them again from
+  // the file), so a tool streaming through a large file keeps its resident size small.
+  enum class Access { kNormal, kSequential, kRandom, kWillNeed, kDone };
 
   // Opens and maps `path`. Throws `SystemError` naming the path and the OS reason when it cannot
   // be opened, is not a regular file, or cannot be mapped. An empty file gives empty `bytes()`.

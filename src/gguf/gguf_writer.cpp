@@ -238,8 +238,8 @@ void GgufWriter::set_i32s(std::string_view key, const std::vector<int32_t>& v) {
   set(key, Value(ValueType::kArray, std::move(array)));
 }
 
-void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<int64_t> shape,
-                            std::span<const uint8_t> data) {
+size_t GgufWriter::checked_tensor_bytes(std::string_view name, GgmlType type,
+                                        const std::vector<int64_t>& shape) const {
   for (const auto& t : tensors_) {
     if (t.name == name) bad_tensor(name, "added twice");
   }
@@ -270,14 +270,27 @@ void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<int64_t
       __builtin_mul_overflow(row_bytes, static_cast<size_t>(n_rows), &n_bytes)) {
     bad_tensor(name, "too many bytes");
   }
+  return n_bytes;
+}
+
+void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<int64_t> shape,
+                            std::span<const uint8_t> data) {
+  const size_t n_bytes = checked_tensor_bytes(name, type, shape);
   if (data.size() != n_bytes) {
     bad_tensor(name, fmt::format("{} bytes of data given, its shape and type need {}", data.size(),
                                  n_bytes));
   }
-  tensors_.push_back({std::move(name), type, std::move(shape), {data.begin(), data.end()}});
+  tensors_.push_back(
+      {std::move(name), type, std::move(shape), n_bytes, true, {data.begin(), data.end()}});
 }
 
-std::vector<uint8_t> GgufWriter::to_bytes() const {
+size_t GgufWriter::add_tensor_info(std::string name, GgmlType type, std::vector<int64_t> shape) {
+  const size_t n_bytes = checked_tensor_bytes(name, type, shape);
+  tensors_.push_back({std::move(name), type, std::move(shape), n_bytes, false, {}});
+  return n_bytes;
+}
+
+std::vector<uint8_t> GgufWriter::header_bytes() const {
   std::vector<uint8_t> out;
   Sink sink(out);
   sink.raw({reinterpret_cast<const uint8_t*>("GGUF"), 4});
@@ -296,9 +309,20 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
     for (int64_t d : t.shape) sink.u64(static_cast<uint64_t>(d));
     sink.u32(static_cast<uint32_t>(t.type));
     sink.u64(data_offset);
-    data_offset = align_up(data_offset + t.data.size(), alignment_);
+    data_offset = align_up(data_offset + t.n_bytes, alignment_);
   }
   sink.pad_to(alignment_);
+  return out;
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  for (const auto& t : tensors_) {
+    if (!t.has_data) {
+      bad_tensor(t.name, "declared without data (add_tensor_info): stream the file instead");
+    }
+  }
+  std::vector<uint8_t> out = header_bytes();
+  Sink sink(out);
   // Every tensor, the last included, is padded to the alignment, as llama.cpp writes files.
   for (const auto& t : tensors_) {
     sink.raw(t.data);

@@ -1,5 +1,7 @@
 // Writes GGUF v3 files: metadata in insertion order, tensors aligned to `general.alignment`.
 // Used by tests (to build valid and deliberately broken files) and by tools (quantize, synth).
+// Small files are built in memory (`add_tensor` + `write`); files too large for that are streamed
+// (`add_tensor_info` + `header_bytes`, then the caller writes each tensor's data and padding).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +35,18 @@ class GgufWriter {
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> shape,
                   std::span<const uint8_t> data);
 
+  // Streaming: declares a tensor without its data (same checks as `add_tensor`) and returns its
+  // size in bytes. The file is then `header_bytes()` followed, for each tensor in the order
+  // added, by its data and `padding_after(size)` zero bytes. A writer holding a declared tensor
+  // cannot `to_bytes` / `write` (InvalidArgumentError).
+  size_t add_tensor_info(std::string name, GgmlType type, std::vector<int64_t> shape);
+  // Everything before the first tensor's data: header, metadata, tensor infos, padding.
+  std::vector<uint8_t> header_bytes() const;
+  size_t alignment() const { return alignment_; }
+  size_t padding_after(size_t n_bytes) const {
+    return (alignment_ - n_bytes % alignment_) % alignment_;
+  }
+
   std::vector<uint8_t> to_bytes() const;
   void write(const std::filesystem::path& path) const;  // SystemError on I/O failure
 
@@ -41,8 +55,14 @@ class GgufWriter {
     std::string name;
     GgmlType type;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> data;
+    size_t n_bytes = 0;
+    bool has_data = false;      // false for `add_tensor_info`
+    std::vector<uint8_t> data;  // [n_bytes] when `has_data`
   };
+  // Validates a new tensor's name, type and shape; returns its size in bytes.
+  size_t checked_tensor_bytes(std::string_view name, GgmlType type,
+                              const std::vector<int64_t>& shape) const;
+
   size_t alignment_;
   std::vector<MetadataEntry> metadata_;
   std::vector<PendingTensor> tensors_;

@@ -71,6 +71,15 @@ TEST(RunCommand, ErrorsAreOneLineAndNonZero) {
   EXPECT_NE(missing.exit_code, 0);
 }
 
+TEST(RunCommand, VersionNamesTheKernelsInUse) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto r = run_command("CAPIBARA_ISA=scalar " + bin + " --version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("capibara "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("kernels: scalar (available on this CPU: scalar"), std::string::npos)
+      << r.out;
+}
+
 // Every command the top-level help lists (so a new command is covered without editing this).
 TEST(RunCommand, HelpOnEveryCommand) {
   CAPIBARA_REQUIRE_BINARY(bin);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -203,6 +204,38 @@ TEST(GgufWriterTest, WritesAndOpensAFile) {
   std::filesystem::remove(path);
   EXPECT_THROW(w.write(std::filesystem::path(::testing::TempDir()) / "no/such/dir/x.gguf"),
                SystemError);
+}
+
+// Streaming (`add_tensor_info` + `header_bytes`, data written by the caller) lays the file out
+// byte for byte as `to_bytes` does, at any alignment.
+TEST(GgufWriterTest, StreamedFileEqualsTheInMemoryOne) {
+  for (size_t alignment : {size_t{32}, size_t{64}}) {
+    GgufWriter whole(alignment);
+    GgufWriter streamed(alignment);
+    for (GgufWriter* w : {&whole, &streamed}) w->set_string("general.name", "streamed");
+    const std::vector<std::pair<std::string, std::vector<uint8_t>>> tensors = {
+        {"a", pattern(4 * 5, 1)}, {"b", pattern(4 * 16, 2)}, {"c", pattern(4 * 3, 3)}};
+    for (const auto& [name, data] : tensors) {
+      const int64_t n = static_cast<int64_t>(data.size() / 4);
+      whole.add_tensor(name, GgmlType::kF32, {n}, data);
+      EXPECT_EQ(streamed.add_tensor_info(name, GgmlType::kF32, {n}), data.size());
+    }
+    std::vector<uint8_t> bytes = streamed.header_bytes();
+    EXPECT_EQ(bytes.size() % alignment, 0u);
+    EXPECT_EQ(streamed.alignment(), alignment);
+    for (const auto& [name, data] : tensors) {
+      bytes.insert(bytes.end(), data.begin(), data.end());
+      bytes.resize(bytes.size() + streamed.padding_after(data.size()), 0);
+    }
+    EXPECT_EQ(bytes, whole.to_bytes());
+    const GgufFile f = GgufFile::from_bytes(bytes);
+    EXPECT_EQ(std::vector<uint8_t>(f.require_tensor("b").data, f.require_tensor("b").data + 64),
+              tensors[1].second);
+    // A writer holding a declared tensor has no data to write by itself.
+    EXPECT_THROW(streamed.to_bytes(), InvalidArgumentError);
+    EXPECT_THROW(streamed.add_tensor_info("a", GgmlType::kF32, {4}), InvalidArgumentError);
+    EXPECT_THROW(streamed.add_tensor_info("d", GgmlType::kQ4_0, {16}), InvalidArgumentError);
+  }
 }
 
 TEST(GgufWriterTest, RejectsInvalidInput) {

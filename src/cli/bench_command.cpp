@@ -1,0 +1,224 @@
+// `capibara bench`: llama-bench-style throughput of a model (tools/bench.hpp), optionally set
+// against this machine's roofline (tools/roofline.hpp). A text table by default, JSON with
+// `--json`.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "kernels/kernel_table.hpp"
+#include "model/model.hpp"
+#include "tools/bench.hpp"
+#include "tools/quantize_plan.hpp"
+#include "tools/roofline.hpp"
+
+namespace capibara::cli {
+namespace {
+
+struct BenchCliOptions {
+  std::string model_path;
+  int64_t n_prompt = 512;
+  int64_t n_gen = 128;
+  int threads = 0;
+  int reps = 5;
+  int64_t batch = 512;
+  std::string kv_type = "f16";
+  bool json = false;
+  bool roofline = false;
+  int64_t roofline_mib = 1024;  // streamed for the bandwidth; must exceed the last-level cache
+};
+
+struct ModelInfo {
+  std::string description;  // "llama 1.10B Q4_0"
+  int64_t n_params = 0;
+  size_t n_bytes = 0;
+};
+
+ModelInfo describe(const Model& model) {
+  ModelInfo info;
+  for (const auto& t : model.file().tensors()) {
+    info.n_params += t.n_elements();
+    info.n_bytes += t.n_bytes;
+  }
+  std::string type = "?";
+  if (const auto ft = model.file().get_int("general.file_type")) {
+    const auto name = tools::quant_target_name(static_cast<tools::QuantTarget>(*ft));
+    type = name == "?" ? fmt::format("ftype {}", *ft) : std::string(name);
+  }
+  const auto n = static_cast<double>(info.n_params);
+  info.description = fmt::format(
+      "{} {} {}", model.config().architecture,
+      n >= 1e9 ? fmt::format("{:.2f}B", n / 1e9) : fmt::format("{:.1f}M", n / 1e6), type);
+  return info;
+}
+
+struct Row {
+  tools::BenchResult result;
+  std::optional<tools::Bound> bound;
+};
+
+void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
+                const std::optional<tools::MachinePeaks>& peaks, const std::vector<Row>& rows) {
+  const std::string_view isa = kernels::isa_name(kernels::active_kernels().isa);
+  if (peaks) {
+    fmt::print(
+        "roofline ({} loops, {} threads): read {:.1f} GB/s, int8 {:.0f} GOPS, fp32 {:.0f} "
+        "GFLOPS\n",
+        peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9, peaks->int8_ops_per_s / 1e9,
+        peaks->fp32_flops_per_s / 1e9);
+  }
+  if (info == nullptr) return;
+  fmt::print("model: {}\n\n", o.model_path);
+  std::string header =
+      "| model                    |       size | isa    | threads | test   |"
+      "              t/s |";
+  std::string rule =
+      "| ------------------------ | ---------: | ------ | ------: | ------ |"
+      " ---------------: |";
+  if (peaks) {
+    header += " bound t/s | of bound | limit   |";
+    rule += " --------: | -------: | ------- |";
+  }
+  fmt::print("{}\n{}\n", header, rule);
+  for (const auto& row : rows) {
+    const auto& r = row.result;
+    std::string line =
+        fmt::format("| {:<24} | {:>6.1f} MiB | {:<6} | {:>7} | {:<6} | {:>16} |", info->description,
+                    static_cast<double>(info->n_bytes) / (1024.0 * 1024.0), isa, threads, r.test,
+                    fmt::format("{:.2f} ± {:.2f}", r.tokens_per_s, r.stddev));
+    if (row.bound) {
+      line += fmt::format(" {:>9.2f} | {:>7.1f}% | {:<7} |", row.bound->tokens_per_s,
+                          100.0 * r.tokens_per_s / row.bound->tokens_per_s, row.bound->limit);
+    }
+    fmt::print("{}\n", line);
+  }
+}
+
+void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
+                const std::optional<tools::MachinePeaks>& peaks, const std::vector<Row>& rows) {
+  nlohmann::ordered_json j;
+  j["model"] = info != nullptr ? nlohmann::ordered_json(o.model_path) : nullptr;
+  j["isa"] = kernels::isa_name(kernels::active_kernels().isa);
+  j["threads"] = threads;
+  if (info != nullptr) {
+    j["model_type"] = info->description;
+    j["model_size"] = info->n_bytes;
+    j["model_n_params"] = info->n_params;
+    j["n_batch"] = o.batch;
+    j["kv_type"] = o.kv_type;
+    j["reps"] = o.reps;
+  }
+  j["results"] = nlohmann::ordered_json::array();
+  for (const auto& row : rows) {
+    const auto& r = row.result;
+    nlohmann::ordered_json e = {{"test", r.test},     {"n_prompt", r.n_prompt},
+                                {"n_gen", r.n_gen},   {"tokens_per_s", r.tokens_per_s},
+                                {"stddev", r.stddev}, {"samples_ts", r.samples_tokens_per_s}};
+    if (row.bound) {
+      e["bound_tokens_per_s"] = row.bound->tokens_per_s;
+      e["fraction_of_bound"] = r.tokens_per_s / row.bound->tokens_per_s;
+      e["bound_limit"] = row.bound->limit;
+    }
+    j["results"].push_back(std::move(e));
+  }
+  if (peaks) {
+    j["roofline"] = {{"loops", peaks->loops},
+                     {"threads", peaks->n_threads},
+                     {"buffer_bytes", peaks->buffer_bytes},
+                     {"read_bytes_per_s", peaks->read_bytes_per_s},
+                     {"int8_ops_per_s", peaks->int8_ops_per_s},
+                     {"fp32_flops_per_s", peaks->fp32_flops_per_s}};
+  }
+  fmt::print("{}\n", j.dump(2));
+}
+
+int run(const BenchCliOptions& o) {
+  if (o.model_path.empty() && !o.roofline) {
+    throw InvalidArgumentError("bench needs -m MODEL (or --roofline alone for the machine)");
+  }
+  const auto kv = parse_kv_type(o.kv_type);
+  if (!kv) throw InvalidArgumentError("unknown KV cache type '" + o.kv_type + "'");
+
+  std::optional<tools::MachinePeaks> peaks;
+  if (o.roofline) {
+    peaks = tools::measure_machine_peaks(o.threads, kernels::active_kernels().isa,
+                                         static_cast<size_t>(o.roofline_mib) << 20);
+  }
+  std::vector<Row> rows;
+  std::optional<ModelInfo> info;
+  int threads = peaks ? peaks->n_threads : o.threads;
+  if (!o.model_path.empty()) {
+    ModelOptions mo;
+    mo.n_threads = o.threads;
+    mo.n_ctx = std::max<int64_t>({o.n_prompt, o.n_gen, 1});
+    mo.max_batch_tokens = std::max<int64_t>(1, std::min(o.batch, std::max<int64_t>(o.n_prompt, 1)));
+    const auto model = Model::load(o.model_path, mo);
+    info = describe(*model);
+    threads = model->n_threads();
+    tools::BenchOptions bo;
+    bo.n_prompt = o.n_prompt;
+    bo.n_gen = o.n_gen;
+    bo.reps = o.reps;
+    bo.kv_type = *kv;
+    const tools::TokenCost cost = tools::token_cost(*model, *kv);
+    for (auto& r : tools::run_bench(*model, bo)) {
+      Row row{std::move(r), std::nullopt};
+      if (peaks) {
+        row.bound =
+            row.result.n_prompt > 0
+                ? tools::prompt_bound(cost, *peaks, row.result.n_prompt, model->max_batch_tokens())
+                : tools::generation_bound(cost, *peaks, row.result.n_gen);
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  const ModelInfo* info_ptr = info ? &*info : nullptr;
+  if (o.json) {
+    print_json(o, info_ptr, threads, peaks, rows);
+  } else {
+    print_text(o, info_ptr, threads, peaks, rows);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandAction& action) {
+  auto opts = std::make_shared<BenchCliOptions>();
+  auto* cmd = app.add_subcommand(
+      "bench", "Measure prompt-processing and generation speed (tok/s), like llama-bench");
+  cmd->add_option("-m,--model", opts->model_path, "GGUF model file")->check(CLI::ExistingFile);
+  cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt tokens of the pp test (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", opts->n_gen, "Generated tokens of the tg test (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", opts->threads, "Compute threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-r,--repetitions", opts->reps, "Measured runs of each test")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass of the pp test")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--kv-type", opts->kv_type, "KV cache storage type (f32, f16, bf16, ...)")
+      ->capture_default_str();
+  cmd->add_flag("--json", opts->json, "Print the results as JSON");
+  cmd->add_flag("--roofline", opts->roofline,
+                "Measure this machine's read bandwidth and int8 / fp32 peaks and show the "
+                "fraction of the bound each result reaches");
+  cmd->add_option("--roofline-mib", opts->roofline_mib,
+                  "Buffer streamed to measure the read bandwidth, MiB (larger than the caches)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->callback([opts, &action] { action = [opts] { return run(*opts); }; });
+}
+
+}  // namespace capibara::cli

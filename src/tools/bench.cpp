@@ -1,0 +1,117 @@
+// The timed loops of `capibara bench`.
+#include "tools/bench.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "model/model.hpp"
+#include "tools/synth_random.hpp"
+
+namespace capibara::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Runner {
+ public:
+  Runner(Model& model, const BenchOptions& o)
+      : model_(model),
+        cache_(model.make_kv_cache(o.kv_type)),
+        logits_(static_cast<size_t>(model.config().n_vocab)),
+        rng_(o.seed) {
+    batch_.reserve(static_cast<size_t>(model.max_batch_tokens()));
+  }
+
+  // Seconds to process a prompt of `n` tokens from an empty context.
+  double prompt(int64_t n) {
+    cache_.set_n_tokens(0);
+    const auto start = Clock::now();
+    for (int64_t first = 0; first < n; first += model_.max_batch_tokens()) {
+      const int64_t count = std::min(model_.max_batch_tokens(), n - first);
+      batch_.clear();
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t pos = first + i;
+        batch_.push_back({random_token(), pos, 0, pos == n - 1});
+      }
+      forward();
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  // Seconds to generate `n` tokens one at a time from an empty context.
+  double generate(int64_t n) {
+    cache_.set_n_tokens(0);
+    const auto start = Clock::now();
+    for (int64_t pos = 0; pos < n; ++pos) {
+      batch_.assign(1, BatchToken{random_token(), pos, 0, true});
+      forward();
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+ private:
+  int32_t random_token() {
+    return static_cast<int32_t>(rng_.next() % static_cast<uint64_t>(model_.config().n_vocab));
+  }
+  void forward() {
+    SequenceKvCache* caches[] = {&cache_};
+    model_.forward(batch_, caches, logits_.data());
+  }
+
+  Model& model_;
+  SequenceKvCache cache_;
+  std::vector<float> logits_;  // [n_vocab]: one row of logits per forward
+  std::vector<BatchToken> batch_;
+  SplitMix64 rng_;
+};
+
+}  // namespace
+
+void summarize(BenchResult& r) {
+  const auto& s = r.samples_tokens_per_s;
+  if (s.empty()) return;
+  const double n = static_cast<double>(s.size());
+  r.tokens_per_s = std::accumulate(s.begin(), s.end(), 0.0) / n;
+  double ss = 0.0;
+  for (double v : s) ss += (v - r.tokens_per_s) * (v - r.tokens_per_s);
+  r.stddev = s.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+}
+
+std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1) {
+    throw InvalidArgumentError("bench: -p and -n must be >= 0 and -r >= 1");
+  }
+  const int64_t needed = std::max(o.n_prompt, o.n_gen);
+  if (needed > model.n_ctx()) {
+    throw InvalidArgumentError(fmt::format(
+        "bench: the model's context holds {} positions, the tests need {}", model.n_ctx(), needed));
+  }
+  Runner runner(model, o);
+  std::vector<BenchResult> results;
+  if (o.n_prompt > 0) {
+    BenchResult r{fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, {}, 0, 0};
+    runner.prompt(std::min(o.n_prompt, model.max_batch_tokens()));  // warm-up
+    for (int i = 0; i < o.reps; ++i) {
+      r.samples_tokens_per_s.push_back(static_cast<double>(o.n_prompt) / runner.prompt(o.n_prompt));
+    }
+    summarize(r);
+    results.push_back(std::move(r));
+  }
+  if (o.n_gen > 0) {
+    BenchResult r{fmt::format("tg{}", o.n_gen), 0, o.n_gen, {}, 0, 0};
+    runner.generate(std::min<int64_t>(o.n_gen, 4));  // warm-up
+    for (int i = 0; i < o.reps; ++i) {
+      r.samples_tokens_per_s.push_back(static_cast<double>(o.n_gen) / runner.generate(o.n_gen));
+    }
+    summarize(r);
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+}  // namespace capibara::tools

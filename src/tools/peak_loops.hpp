@@ -1,0 +1,41 @@
+// The tight loops `measure_machine_peaks` times, one set per instruction set: a streaming read
+// of a large buffer, independent chains of fp32 fused multiply-adds and of int8 dot products
+// (the instructions the quantized kernels are built on). Internal to tools/roofline.
+//
+// The x86 sets (peak_loops_x86.cpp) are compiled for their ISA with function attributes, not
+// with ISA flags for the whole file, so nothing ISA-specific leaks into generic code; callers
+// must only use a set the CPU supports (`peak_loops_for` checks through the kernel dispatch).
+//
+// Thread safety: pure functions; every thread may run them at once (that is the point).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "kernels/kernel_table.hpp"
+
+namespace capibara::tools {
+
+struct PeakLoops {
+  std::string_view name;  // "avx512", "avx2", "generic"
+  // Reads `n_bytes` (a multiple of 256) at `p` (64-byte aligned); returns a checksum.
+  uint64_t (*read)(const uint8_t* p, size_t n_bytes);
+  // `iterations` rounds of the fp32 FMA chains; returns their sum (kept so the work stays).
+  float (*fp32)(int64_t iterations);
+  int64_t fp32_flops_per_iteration;  // 2 per multiply-add
+  // `iterations` rounds of the int8 dot-product chains; returns their sum.
+  int32_t (*int8)(int64_t iterations);
+  int64_t int8_ops_per_iteration;  // 2 per 8-bit multiply-add
+};
+
+// The loops for the ISA of `isa` (the active kernel table's): AVX-512 VNNI, AVX2 + FMA, or the
+// generic C++ ones (scalar reference and NEON tables, which measure what the compiler makes of
+// plain loops).
+const PeakLoops& peak_loops_for(kernels::Isa isa);
+
+const PeakLoops& generic_peak_loops();
+const PeakLoops* x86_avx2_peak_loops();    // nullptr when not compiled for x86-64
+const PeakLoops* x86_avx512_peak_loops();  // nullptr when not compiled for x86-64
+
+}  // namespace capibara::tools

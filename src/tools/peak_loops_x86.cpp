@@ -1,0 +1,136 @@
+// AVX2 and AVX-512 peak loops. Each function carries the `target` attribute of its ISA, so this
+// file needs no ISA flags and its generic parts run on any x86-64 CPU; the functions themselves
+// are only called after the kernel dispatch has found the ISA (`peak_loops_for`).
+#include "tools/peak_loops.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace capibara::tools {
+namespace {
+
+#define CAPIBARA_AVX2 __attribute__((target("avx2,fma")))
+#define CAPIBARA_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// Enough independent chains to cover the latency of every port (FMA: 4 cycles x 2 ports).
+constexpr int kChains = 12;
+
+template <typename T>
+inline void opaque(T& v) {
+  __asm__ volatile("" : "+x"(v));
+}
+
+CAPIBARA_AVX2 uint64_t read_avx2(const uint8_t* p, size_t n_bytes) {
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < n_bytes; i += 128) {
+    s0 = _mm256_add_epi64(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    s1 = _mm256_add_epi64(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    s2 = _mm256_add_epi64(s2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    s3 = _mm256_add_epi64(s3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), s);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+
+CAPIBARA_AVX2 float fp32_avx2(int64_t iterations) {
+  __m256 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_set1_ps(0.01f * static_cast<float>(k));
+  const __m256 a = _mm256_set1_ps(0.999f);
+  const __m256 b = _mm256_set1_ps(0.001f);
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_fmadd_ps(acc[k], a, b);
+  }
+  __m256 s = acc[0];
+  for (int k = 1; k < kChains; ++k) s = _mm256_add_ps(s, acc[k]);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, s);
+  return lanes[0] + lanes[7];
+}
+
+// What the AVX2 quantized kernels do per 32 weights: u8 x s8 pairs summed to i16
+// (`vpmaddubsw`), then pairs of those to i32 (`vpmaddwd`), then added up.
+CAPIBARA_AVX2 int32_t int8_avx2(int64_t iterations) {
+  __m256i acc[kChains];
+  __m256i u[kChains];
+  for (int k = 0; k < kChains; ++k) {
+    acc[k] = _mm256_setzero_si256();
+    u[k] = _mm256_set1_epi8(static_cast<char>(k + 1));
+  }
+  const __m256i s = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) {
+      opaque(u[k]);
+      acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], s), ones));
+    }
+  }
+  __m256i t = acc[0];
+  for (int k = 1; k < kChains; ++k) t = _mm256_add_epi32(t, acc[k]);
+  return _mm256_extract_epi32(t, 0);
+}
+
+CAPIBARA_AVX512 float fp32_avx512(int64_t iterations) {
+  __m512 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(0.01f * static_cast<float>(k));
+  const __m512 a = _mm512_set1_ps(0.999f);
+  const __m512 b = _mm512_set1_ps(0.001f);
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+  }
+  __m512 s = acc[0];
+  for (int k = 1; k < kChains; ++k) s = _mm512_add_ps(s, acc[k]);
+  // (Not `_mm512_reduce_add_ps`: GCC 12 warns inside it about an uninitialized temporary.)
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  return lanes[0] + lanes[15];
+}
+
+// `vpdpbusd`: four u8 x s8 products summed into each i32 lane, 64 multiply-adds per instruction.
+CAPIBARA_AVX512 int32_t int8_avx512(int64_t iterations) {
+  __m512i acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_setzero_si512();
+  const __m512i u = _mm512_set1_epi8(2);
+  const __m512i s = _mm512_set1_epi8(3);
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], u, s);
+  }
+  __m512i t = acc[0];
+  for (int k = 1; k < kChains; ++k) t = _mm512_add_epi32(t, acc[k]);
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, t);
+  return lanes[0] + lanes[15];
+}
+
+#undef CAPIBARA_AVX2
+#undef CAPIBARA_AVX512
+
+}  // namespace
+
+const PeakLoops* x86_avx2_peak_loops() {
+  static const PeakLoops loops{"avx2",          read_avx2, fp32_avx2,
+                               2 * 8 * kChains, int8_avx2, 2 * 32 * kChains};
+  return &loops;
+}
+
+const PeakLoops* x86_avx512_peak_loops() {
+  static const PeakLoops loops{"avx512",         read_avx2,   fp32_avx512,
+                               2 * 16 * kChains, int8_avx512, 2 * 64 * kChains};
+  return &loops;
+}
+
+}  // namespace capibara::tools
+
+#else
+
+namespace capibara::tools {
+const PeakLoops* x86_avx2_peak_loops() { return nullptr; }
+const PeakLoops* x86_avx512_peak_loops() { return nullptr; }
+}  // namespace capibara::tools
+
+#endif

@@ -1,0 +1,71 @@
+// The roofline of `capibara bench --roofline`: this machine's limits (memory read bandwidth,
+// int8 and fp32 compute peaks, measured with tight loops of the active ISA) and, for a model,
+// the work one token costs, hence the fastest prompt processing and generation the machine
+// allows and the fraction of it a measured speed reaches.
+//
+// Generation reads every weight once per token, so its bound is read bandwidth / bytes per
+// token. Prompt processing reads the weights once per batch and does 2 operations per weight per
+// token, so its bound is usually the compute peak: int8 operations for quantized weights (their
+// dot products run on 8-bit activations), fp32 for float weights and attention.
+//
+// Thread safety: `measure_machine_peaks` owns a pool and a buffer for the call; the rest are
+// pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/kernel_table.hpp"
+#include "model/kv_cache.hpp"
+
+namespace capibara {
+
+class Model;
+
+namespace tools {
+
+struct MachinePeaks {
+  std::string loops;  // the ISA of the loops: "avx512", "avx2", "generic"
+  int n_threads = 0;
+  size_t buffer_bytes = 0;        // streamed for the bandwidth
+  double read_bytes_per_s = 0.0;  // best of several passes
+  double int8_ops_per_s = 0.0;    // 2 operations per 8-bit multiply-add
+  double fp32_flops_per_s = 0.0;  // 2 operations per fused multiply-add
+};
+
+// Measures the machine with `n_threads` threads (each streams its slice of a buffer of
+// `buffer_bytes`, larger than the last-level cache, and runs its own compute chains) using the
+// loops of `isa`. Takes about a second.
+MachinePeaks measure_machine_peaks(int n_threads, kernels::Isa isa,
+                                   size_t buffer_bytes = size_t{1} << 30);
+
+// The work of one token of a model.
+struct TokenCost {
+  double weight_bytes = 0.0;        // every tensor read per generated token (embedding: one row)
+  double layer_weight_bytes = 0.0;  // the same without the output matrix
+  double output_bytes = 0.0;        // the output matrix
+  double int8_ops = 0.0;            // matmuls with block-quantized weights, per token
+  double fp32_ops = 0.0;            // matmuls with float weights, per token
+  double output_int8_ops = 0.0;     // the output matrix (once per token that wants logits)
+  double output_fp32_ops = 0.0;
+  double attention_ops_per_position = 0.0;  // QK and AV, fp32, per cached position attended
+  double kv_bytes_per_position = 0.0;       // K and V of all layers, one position
+  int64_t sliding_window = 0;               // 0: every position is attended
+};
+
+TokenCost token_cost(const Model& model, KvType kv_type);
+
+struct Bound {
+  double tokens_per_s = 0.0;
+  const char* limit = "";  // "memory" or "compute"
+};
+
+// Prompt processing of `n_prompt` tokens in batches of `batch` tokens (logits of the last only).
+Bound prompt_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_prompt,
+                   int64_t batch);
+// Generation of `n_gen` tokens one at a time from an empty context.
+Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_gen);
+
+}  // namespace tools
+}  // namespace capibara

@@ -1,0 +1,130 @@
+// `capibara synth` and `capibara bench` as a user runs them: a tiny synthetic model, benchmarked
+// with its JSON report checked against the llama-bench-like schema.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/shared_data.hpp"
+#include "support/subprocess.hpp"
+
+namespace capibara::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kTinyDims =
+    "n_embd=128,n_layer=2,n_head=4,n_head_kv=2,n_ff=256,n_vocab=800,n_ctx=128";
+
+class BenchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("bench_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  std::string tiny_model(const std::string& bin, const std::string& arch = "llama") {
+    const auto path = (dir_ / (arch + ".gguf")).string();
+    const auto r = run_command(bin + " synth --arch " + arch + " --dims " + kTinyDims +
+                               " --type q4_0 --seed 3 " + shell_quote(path));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, path + "\n");
+    return path;
+  }
+
+  fs::path dir_;
+};
+
+void expect_result(const nlohmann::json& r, const std::string& test) {
+  ASSERT_TRUE(r.is_object()) << r;
+  EXPECT_EQ(r.at("test"), test);
+  ASSERT_TRUE(r.at("tokens_per_s").is_number()) << r;
+  EXPECT_GT(r.at("tokens_per_s").get<double>(), 0.0);
+  ASSERT_TRUE(r.at("stddev").is_number()) << r;
+  EXPECT_GE(r.at("stddev").get<double>(), 0.0);
+}
+
+TEST_F(BenchCli, JsonHasTheLlamaBenchSchema) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin);
+  const auto r =
+      run_command(bin + " bench -m " + shell_quote(model) + " -p 16 -n 4 -r 1 -t 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("model"), model);
+  ASSERT_TRUE(j.at("isa").is_string());
+  EXPECT_FALSE(j.at("isa").get<std::string>().empty());
+  EXPECT_EQ(j.at("threads"), 2);
+  ASSERT_TRUE(j.at("results").is_array());
+  ASSERT_EQ(j.at("results").size(), 2u) << j;
+  expect_result(j["results"][0], "pp16");
+  expect_result(j["results"][1], "tg4");
+  EXPECT_EQ(j["results"][0].at("stddev").get<double>(), 0.0);  // one repetition
+}
+
+TEST_F(BenchCli, RepetitionsGiveSamplesAndATextTable) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin, "gemma3");
+  const auto j = run_command(bin + " bench -m " + shell_quote(model) + " -p 8 -n 3 -r 3 --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto parsed = nlohmann::json::parse(j.out);
+  EXPECT_EQ(parsed["results"][1].at("samples_ts").size(), 3u);
+
+  const auto text = run_command(bin + " bench -m " + shell_quote(model) + " -p 8 -n 0 -r 1");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("| pp8 "), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("tg"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("t/s"), std::string::npos) << text.out;
+}
+
+TEST_F(BenchCli, RooflineGivesABoundPerResult) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin);
+  const auto r = run_command(bin + " bench -m " + shell_quote(model) +
+                             " -p 16 -n 4 -r 1 --roofline --roofline-mib 64 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& roof = j.at("roofline");
+  EXPECT_GT(roof.at("read_bytes_per_s").get<double>(), 1e8);
+  EXPECT_GT(roof.at("int8_ops_per_s").get<double>(), 1e8);
+  EXPECT_GT(roof.at("fp32_flops_per_s").get<double>(), 1e8);
+  for (const auto& res : j.at("results")) {
+    EXPECT_GT(res.at("bound_tokens_per_s").get<double>(), 0.0) << res;
+    EXPECT_GT(res.at("fraction_of_bound").get<double>(), 0.0) << res;
+  }
+}
+
+TEST_F(BenchCli, ErrorsAreOneLineAndNonZero) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const auto no_model = run_command(bin + " bench -p 4");
+  EXPECT_NE(no_model.exit_code, 0);
+  EXPECT_NE(no_model.err.find("-m MODEL"), std::string::npos) << no_model.err;
+  EXPECT_EQ(std::count(no_model.err.begin(), no_model.err.end(), '\n'), 1) << no_model.err;
+
+  const auto bad_preset =
+      run_command(bin + " synth --shape gpt-5 " + shell_quote((dir_ / "x.gguf").string()));
+  EXPECT_EQ(bad_preset.exit_code, 1);
+  EXPECT_NE(bad_preset.err.find("unknown shape preset 'gpt-5'"), std::string::npos)
+      << bad_preset.err;
+  EXPECT_EQ(std::count(bad_preset.err.begin(), bad_preset.err.end(), '\n'), 1);
+  EXPECT_FALSE(fs::exists(dir_ / "x.gguf"));
+
+  const auto bad_type = run_command(bin + " synth --shape tinyllama-1.1b --type q3_k " +
+                                    shell_quote((dir_ / "x.gguf").string()));
+  EXPECT_EQ(bad_type.exit_code, 1);
+  EXPECT_NE(bad_type.err.find("unknown --type 'q3_k'"), std::string::npos) << bad_type.err;
+
+  const auto list = run_command(bin + " synth --list");
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.out.find("aya-expanse-8b"), std::string::npos) << list.out;
+}
+
+}  // namespace
+}  // namespace capibara::testing
