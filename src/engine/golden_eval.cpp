@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <utility>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -76,78 +77,14 @@ GoldenTolerance golden_tolerance(const Model& model, KvType kv_type) {
   return {2e-3, 1.0, true, 2e-3, "f32 weights and KV: 2e-3, top-1 on every clear step"};
 }
 
-std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& golden,
-                                              KvType kv_type, const GoldenTolerance& tolerance) {
-  const int64_t n_vocab = model.config().n_vocab;
-  if (golden.n_vocab != n_vocab) {
-    throw InvalidArgumentError(fmt::format(
-        "golden file has a vocabulary of {} tokens, the model {}", golden.n_vocab, n_vocab));
-  }
-  std::vector<float> logits(static_cast<size_t>(n_vocab));
-  std::vector<GoldenCaseResult> results;
-  for (const GoldenCase& c : golden.cases) {
-    GoldenCaseResult r;
-    r.prompt = c.prompt;
-    r.steps = static_cast<int64_t>(c.steps.size());
-    SequenceKvCache cache = model.make_kv_cache(kv_type);
-    SequenceKvCache* caches[] = {&cache};
-    std::vector<BatchToken> batch;
-    int64_t pos = 0;
-    for (size_t i = 0; i < c.prompt_tokens.size(); ++i) {
-      batch.push_back({c.prompt_tokens[i], pos++, 0, i + 1 == c.prompt_tokens.size()});
-      if (static_cast<int64_t>(batch.size()) == model.max_batch_tokens() ||
-          i + 1 == c.prompt_tokens.size()) {
-        model.forward(batch, caches, logits.data());
-        batch.clear();
-      }
-    }
-    for (size_t s = 0; s < c.steps.size(); ++s) {
-      if (s > 0) {
-        const BatchToken next{c.greedy_tokens[s - 1], pos++, 0, true};
-        model.forward(std::span(&next, 1), caches, logits.data());
-      }
-      // log-softmax over the whole vocabulary, in double for a precise normaliser.
-      const float max = *std::max_element(logits.begin(), logits.end());
-      double sum = 0.0;
-      for (float l : logits) sum += std::exp(static_cast<double>(l - max));
-      const double log_z = static_cast<double>(max) + std::log(sum);
-      const auto& ref = c.steps[s];
-      for (const auto& cand : ref) {
-        if (cand.token < 0 || cand.token >= n_vocab) {
-          throw FormatError(
-              fmt::format("golden token id {} is outside the vocabulary", cand.token));
-        }
-        const double ours = static_cast<double>(logits[static_cast<size_t>(cand.token)]) - log_z;
-        r.max_abs_logprob_diff = std::max(r.max_abs_logprob_diff, std::abs(ours - cand.logprob));
-      }
-      const auto argmax =
-          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      const bool agree = argmax == ref[0].token;
-      r.top1_agree += agree ? 1 : 0;
-      const bool clear = ref.size() < 2 || ref[0].logprob - ref[1].logprob > tolerance.clear_gap;
-      if (!tolerance.only_clear_steps || clear) {
-        ++r.top1_required;
-        r.top1_required_agree += agree ? 1 : 0;
-      }
-    }
-    const bool top1_ok =
-        tolerance.only_clear_steps
-            ? r.top1_required_agree == r.top1_required
-            : static_cast<double>(r.top1_agree) >=
-                  tolerance.min_top1_fraction * static_cast<double>(r.steps) - 1e-9;
-    r.pass = top1_ok && r.max_abs_logprob_diff <= tolerance.max_abs_logprob_diff;
-    results.push_back(std::move(r));
-  }
-  return results;
-}
-
 namespace {
 
-// Log-softmax of every teacher-forced step of case `c`: [n_steps, n_vocab].
-std::vector<double> teacher_forced_logprobs(Model& model, const GoldenCase& c, KvType kv_type) {
-  const auto n_vocab = static_cast<size_t>(model.config().n_vocab);
-  std::vector<float> logits(n_vocab);
-  std::vector<double> out;
+// Feeds case `c` by teacher forcing (the prompt in batches, then each reference token) and calls
+// `on_step(step, logits, log_z)` with every step's logits and their log-sum-exp, computed in
+// double for a precise normaliser.
+template <typename OnStep>
+void teacher_force(Model& model, const GoldenCase& c, KvType kv_type, OnStep&& on_step) {
+  std::vector<float> logits(static_cast<size_t>(model.config().n_vocab));
   SequenceKvCache cache = model.make_kv_cache(kv_type);
   SequenceKvCache* caches[] = {&cache};
   std::vector<BatchToken> batch;
@@ -168,9 +105,63 @@ std::vector<double> teacher_forced_logprobs(Model& model, const GoldenCase& c, K
     const float max = *std::max_element(logits.begin(), logits.end());
     double sum = 0.0;
     for (float l : logits) sum += std::exp(static_cast<double>(l - max));
-    const double log_z = static_cast<double>(max) + std::log(sum);
-    for (float l : logits) out.push_back(static_cast<double>(l) - log_z);
+    on_step(s, std::as_const(logits), static_cast<double>(max) + std::log(sum));
   }
+}
+
+}  // namespace
+
+std::vector<GoldenCaseResult> evaluate_golden(Model& model, const GoldenFile& golden,
+                                              KvType kv_type, const GoldenTolerance& tolerance) {
+  const int64_t n_vocab = model.config().n_vocab;
+  if (golden.n_vocab != n_vocab) {
+    throw InvalidArgumentError(fmt::format(
+        "golden file has a vocabulary of {} tokens, the model {}", golden.n_vocab, n_vocab));
+  }
+  std::vector<GoldenCaseResult> results;
+  for (const GoldenCase& c : golden.cases) {
+    GoldenCaseResult r;
+    r.prompt = c.prompt;
+    r.steps = static_cast<int64_t>(c.steps.size());
+    teacher_force(model, c, kv_type, [&](size_t s, const std::vector<float>& logits, double log_z) {
+      const auto& ref = c.steps[s];
+      for (const auto& cand : ref) {
+        if (cand.token < 0 || cand.token >= n_vocab) {
+          throw FormatError(
+              fmt::format("golden token id {} is outside the vocabulary", cand.token));
+        }
+        const double ours = static_cast<double>(logits[static_cast<size_t>(cand.token)]) - log_z;
+        r.max_abs_logprob_diff = std::max(r.max_abs_logprob_diff, std::abs(ours - cand.logprob));
+      }
+      const auto argmax =
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const bool agree = argmax == ref[0].token;
+      r.top1_agree += agree ? 1 : 0;
+      const bool clear = ref.size() < 2 || ref[0].logprob - ref[1].logprob > tolerance.clear_gap;
+      if (!tolerance.only_clear_steps || clear) {
+        ++r.top1_required;
+        r.top1_required_agree += agree ? 1 : 0;
+      }
+    });
+    const bool top1_ok =
+        tolerance.only_clear_steps
+            ? r.top1_required_agree == r.top1_required
+            : static_cast<double>(r.top1_agree) >=
+                  tolerance.min_top1_fraction * static_cast<double>(r.steps) - 1e-9;
+    r.pass = top1_ok && r.max_abs_logprob_diff <= tolerance.max_abs_logprob_diff;
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+namespace {
+
+// Log-softmax of every teacher-forced step of case `c`: [n_steps, n_vocab].
+std::vector<double> teacher_forced_logprobs(Model& model, const GoldenCase& c, KvType kv_type) {
+  std::vector<double> out;
+  teacher_force(model, c, kv_type, [&](size_t, const std::vector<float>& logits, double log_z) {
+    for (float l : logits) out.push_back(static_cast<double>(l) - log_z);
+  });
   return out;
 }
 
