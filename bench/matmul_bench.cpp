@@ -72,9 +72,25 @@ void bench_matmul(benchmark::State& state, const KernelTable* table, GgmlType ty
 }
 
 // Registered at start-up: one benchmark per ISA x type x batch x thread count.
+// The tables again without their prefill micro-kernels, to compare (suffix "/no-tile").
+const std::vector<KernelTable>& tables_without_tiles() {
+  static const std::vector<KernelTable> tables = [] {
+    std::vector<KernelTable> out;
+    for (const KernelTable* table : available_kernel_tables()) {
+      KernelTable t = *table;
+      for (auto& k : t.quant_dot) k.vec_dot_tile = nullptr;
+      out.push_back(t);
+    }
+    return out;
+  }();
+  return tables;
+}
+
 const bool kRegistered = [] {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (const KernelTable* table : available_kernel_tables()) {
+  const std::vector<const KernelTable*> tables = available_kernel_tables();
+  for (size_t index = 0; index < tables.size(); ++index) {
+    const KernelTable* table = tables[index];
     for (const GgmlType type :
          {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kF16}) {
       for (const int64_t n_tokens : {int64_t{1}, kMaxTokens}) {
@@ -87,6 +103,12 @@ const bool kRegistered = [] {
           benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, n_tokens, n_threads)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
+          if (n_tokens > 1 && quant_dot_kernels(*table, type).vec_dot_tile != nullptr) {
+            benchmark::RegisterBenchmark((name + "/no-tile").c_str(), bench_matmul,
+                                         &tables_without_tiles()[index], type, n_tokens, n_threads)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+          }
         }
       }
     }

@@ -6,6 +6,7 @@
 // and immutable afterwards.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -26,12 +27,22 @@ using QuantizeActivationsFn = void (*)(const float* x, void* dst, int64_t n);
 // Dot product of one weight row (`n` weights in the weight type) with one activation row (the
 // same `n` values in the weight type's activation type), as ggml's `ggml_vec_dot_*` computes it.
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act_row);
+// The prefill micro-kernel: the dots of a tile of `tile_rows` consecutive weight rows (`w_stride`
+// bytes apart) with `tile_tokens` activation rows (`act_stride` bytes apart), written to
+// `y[t * y_stride + r]`. Each weight block is loaded and unpacked once per tile and each
+// activation block once per row group; every result is bit-identical to `vec_dot`'s.
+using VecDotTileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* act,
+                              size_t act_stride, float* y, size_t y_stride);
 
 // The two kernels a matmul with one weight type needs. Both are null for weight types without
 // an integer dot product (they fall back to dequantizing in `matmul`).
 struct QuantDotKernels {
   QuantizeActivationsFn quantize_activations = nullptr;
   VecDotFn vec_dot = nullptr;
+  // Optional (null: `matmul` calls `vec_dot` per row and token).
+  VecDotTileFn vec_dot_tile = nullptr;
+  int tile_rows = 0;
+  int tile_tokens = 0;
 };
 
 struct KernelTable {

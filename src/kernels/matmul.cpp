@@ -90,20 +90,43 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
     }
   }
 
-  // 2. One dot per (row, token), in tiles of rows that stay in cache across the batch.
+  // 2. One dot per (row, token), in tiles of rows that stay in cache across the batch. With a
+  // prefill micro-kernel, each cache tile is covered by register tiles of tile_rows x
+  // tile_tokens; the rows and tokens left over at the edges take the single-dot kernel.
   const auto vec_dot = kernels.vec_dot;
+  const auto vec_dot_tile = n_tokens >= 2 ? kernels.vec_dot_tile : nullptr;
+  const int64_t micro_rows = vec_dot_tile != nullptr ? kernels.tile_rows : 1;
+  const int64_t micro_tokens = vec_dot_tile != nullptr ? kernels.tile_tokens : 1;
   const int64_t tile_rows =
-      std::max<int64_t>(1, static_cast<int64_t>(kTileBytes / std::max<size_t>(1, w.row_bytes)));
+      round_up(std::max<size_t>(1, kTileBytes / std::max<size_t>(1, w.row_bytes)), micro_rows);
+  const auto single = [&](int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const uint8_t* a = act + static_cast<size_t>(t) * act_stride;
+      float* yt = y + t * w.n_rows;
+      for (int64_t r = r0; r < r1; ++r) {
+        yt[r] = vec_dot(n, w.data + static_cast<size_t>(r) * w.row_bytes, a);
+      }
+    }
+  };
   pool.parallel_for(w.n_rows, [&](int64_t begin, int64_t end, int) {
     for (int64_t r0 = begin; r0 < end; r0 += tile_rows) {
       const int64_t r1 = std::min(end, r0 + tile_rows);
-      for (int64_t t = 0; t < n_tokens; ++t) {
+      if (vec_dot_tile == nullptr) {
+        single(r0, r1, 0, n_tokens);
+        continue;
+      }
+      const int64_t r_tiled = r0 + (r1 - r0) / micro_rows * micro_rows;
+      const int64_t t_tiled = n_tokens / micro_tokens * micro_tokens;
+      for (int64_t t = 0; t < t_tiled; t += micro_tokens) {
         const uint8_t* a = act + static_cast<size_t>(t) * act_stride;
         float* yt = y + t * w.n_rows;
-        for (int64_t r = r0; r < r1; ++r) {
-          yt[r] = vec_dot(n, w.data + static_cast<size_t>(r) * w.row_bytes, a);
+        for (int64_t r = r0; r < r_tiled; r += micro_rows) {
+          vec_dot_tile(n, w.data + static_cast<size_t>(r) * w.row_bytes, w.row_bytes, a, act_stride,
+                       yt + r, static_cast<size_t>(w.n_rows));
         }
+        single(r_tiled, r1, t, t + micro_tokens);
       }
+      single(r0, r1, t_tiled, n_tokens);
     }
   });
 }

@@ -50,6 +50,15 @@ consteval void set_quant_dot(KernelTable& table, GgmlType weight, QuantizeActiva
   table.quant_dot[static_cast<uint32_t>(weight)] = QuantDotKernels{quantize, vec_dot};
 }
 
+// Adds a prefill micro-kernel of `rows` x `tokens` to the entry `set_quant_dot` filled.
+consteval void set_quant_dot_tile(KernelTable& table, GgmlType weight, VecDotTileFn tile, int rows,
+                                  int tokens) {
+  QuantDotKernels& k = table.quant_dot[static_cast<uint32_t>(weight)];
+  k.vec_dot_tile = tile;
+  k.tile_rows = rows;
+  k.tile_tokens = tokens;
+}
+
 // Fills every quantized-dot entry of `table` with the scalar kernels (the pairing agrees with
 // `kQuantDotPairs`; kernel tests check it).
 consteval void set_scalar_quant_dot(KernelTable& table) {

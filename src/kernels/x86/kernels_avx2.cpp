@@ -80,6 +80,10 @@ consteval KernelTable make_avx2_table() {
   set_quant_dot(t, GgmlType::kQ5_0, avx2::quantize_q8_0, avx2::vec_dot_q5_0);
   set_quant_dot(t, GgmlType::kQ5_1, avx2::quantize_q8_1, avx2::vec_dot_q5_1);
   set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx2::vec_dot_q8_0);
+  scalar::set_quant_dot_tile(t, GgmlType::kQ4_0, avx2::vec_dot_tile_q4_0, avx2::kTileRows,
+                             avx2::kTileTokens);
+  scalar::set_quant_dot_tile(t, GgmlType::kQ8_0, avx2::vec_dot_tile_q8_0, avx2::kTileRows,
+                             avx2::kTileTokens);
   set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
   set_quant_dot(t, GgmlType::kQ3_K, avx2::quantize_q8_k, scalar::vec_dot_q3_k);
   set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);

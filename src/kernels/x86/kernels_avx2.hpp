@@ -4,6 +4,7 @@
 // checked the CPU (the dispatcher, through the ISA tables) may call these functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace capibara::kernels::avx2 {
@@ -30,5 +31,14 @@ float vec_dot_q8_0(int64_t n, const void* w, const void* a);
 float vec_dot_q4_k(int64_t n, const void* w, const void* a);
 float vec_dot_q5_k(int64_t n, const void* w, const void* a);
 float vec_dot_q6_k(int64_t n, const void* w, const void* a);
+
+// Prefill micro-kernels (`VecDotTileFn`) of kTileRows x kTileTokens, bit-identical to the
+// `vec_dot` above for every (row, token).
+inline constexpr int kTileRows = 2;
+inline constexpr int kTileTokens = 2;
+void vec_dot_tile_q4_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride);
+void vec_dot_tile_q8_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride);
 
 }  // namespace capibara::kernels::avx2

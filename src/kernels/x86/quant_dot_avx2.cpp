@@ -529,4 +529,93 @@ float vec_dot_q6_k(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+// ---- Prefill micro-kernels: kTileRows weight rows x kTileTokens tokens per call ----
+//
+// Each (row, token) keeps `vec_dot`'s two accumulators (even blocks, odd blocks; an odd count's
+// last block goes to the even one) and receives the same exact integer sums and float scale
+// products in the same order, so the results are bit-identical to `vec_dot`'s. Q4_0 takes
+// sum q * a - sum 8 * a (q in [0, 15], no `maddubs` saturation) with the second term once per
+// token.
+
+namespace {
+
+template <typename WeightBlock, typename BlockDot>
+void tile_32(int64_t n, const void* w, size_t w_stride, const void* act, size_t act_stride,
+             float* out, size_t y_stride, BlockDot block_dot) {
+  const WeightBlock* x[kTileRows];
+  const BlockQ8_0* y[kTileTokens];
+  for (int r = 0; r < kTileRows; ++r) {
+    x[r] = reinterpret_cast<const WeightBlock*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  }
+  for (int c = 0; c < kTileTokens; ++c) {
+    y[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + c * act_stride);
+  }
+  __m256 acc[2][kTileRows][kTileTokens];
+  for (auto& half : acc) {
+    for (auto& row : half) {
+      for (auto& a : row) a = _mm256_setzero_ps();
+    }
+  }
+  const int64_t nb = n / 32;
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256(&target)[kTileRows][kTileTokens] = acc[i & 1];
+    block_dot(x, y, i, [&](int r, int c, __m256 d, __m256i p) {
+      target[r][c] = _mm256_fmadd_ps(d, i32_to_ps(p), target[r][c]);
+    });
+  }
+  for (int c = 0; c < kTileTokens; ++c) {
+    for (int r = 0; r < kTileRows; ++r) {
+      out[c * y_stride + r] = hsum_ps(_mm256_add_ps(acc[0][r][c], acc[1][r][c]));
+    }
+  }
+}
+
+}  // namespace
+
+void vec_dot_tile_q4_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride) {
+  tile_32<BlockQ4_0>(n, w, w_stride, act, act_stride, y, y_stride,
+                     [](const BlockQ4_0* const* x, const BlockQ8_0* const* a, int64_t i, auto fma) {
+                       const __m256i eight = _mm256_set1_epi8(8);
+                       __m256i q[kTileRows];
+                       __m256 dw[kTileRows];
+                       for (int r = 0; r < kTileRows; ++r) {
+                         q[r] = unpack_nibbles(x[r][i].qs);
+                         dw[r] = _mm256_set1_ps(half_to_float(x[r][i].d));
+                       }
+                       for (int c = 0; c < kTileTokens; ++c) {
+                         const __m256i av = load256(a[c][i].qs);
+                         const __m256i offset = dot_u8_i8(eight, av);
+                         const __m256 da = _mm256_set1_ps(half_to_float(a[c][i].d));
+                         for (int r = 0; r < kTileRows; ++r) {
+                           fma(r, c, _mm256_mul_ps(dw[r], da),
+                               _mm256_sub_epi32(dot_u8_i8(q[r], av), offset));
+                         }
+                       }
+                     });
+}
+
+void vec_dot_tile_q8_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride) {
+  tile_32<BlockQ8_0>(n, w, w_stride, act, act_stride, y, y_stride,
+                     [](const BlockQ8_0* const* x, const BlockQ8_0* const* a, int64_t i, auto fma) {
+                       __m256i q[kTileRows];
+                       __m256i magnitude[kTileRows];
+                       __m256 dw[kTileRows];
+                       for (int r = 0; r < kTileRows; ++r) {
+                         q[r] = load256(x[r][i].qs);
+                         magnitude[r] = _mm256_sign_epi8(q[r], q[r]);
+                         dw[r] = _mm256_set1_ps(half_to_float(x[r][i].d));
+                       }
+                       for (int c = 0; c < kTileTokens; ++c) {
+                         const __m256i av = load256(a[c][i].qs);
+                         const __m256 da = _mm256_set1_ps(half_to_float(a[c][i].d));
+                         for (int r = 0; r < kTileRows; ++r) {
+                           fma(r, c, _mm256_mul_ps(dw[r], da),
+                               dot_u8_i8(magnitude[r], _mm256_sign_epi8(av, q[r])));
+                         }
+                       }
+                     });
+}
+
 }  // namespace capibara::kernels::avx2

@@ -195,4 +195,144 @@ float vec_dot_q5_1(int64_t n, const void* w, const void* a) {
   return hsum_ps(acc) + offsets;
 }
 
+// ---- Prefill micro-kernels: kTileRows weight rows x kTileTokens tokens per call ----
+//
+// Each (row, token) keeps its own accumulator and receives, block pair by block pair, exactly the
+// `fma_halves` / `fma_low` operands `vec_dot` gives it (the same exact integer sums, the same
+// float scale products), then the same `hsum_halves`: the results are bit-identical. The integer
+// sums are rearranged, exactly: Q4_0 takes sum q * a - sum 8 * a with the second term once per
+// token; Q8_0 takes sum (a + 128) * w - sum 128 * w with the second term once per row, so one
+// `vpdpbusd` per (row, token) and block pair remains.
+
+namespace {
+
+inline __m512 join_scales(uint16_t lo, uint16_t hi) {
+  return join_ps(_mm256_set1_ps(half_to_float(lo)), _mm256_set1_ps(half_to_float(hi)));
+}
+inline __m512 low_scale(uint16_t lo) {
+  return join_ps(_mm256_set1_ps(half_to_float(lo)), _mm256_setzero_ps());
+}
+
+template <typename WeightBlock>
+struct TileState {
+  const WeightBlock* x[kTileRows];
+  const BlockQ8_0* y[kTileTokens];
+  __m512 acc[kTileRows][kTileTokens];
+
+  TileState(const void* w, size_t w_stride, const void* act, size_t act_stride) {
+    for (int r = 0; r < kTileRows; ++r) {
+      x[r] = reinterpret_cast<const WeightBlock*>(static_cast<const uint8_t*>(w) + r * w_stride);
+    }
+    for (int c = 0; c < kTileTokens; ++c) {
+      y[c] = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + c * act_stride);
+    }
+    for (auto& row : acc) {
+      for (auto& a : row) a = _mm512_setzero_ps();
+    }
+  }
+
+  void store(float* out, size_t y_stride) const {
+    for (int c = 0; c < kTileTokens; ++c) {
+      for (int r = 0; r < kTileRows; ++r) out[c * y_stride + r] = hsum_halves(acc[r][c]);
+    }
+  }
+};
+
+}  // namespace
+
+void vec_dot_tile_q4_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride) {
+  TileState<BlockQ4_0> s(w, w_stride, act, act_stride);
+  const int64_t nb = n / BlockQ4_0::kWeights;
+  const __m512i eight = _mm512_set1_epi8(8);
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    __m512i q[kTileRows];
+    __m512 dw[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      q[r] = join(unpack_nibbles(s.x[r][i].qs), unpack_nibbles(s.x[r][i + 1].qs));
+      dw[r] = join_scales(s.x[r][i].d, s.x[r][i + 1].d);
+    }
+    for (int c = 0; c < kTileTokens; ++c) {
+      const __m512i a = join(load256(s.y[c][i].qs), load256(s.y[c][i + 1].qs));
+      const __m512i offset = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a);
+      const __m512 da = join_scales(s.y[c][i].d, s.y[c][i + 1].d);
+      for (int r = 0; r < kTileRows; ++r) {
+        const __m512i p =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[r], a), offset);
+        s.acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), s.acc[r][c]);
+      }
+    }
+  }
+  if (i < nb) {
+    __m512i q[kTileRows];
+    __m512 dw[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      q[r] = join(unpack_nibbles(s.x[r][i].qs), zero);
+      dw[r] = low_scale(s.x[r][i].d);
+    }
+    for (int c = 0; c < kTileTokens; ++c) {
+      const __m512i a = join(load256(s.y[c][i].qs), zero);
+      const __m512i offset = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, a);
+      const __m512 da = low_scale(s.y[c][i].d);
+      for (int r = 0; r < kTileRows; ++r) {
+        const __m512i p =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[r], a), offset);
+        s.acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), s.acc[r][c]);
+      }
+    }
+  }
+  s.store(y, y_stride);
+}
+
+void vec_dot_tile_q8_0(int64_t n, const void* w, size_t w_stride, const void* act,
+                       size_t act_stride, float* y, size_t y_stride) {
+  TileState<BlockQ8_0> s(w, w_stride, act, act_stride);
+  const int64_t nb = n / BlockQ8_0::kWeights;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    __m512i q[kTileRows];
+    __m512i offset[kTileRows];
+    __m512 dw[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      q[r] = join(load256(s.x[r][i].qs), load256(s.x[r][i + 1].qs));
+      offset[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q[r]);
+      dw[r] = join_scales(s.x[r][i].d, s.x[r][i + 1].d);
+    }
+    for (int c = 0; c < kTileTokens; ++c) {
+      const __m512i a = _mm512_xor_si512(join(load256(s.y[c][i].qs), load256(s.y[c][i + 1].qs)),
+                                         bias);  // a + 128
+      const __m512 da = join_scales(s.y[c][i].d, s.y[c][i + 1].d);
+      for (int r = 0; r < kTileRows; ++r) {
+        const __m512i p =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), a, q[r]), offset[r]);
+        s.acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), s.acc[r][c]);
+      }
+    }
+  }
+  if (i < nb) {
+    __m512i q[kTileRows];
+    __m512i offset[kTileRows];
+    __m512 dw[kTileRows];
+    for (int r = 0; r < kTileRows; ++r) {
+      q[r] = join(load256(s.x[r][i].qs), zero);
+      offset[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q[r]);
+      dw[r] = low_scale(s.x[r][i].d);
+    }
+    for (int c = 0; c < kTileTokens; ++c) {
+      const __m512i a = _mm512_xor_si512(join(load256(s.y[c][i].qs), zero), bias);
+      const __m512 da = low_scale(s.y[c][i].d);
+      for (int r = 0; r < kTileRows; ++r) {
+        const __m512i p =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), a, q[r]), offset[r]);
+        s.acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), s.acc[r][c]);
+      }
+    }
+  }
+  s.store(y, y_stride);
+}
+
 }  // namespace capibara::kernels::avx512
