@@ -17,6 +17,7 @@
 #include "tools/bench.hpp"
 #include "tools/quantize_plan.hpp"
 #include "tools/roofline.hpp"
+#include "tools/serving_bench.hpp"
 
 namespace capibara::cli {
 namespace {
@@ -32,6 +33,13 @@ struct BenchCliOptions {
   bool json = false;
   bool roofline = false;
   int64_t roofline_mib = 1024;  // streamed for the bandwidth; must exceed the last-level cache
+
+  // The serving benchmarks (tools/serving_bench.hpp).
+  std::vector<int32_t> parallel;
+  bool prefix_cache = false;
+  bool interference = false;
+  int64_t system_prompt = 1000;
+  int64_t long_prompt = 4096;
 };
 
 struct ModelInfo {
@@ -144,6 +152,25 @@ int run(const BenchCliOptions& o) {
   }
   const auto kv = parse_kv_type(o.kv_type);
   if (!kv) throw InvalidArgumentError("unknown KV cache type '" + o.kv_type + "'");
+  if (!o.parallel.empty() || o.prefix_cache || o.interference) {
+    if (o.model_path.empty()) throw InvalidArgumentError("bench needs -m MODEL");
+    tools::ServingBenchOptions so;
+    so.model_path = o.model_path;
+    so.n_threads = o.threads;
+    so.max_num_batched_tokens = o.batch;
+    so.kv_type = *kv;
+    so.reps = o.reps;
+    so.parallel = o.parallel;
+    so.n_gen = o.n_gen;
+    so.prefix_cache = o.prefix_cache;
+    so.n_system_prompt = o.system_prompt;
+    so.interference = o.interference;
+    so.n_long_prompt = o.long_prompt;
+    const auto report = tools::run_serving_bench(so);
+    fmt::print("{}", o.json ? tools::serving_report_json(report).dump(2) + "\n"
+                            : tools::serving_report_text(report));
+    return 0;
+  }
 
   std::optional<tools::MachinePeaks> peaks;
   if (o.roofline) {
@@ -217,6 +244,22 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--roofline-mib", opts->roofline_mib,
                   "Buffer streamed to measure the read bandwidth, MiB (larger than the caches)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--parallel", opts->parallel,
+                  "Serving: N sequences decoding -n tokens together through the engine, for "
+                  "each N of the list (e.g. 1,2,4,8,16)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--prefix-cache", opts->prefix_cache,
+                "Serving: time to first token with the system prompt cached vs uncached");
+  cmd->add_option("--system-prompt", opts->system_prompt, "System prompt tokens of --prefix-cache")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--interference", opts->interference,
+                "Serving: decoders' inter-token latency while a long prompt arrives, with and "
+                "without chunked prefill");
+  cmd->add_option("--long-prompt", opts->long_prompt, "Prompt tokens of --interference")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
       ->capture_default_str();
   cmd->callback([opts, &action] { action = [opts] { return run(*opts); }; });
 }

@@ -101,6 +101,24 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
   }
 }
 
+TEST_F(BenchCli, ParallelGivesOneResultPerLevelThroughTheEngine) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin);
+  const auto r = run_command(bin + " bench -m " + shell_quote(model) +
+                             " --parallel 1,2 -n 4 -r 1 -t 2 -b 64 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("threads"), 2);
+  ASSERT_EQ(j.at("results").size(), 2u) << j;
+  for (int level = 1; level <= 2; ++level) {
+    const auto& res = j["results"][static_cast<size_t>(level - 1)];
+    EXPECT_EQ(res.at("test"), "tg4");
+    EXPECT_EQ(res.at("parallel"), level);
+    EXPECT_GT(res.at("tokens_per_s").get<double>(), 0.0) << res;
+    EXPECT_GT(res.at("per_sequence_tokens_per_s").get<double>(), 0.0) << res;
+  }
+}
+
 TEST_F(BenchCli, ErrorsAreOneLineAndNonZero) {
   CAPIBARA_REQUIRE_BINARY(bin);
   const auto no_model = run_command(bin + " bench -p 4");
