@@ -104,7 +104,8 @@ CAPIBARA_AVX512 int32_t int8_avx512(int64_t iterations) {
   for (int k = 1; k < kChains; ++k) t = _mm512_add_epi32(t, acc[k]);
   alignas(64) int32_t lanes[16];
   _mm512_store_si512(lanes, t);
-  return lanes[0] + lanes[15];
+  // The sum only keeps the loop alive; it wraps (unsigned) instead of overflowing.
+  return static_cast<int32_t>(static_cast<uint32_t>(lanes[0]) + static_cast<uint32_t>(lanes[15]));
 }
 
 #undef CAPIBARA_AVX2

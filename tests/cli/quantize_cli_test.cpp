@@ -135,7 +135,12 @@ TEST(QuantizeCommand, MemoryStaysFarBelowATensor) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   const double peak_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
   std::cout << "[ memory   ] quantizing 256 MiB of f32 peaked at " << peak_mib << " MiB\n";
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizer's allocator and shadow memory inflate RSS: the bound holds in release builds.
+  EXPECT_LT(peak_mib, 200.0);
+#else
   EXPECT_LT(peak_mib, 64.0);
+#endif
   // Both tensors in Q8_0: 34 bytes per 32 weights, plus the header.
   EXPECT_GT(fs::file_size(out), static_cast<uintmax_t>(2 * kRows * (kRow / 32 * 34)));
   fs::remove(in);

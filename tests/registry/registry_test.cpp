@@ -420,7 +420,8 @@ TEST_F(RegistryTest, AdminLoadAndUnload) {
   EXPECT_EQ(state_of(r, "technical"), ExpertState::kUnloaded);
   r.unload("technical");  // unloading an unloaded expert is a no-op
   EXPECT_THROW(r.unload("nope"), Registry::NotFound);
-  const auto& s = status_of(r.status(), "technical");
+  const auto all = r.status();
+  const auto& s = status_of(all, "technical");
   EXPECT_EQ(s.load_count, 1);
   EXPECT_EQ(s.unload_count, 1);
   EXPECT_GT(s.last_load_unix, 0);
