@@ -48,6 +48,12 @@ struct GoldenTolerance {
   bool only_clear_steps = false;
   double clear_gap = 0.0;
   std::string description;
+  // `min_top1_fraction` counts the steps of every case of the file together, as the README's
+  // table gives it per file. Used for quantized weights: their reference gaps go down to a few
+  // thousandths while every summation order (each ISA, packed or not, dequantized f32) sits
+  // 0.05-0.1 away from llama.cpp, so one 32-step case moves between 26 and 32 agreeing steps
+  // with the order alone; a file's 87 steps average that out.
+  bool top1_over_file = false;
 };
 GoldenTolerance golden_tolerance(const Model& model, KvType kv_type);
 

@@ -106,6 +106,11 @@ const QuantDotKernels& quant_dot_kernels(const KernelTable& table, GgmlType weig
   return id < static_cast<uint32_t>(kGgmlTypeSlots) ? table.quant_dot[id] : kNone;
 }
 
+PackedGemmFn packed_gemm_kernel(const KernelTable& table, GgmlType weight_type) {
+  const auto id = static_cast<uint32_t>(weight_type);
+  return id < static_cast<uint32_t>(kGgmlTypeSlots) ? table.packed_gemm[id] : nullptr;
+}
+
 const KernelTable& active_kernels() {
   static const KernelTable& table = choose();
   return table;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/ggml_type.hpp"
+#include "kernels/packed_weights.hpp"
 
 namespace capibara::kernels {
 
@@ -53,6 +54,9 @@ struct KernelTable {
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
   // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).
   QuantDotKernels quant_dot[kGgmlTypeSlots] = {};
+  // Kernels of the packed layout (packed_weights.hpp) by weight type; null where this table
+  // does not pack that type (the loader then keeps the matrix row-major).
+  PackedGemmFn packed_gemm[kGgmlTypeSlots] = {};
 
   // Row-wise operations of the forward pass; ops.hpp documents each and calls them through
   // `active_kernels()`. The scalar versions (ops_scalar.hpp) are the reference.
@@ -77,6 +81,8 @@ struct KernelTable {
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type
 // has none). Callers fetch them once per operation.
 const QuantDotKernels& quant_dot_kernels(const KernelTable& table, GgmlType weight_type);
+// The packed kernel of `table` for `weight_type`, or null.
+PackedGemmFn packed_gemm_kernel(const KernelTable& table, GgmlType weight_type);
 
 // Tables compiled into this binary and usable on this CPU, scalar first.
 std::vector<const KernelTable*> available_kernel_tables();

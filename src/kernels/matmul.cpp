@@ -7,6 +7,7 @@
 
 #include "kernels/dequantize.hpp"
 #include "kernels/kernel_table.hpp"
+#include "kernels/packed_weights.hpp"
 #include "kernels/quant_dot.hpp"
 
 namespace capibara::kernels {
@@ -28,6 +29,52 @@ void matmul_dequantized(const KernelTable& table, const WeightMatrix& w, const f
     for (int64_t r = begin; r < end; ++r) {
       dequantize_row(w, r, row);
       for (int64_t t = 0; t < n_tokens; ++t) y[t * w.n_rows + r] = dot(row, x + t * n, n);
+    }
+  });
+}
+
+// Activation bytes a pass of the packed kernels streams over every group of a thread's slice:
+// small enough to stay in the core's L2 while the slice's groups go by.
+constexpr size_t kPackedTokenBlockBytes = 256 * 1024;
+
+void matmul_packed(const KernelTable& table, PackedGemmFn gemm, const WeightMatrix& w,
+                   const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                   MatmulScratch& scratch) {
+  const int64_t n = w.row_length;
+  const size_t stride = scratch.activation_stride_bytes();
+  const bool q8_k = packed_format(w.type)->activations == PackedActivations::kQ8_K;
+  // The K-quants read the activation type of their row-major dots (Q8_K); the others Q8_0 with
+  // block sums.
+  const auto quantize_q8_k = quant_dot_kernels(table, w.type).quantize_activations;
+  const auto quantize_q8_0 = quant_dot_kernels(table, GgmlType::kQ8_0).quantize_activations;
+  auto quantize_rows = [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t) {
+      if (q8_k) {
+        quantize_q8_k(x + t * n, scratch.activation_row(t), n);
+      } else {
+        quantize_q8_sum(quantize_q8_0, x + t * n,
+                        reinterpret_cast<BlockQ8Sum*>(scratch.activation_row(t)), n);
+      }
+    }
+  };
+  if (n_tokens == 1) {
+    quantize_rows(0, 1, 0);
+  } else {
+    pool.parallel_for(n_tokens, quantize_rows);
+  }
+  const uint8_t* act = scratch.activation_row(0);
+  const size_t group_bytes = packed_group_bytes(w.type, n);
+  const auto block_tokens =
+      static_cast<int64_t>(round_up(std::max<size_t>(1, kPackedTokenBlockBytes / stride), 8));
+  const auto y_stride = static_cast<size_t>(w.n_rows);
+  pool.parallel_for(w.n_rows / kPackRows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += block_tokens) {
+      const int64_t nt = std::min(block_tokens, n_tokens - t0);
+      for (int64_t g = begin; g < end; ++g) {
+        gemm(n, w.packed + static_cast<size_t>(g) * group_bytes,
+             act + static_cast<size_t>(t0) * stride, stride, nt,
+             y + static_cast<size_t>(t0) * y_stride + static_cast<size_t>(g * kPackRows), y_stride);
+      }
     }
   });
 }
@@ -66,6 +113,12 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
   assert(n_tokens <= scratch.max_tokens());
   assert(w.row_length <= scratch.max_row_length());
   if (n_tokens <= 0 || w.n_rows <= 0) return;
+  if (w.packed != nullptr) {
+    if (const PackedGemmFn gemm = packed_gemm_kernel(table, w.type); gemm != nullptr) {
+      matmul_packed(table, gemm, w, x, n_tokens, y, pool, scratch);
+      return;
+    }
+  }
   // The kernels are fetched once per matmul; the loops below only call through two pointers.
   const QuantDotKernels& kernels = quant_dot_kernels(table, w.type);
   if (kernels.vec_dot == nullptr) {

@@ -8,7 +8,8 @@
 // `ggml_vec_dot_*_q8_*` do. Rows are split among the thread pool in contiguous slices; each
 // thread walks its slice in tiles of rows small enough to stay in cache and multiplies every
 // token of the batch with a tile before moving on, so prefill reads each weight once per batch.
-// F32 weights use the f32 dot with the activations in place. Types without a `vec_dot` (Q8_K
+// F32 weights use the f32 dot with the activations in place. Matrices repacked at load
+// (packed_weights.hpp) take the packed kernel instead, over groups of 16 rows. Types without a `vec_dot` (Q8_K
 // weights) are dequantized row by row into the thread's scratch row instead.
 //
 // Thread safety: called by the thread that owns `pool` and `scratch`.
@@ -32,6 +33,10 @@ struct WeightMatrix {
   int64_t n_rows = 0;
   int64_t row_length = 0;
   size_t row_bytes = 0;
+  // The same matrix in the packed layout of `type` (packed_weights.hpp), or null. `matmul` uses
+  // it with tables that have a packed kernel for `type` and `data` otherwise (so `data` stays
+  // valid, if only as a mapping whose pages the loader may have dropped).
+  const uint8_t* packed = nullptr;
 };
 
 // Buffers of `matmul`, sized once at load for the longest row and the largest batch a model has:

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "kernels/packed_weights.hpp"
+
 namespace capibara::kernels {
 
 std::optional<GgmlType> activation_type(GgmlType weight) {
@@ -29,7 +31,9 @@ size_t max_activation_row_bytes(int64_t n) {
     const int64_t blocks = (n + t.block_size - 1) / t.block_size;
     most = std::max(most, static_cast<size_t>(blocks) * t.block_bytes);
   }
-  return most;
+  // The packed kernels' activations (packed_weights.hpp) share the scratch rows.
+  const auto blocks32 = static_cast<size_t>((n + 31) / 32);
+  return std::max(most, blocks32 * sizeof(BlockQ8Sum));
 }
 
 }  // namespace capibara::kernels

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "kernels/dequantize.hpp"
+#include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"
 #include "model/attention.hpp"
 
@@ -36,6 +37,7 @@ Model::Model(gguf::GgufFile file, const ModelOptions& options)
   n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min(config_.n_ctx_train, kDefaultMaxCtx);
   max_batch_tokens_ = options.max_batch_tokens;
   weights_ = bind_model_weights(file_, config_, n_ctx_);
+  if (options.repack_weights) pack_model_weights(weights_, kernels::active_kernels(), file_, pool_);
   allocate_buffers();
 }
 

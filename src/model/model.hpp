@@ -1,4 +1,5 @@
-// A loaded model: its configuration, its weights (used in place from the GGUF mapping) and the
+// A loaded model: its configuration, its weights (used in place from the GGUF mapping, or
+// repacked at load for faster kernels) and the
 // forward pass over a batch of (token, position, sequence) entries. Prefill and decode are the
 // same call: a prompt is a batch of consecutive positions, a decode step one token per sequence.
 //
@@ -13,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "core/aligned_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/matmul.hpp"
@@ -26,6 +28,9 @@ struct ModelOptions {
   int n_threads = 0;               // 0: every hardware thread
   int64_t n_ctx = 0;               // positions per sequence; 0: the training context, capped
   int64_t max_batch_tokens = 512;  // tokens per forward call
+  // Repack the matrices into the kernel table's packed layout at load where it has one
+  // (kernels/packed_weights.hpp); off, every matrix is used in place from the mapping.
+  bool repack_weights = true;
 };
 
 // Weights of one transformer block, bound to tensors of the file. Optional tensors are null.
@@ -60,12 +65,18 @@ struct ModelWeights {
   const float* output_bias = nullptr;  // [n_vocab] optional
   // 1-D tensors stored in a type other than f32, converted once at load.
   std::vector<std::vector<float>> converted;
+  // Matrices repacked at load (`pack_model_weights`); their WeightMatrix::packed points here.
+  std::vector<AlignedBuffer> packed;
 };
 
 // Binds the tensors `config` calls for (model_weights.cpp); sets `config.n_vocab` and the rope
 // frequency factors (chosen for a context of `n_ctx` positions). FormatError / UnsupportedError
 // naming a missing tensor or one with the wrong shape or type.
 ModelWeights bind_model_weights(const gguf::GgufFile& file, ModelConfig& config, int64_t n_ctx);
+// Repacks every matrix the forward pass multiplies for which `table` has a packed kernel
+// (weight_packing.cpp), and drops the mapped pages of those no lookup reads any more.
+void pack_model_weights(ModelWeights& weights, const kernels::KernelTable& table,
+                        const gguf::GgufFile& file, ThreadPool& pool);
 
 class Model {
  public:

@@ -106,6 +106,30 @@ TEST(GoldenTolerance, ClassesFollowTheSharedReadme) {
   EXPECT_DOUBLE_EQ(golden_tolerance(*f32, KvType::kF16).max_abs_logprob_diff, 3e-2);
   auto q4 = Model::load(shared / "models" / "synth-llama-q4_0.gguf", {1, 64, 16});
   EXPECT_DOUBLE_EQ(golden_tolerance(*q4, KvType::kF16).max_abs_logprob_diff, 0.15);
+  EXPECT_TRUE(golden_tolerance(*q4, KvType::kF16).top1_over_file);
+  EXPECT_FALSE(golden_tolerance(*f32, KvType::kF16).top1_over_file);
+}
+
+// Quantized files count top-1 agreement over all their cases: one short case fails every case
+// of the file, and the count is the sum over the cases.
+TEST(GoldenTolerance, QuantizedTop1CountsTheWholeFile) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  auto model = Model::load(shared / "models" / "synth-llama-q4_0.gguf", {2, 512, 128});
+  const GoldenFile golden = read_golden_file(shared / "golden" / "synth-llama-q4_0.json");
+  GoldenTolerance tol = golden_tolerance(*model, KvType::kF16);
+  const auto results = evaluate_golden(*model, golden, KvType::kF16, tol);
+  int64_t agree = 0;
+  int64_t steps = 0;
+  for (const auto& r : results) {
+    agree += r.top1_agree;
+    steps += r.steps;
+  }
+  ASSERT_LT(agree, steps) << "this file is expected to have near-tied steps";
+  // Requiring every step of the file fails every case, even those that agree on all steps.
+  tol.min_top1_fraction = 1.0;
+  for (const auto& r : evaluate_golden(*model, golden, KvType::kF16, tol)) EXPECT_FALSE(r.pass);
+  tol.min_top1_fraction = static_cast<double>(agree) / static_cast<double>(steps);
+  for (const auto& r : evaluate_golden(*model, golden, KvType::kF16, tol)) EXPECT_TRUE(r.pass);
 }
 
 }  // namespace

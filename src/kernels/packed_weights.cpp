@@ -1,0 +1,165 @@
+// The packed layout (packing, sizes, activations) and the scalar reference of its kernels.
+#include "kernels/packed_weights.hpp"
+
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+#include "core/half.hpp"
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr int64_t kBlock = 32;
+constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
+
+size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
+
+// The unsigned offset of the stored quants, taken out with the activation sums.
+int32_t quant_offset(GgmlType type) { return type == GgmlType::kQ4_0 ? 8 : 128; }
+
+void pack_q4_0_group(const uint8_t* src, size_t row_bytes, int64_t nb, uint8_t* dst) {
+  uint8_t* scales = dst + static_cast<size_t>(nb) * 256;
+  for (int r = 0; r < kPackRows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ4_0*>(src + static_cast<size_t>(r) * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* quants = dst + static_cast<size_t>(b) * 256;
+      for (int k = 0; k < 4; ++k) std::memcpy(quants + 64 * k + 4 * r, row[b].qs + 4 * k, 4);
+      std::memcpy(scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, &row[b].d, 2);
+    }
+  }
+}
+
+void pack_q8_0_group(const uint8_t* src, size_t row_bytes, int64_t nb, uint8_t* dst) {
+  uint8_t* scales = dst + static_cast<size_t>(nb) * 512;
+  for (int r = 0; r < kPackRows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ8_0*>(src + static_cast<size_t>(r) * row_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* quants = dst + static_cast<size_t>(b) * 512;
+      for (int k = 0; k < 8; ++k) {
+        for (int i = 0; i < 4; ++i) {
+          quants[64 * k + 4 * r + i] = static_cast<uint8_t>(row[b].qs[4 * k + i] + 128);
+        }
+      }
+      std::memcpy(scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, &row[b].d, 2);
+    }
+  }
+}
+
+// One group times one token, in the order every SIMD kernel must follow.
+template <int kChunks, bool kNibbles>
+void packed_gemm_ref(int64_t n, const uint8_t* group, const BlockQ8Sum* a, int32_t offset,
+                     float* y) {
+  const int64_t nb = n / kBlock;
+  constexpr size_t quant_bytes = 64 * kChunks;
+  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
+  for (int r = 0; r < kPackRows; ++r) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+      int32_t dot = -offset * a[b].sum;
+      for (int k = 0; k < kChunks; ++k) {
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t byte = quants[64 * k + 4 * r + i];
+          if constexpr (kNibbles) {
+            dot += (byte & 0x0F) * a[b].qs[4 * k + i] + (byte >> 4) * a[b].qs[16 + 4 * k + i];
+          } else {
+            dot += byte * a[b].qs[4 * k + i];
+          }
+        }
+      }
+      uint16_t d;
+      std::memcpy(&d, scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, 2);
+      acc = std::fma(static_cast<float>(dot), fp16_to_f32(d) * a[b].d, acc);
+    }
+    y[r] = acc;
+  }
+}
+
+}  // namespace
+
+const PackedFormat* packed_format(GgmlType type) {
+  static constexpr PackedFormat kQ4_0{32, 16 * sizeof(BlockQ4_0), PackedActivations::kQ8Sum,
+                                      pack_q4_0_group, scalar::packed_gemm_q4_0};
+  static constexpr PackedFormat kQ8_0{32, 16 * sizeof(BlockQ8_0), PackedActivations::kQ8Sum,
+                                      pack_q8_0_group, scalar::packed_gemm_q8_0};
+  switch (type) {
+    case GgmlType::kQ4_0:
+      return &kQ4_0;
+    case GgmlType::kQ8_0:
+      return &kQ8_0;
+    case GgmlType::kQ4_K:
+      return &packed_format_q4_k();
+    // Q6_K: wired in once its layout lands (packed_q6_k.cpp).
+    default:
+      return nullptr;
+  }
+}
+
+bool has_packed_layout(GgmlType type) { return packed_format(type) != nullptr; }
+
+bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length) {
+  const PackedFormat* f = packed_format(type);
+  return f != nullptr && n_rows > 0 && n_rows % kPackRows == 0 && row_length > 0 &&
+         row_length % f->block_weights == 0;
+}
+
+size_t packed_group_bytes(GgmlType type, int64_t row_length) {
+  const PackedFormat* f = packed_format(type);
+  assert(f != nullptr);
+  return round_up_64(static_cast<size_t>(row_length / f->block_weights) * f->block_bytes);
+}
+
+void pack_groups(GgmlType type, const uint8_t* src, size_t row_bytes, int64_t row_length,
+                 int64_t first_group, int64_t last_group, uint8_t* dst) {
+  const PackedFormat* f = packed_format(type);
+  assert(f != nullptr && row_length % f->block_weights == 0);
+  const int64_t nb = row_length / f->block_weights;
+  const size_t group_bytes = packed_group_bytes(type, row_length);
+  for (int64_t g = first_group; g < last_group; ++g) {
+    uint8_t* out = dst + static_cast<size_t>(g) * group_bytes;
+    std::memset(out, 0, group_bytes);  // the padding, so packed matrices compare equal
+    f->pack_group(src + static_cast<size_t>(g * kPackRows) * row_bytes, row_bytes, nb, out);
+  }
+}
+
+void quantize_q8_sum(QuantizeQ8_0Fn quantize_q8_0, const float* x, BlockQ8Sum* dst, int64_t n) {
+  assert(n % kBlock == 0);
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    BlockQ8_0 block;
+    quantize_q8_0(x + b * kBlock, &block, kBlock);
+    int32_t sum = 0;
+    for (const int8_t q : block.qs) sum += q;
+    dst[b].d = fp16_to_f32(block.d);
+    dst[b].sum = sum;
+    std::memcpy(dst[b].qs, block.qs, sizeof(block.qs));
+  }
+}
+
+namespace scalar {
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const auto* a = reinterpret_cast<const BlockQ8Sum*>(static_cast<const uint8_t*>(act) +
+                                                        static_cast<size_t>(t) * act_stride);
+    packed_gemm_ref<4, true>(n, group, a, quant_offset(GgmlType::kQ4_0),
+                             y + static_cast<size_t>(t) * y_stride);
+  }
+}
+
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const auto* a = reinterpret_cast<const BlockQ8Sum*>(static_cast<const uint8_t*>(act) +
+                                                        static_cast<size_t>(t) * act_stride);
+    packed_gemm_ref<8, false>(n, group, a, quant_offset(GgmlType::kQ8_0),
+                              y + static_cast<size_t>(t) * y_stride);
+  }
+}
+
+}  // namespace scalar
+
+}  // namespace capibara::kernels

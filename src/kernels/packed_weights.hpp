@@ -1,0 +1,101 @@
+// Weights repacked at load into row-interleaved groups, so that one SIMD register holds the same
+// four weights of sixteen rows and a matrix product becomes a stream of `vpdpbusd`s with the
+// activations broadcast, instead of one horizontal dot product per row.
+//
+// Why: a row-major Q4_0 dot spends most of its instructions on per-block bookkeeping (two scale
+// conversions, a horizontal reduction per row, register joins); with sixteen rows side by side
+// that bookkeeping is shared by the sixteen rows, and decoding moves from compute-bound to
+// memory-bound. llama.cpp repacks for the same reason ("CPU_REPACK" buffers).
+//
+// Layout of a packed matrix: `n_rows / kPackRows` groups, `group_bytes` apart and 64-byte aligned.
+// The 32-weight types' groups hold, for their 16 rows and `nb` blocks of 32 weights per row:
+//   quants: nb x `quant_bytes` (256 for Q4_0, 512 for Q8_0). Chunk k of block b is 64 bytes,
+//           4 per row: row r's bytes [4k, 4k + 4) of the block's quants at offset 4 r. Q4_0 keeps
+//           its nibbles (the low nibble of byte j is weight j, the high one weight j + 16); Q8_0
+//           stores q + 128 as an unsigned byte, so both are u8 x s8 dots.
+//   scales: nb x 32 bytes, the 16 rows' fp16 block scales of block b side by side.
+// The unsigned offset (8 or 128) is taken out with the activations' block sums. The K-quants'
+// layouts (packed_q4_k.cpp, packed_q6_k.cpp) follow the same idea per 256-weight super-block.
+//
+// Memory trade-off: a packed matrix is exactly as large as the original tensor, but it lives in
+// anonymous memory; the loader drops the mapped pages it replaces (`MappedFile::advise(kDone)`),
+// so the resident size stays that of the model and only the load briefly holds both copies of
+// one matrix. Packing a 1.1B Q4_0 model takes well under a second on two threads.
+//
+// Thread safety: pure functions; `pack_groups` may run on disjoint group ranges in parallel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/ggml_type.hpp"
+
+namespace capibara::kernels {
+
+inline constexpr int kPackRows = 16;
+
+// One block of 32 activations as the packed kernels read them: the Q8_0 quants and scale that
+// llama.cpp computes (`d` is the fp16-rounded scale, widened), plus the sum of the quants.
+struct BlockQ8Sum {
+  float d;
+  int32_t sum;
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8Sum) == 40);
+
+// The packed multiply of one group (`kPackRows` rows, `n` weights each) with `n_tokens`
+// activation rows (`n / 32` BlockQ8Sum each, `act_stride` bytes apart): writes the 16 results of
+// token t to y[t * y_stride + 0..15]. Every (row, token) result is the same whatever
+// `n_tokens` is: per block, the exact integer dot, then acc = fma(float(dot), d_w * d_a, acc).
+using PackedGemmFn = void (*)(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                              int64_t n_tokens, float* y, size_t y_stride);
+
+// What the kernels of a packed layout read as activations.
+enum class PackedActivations {
+  kQ8Sum,  // BlockQ8Sum rows (`quantize_q8_sum`): the 32-weight types
+  kQ8_K,   // the K-quants' own Q8_K rows (with their 16-value sums)
+};
+
+// One packed layout: how a group's rows are stored block by block, and its scalar reference.
+struct PackedFormat {
+  int64_t block_weights;  // weights of a row per block (32, or 256 for K-quants)
+  size_t block_bytes;     // bytes of one block of all kPackRows rows
+  PackedActivations activations;
+  // Packs the kPackRows rows at `rows` (`row_bytes` apart, `nb` blocks each) into `dst`.
+  void (*pack_group)(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst);
+  // The reference kernel (scalar); SIMD kernels match it bit for bit.
+  PackedGemmFn reference;
+};
+
+// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K and Q6_K have one).
+const PackedFormat* packed_format(GgmlType type);
+bool has_packed_layout(GgmlType type);
+// Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
+bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
+// Bytes of one packed group of rows of `row_length` weights (a multiple of 64).
+size_t packed_group_bytes(GgmlType type, int64_t row_length);
+
+// Packs groups [first_group, last_group) of a row-major matrix (`row_bytes` apart) into `dst`,
+// which points at the packed matrix's first group. Precondition: `can_pack`.
+void pack_groups(GgmlType type, const uint8_t* src, size_t row_bytes, int64_t row_length,
+                 int64_t first_group, int64_t last_group, uint8_t* dst);
+
+// Activations for the kQ8Sum layouts: Q8_0 quantization (by `quantize_q8_0`, the table's
+// kernel, so the quants are llama.cpp's) plus block sums. `n` is a multiple of 32.
+using QuantizeQ8_0Fn = void (*)(const float* x, void* dst, int64_t n);
+void quantize_q8_sum(QuantizeQ8_0Fn quantize_q8_0, const float* x, BlockQ8Sum* dst, int64_t n);
+
+namespace scalar {
+// The references of the packed kernels: the same integer sums and the same float operations
+// (std::fma) in the same order, so SIMD versions must match them bit for bit.
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+}  // namespace scalar
+
+}  // namespace capibara::kernels

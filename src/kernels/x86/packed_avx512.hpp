@@ -1,0 +1,18 @@
+// AVX-512 VNNI kernels of the packed layout (`PackedGemmFn`, packed_weights.hpp), compiled with
+// AVX-512 flags: only the AVX-512 table, after the CPU check, may call them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capibara::kernels::avx512 {
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+// packed_q4_k_avx512.cpp
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+
+}  // namespace capibara::kernels::avx512

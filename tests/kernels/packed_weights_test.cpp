@@ -1,0 +1,212 @@
+// The packed layout (packed_weights.hpp): every table's packed kernel against the scalar
+// reference bit for bit, at odd block counts, token counts and strides; the reference against
+// the row-major `vec_dot` of the scalar table; results independent of how many tokens share a
+// pass; and `matmul` on a packed matrix against the same matrix row-major.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.hpp"
+#include "core/ggml_type.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/dequantize.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/packed_weights.hpp"
+#include "kernels/quant_dot.hpp"
+#include "kernels/quantize.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K};
+
+struct Fixture {
+  GgmlType type;
+  int64_t rows, n;
+  size_t row_bytes;
+  std::vector<uint8_t> weights;  // row-major
+  AlignedBuffer packed;
+  std::vector<float> x;  // [tokens, n]
+
+  Fixture(GgmlType t, int64_t rows_, int64_t n_, int64_t tokens, uint32_t seed)
+      : type(t), rows(rows_), n(n_), row_bytes(ggml_row_bytes(t, n_).value()) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    weights.resize(row_bytes * static_cast<size_t>(rows));
+    std::vector<float> row(static_cast<size_t>(n));
+    for (int64_t r = 0; r < rows; ++r) {
+      // Rows of different magnitudes, so that the per-row scales differ.
+      const float scale = 0.1f + static_cast<float>(r % 7);
+      for (auto& v : row) v = scale * dist(rng);
+      quantize_row_ref(type, row.data(), weights.data() + static_cast<size_t>(r) * row_bytes, n);
+    }
+    packed = AlignedBuffer(static_cast<size_t>(rows / kPackRows) * packed_group_bytes(type, n));
+    pack_groups(type, weights.data(), row_bytes, n, 0, rows / kPackRows, packed.data());
+    x.resize(static_cast<size_t>(tokens * n));
+    for (auto& v : x) v = dist(rng);
+  }
+
+  // Float sums carry rounding errors relative to the size of their terms, not of the result
+  // (which may cancel to near zero): the tolerance of (row, token) is a fraction of sum |w x|.
+  float tolerance(int64_t r, int64_t t) const {
+    std::vector<float> w(static_cast<size_t>(n));
+    dequantize_row_ref(type, weights.data() + static_cast<size_t>(r) * row_bytes, w.data(), n);
+    double mag = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      mag += std::abs(double{w[static_cast<size_t>(i)]} * x[static_cast<size_t>(t * n + i)]);
+    return static_cast<float>(1e-6 * mag);
+  }
+
+  // Bytes of one activation row for the packed kernels.
+  size_t activation_bytes() const {
+    return packed_format(type)->activations == PackedActivations::kQ8_K
+               ? ggml_row_bytes(GgmlType::kQ8_K, n).value()
+               : static_cast<size_t>(n / 32) * sizeof(BlockQ8Sum);
+  }
+
+  // Activation rows for the packed kernels, `stride` bytes apart.
+  std::vector<uint8_t> activations(int64_t tokens, size_t stride) const {
+    std::vector<uint8_t> a(stride * static_cast<size_t>(tokens) + 64);
+    const bool q8_k = packed_format(type)->activations == PackedActivations::kQ8_K;
+    const auto quantize = quant_dot_kernels(scalar_kernel_table(), q8_k ? type : GgmlType::kQ8_0)
+                              .quantize_activations;
+    for (int64_t t = 0; t < tokens; ++t) {
+      uint8_t* row = a.data() + static_cast<size_t>(t) * stride;
+      if (q8_k) {
+        quantize(x.data() + t * n, row, n);
+      } else {
+        quantize_q8_sum(quantize, x.data() + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+      }
+    }
+    return a;
+  }
+};
+
+int64_t block_weights(GgmlType type) { return packed_format(type)->block_weights; }
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+
+TEST(PackedWeights, LayoutSizes) {
+  EXPECT_TRUE(can_pack(GgmlType::kQ4_0, 32, 64));
+  EXPECT_FALSE(can_pack(GgmlType::kQ4_0, 24, 64));   // not whole groups
+  EXPECT_FALSE(can_pack(GgmlType::kQ5_K, 32, 256));  // no packed layout
+  EXPECT_FALSE(can_pack(GgmlType::kQ4_K, 32, 224));  // not whole super-blocks
+  // Exactly the tensor's bytes, rounded up to 64 per group.
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_0, 2048), 16u * 64 * 18);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ8_0, 2048), 16u * 64 * 34);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_0, 32) % 64, 0u);
+  // Q4_K adds the 6-bit scales unpacked: 148 bytes a row per super-block instead of 144.
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 148);
+}
+
+TEST(PackedWeights, ReferenceMatchesRowMajorVecDot) {
+  for (const GgmlType type : kPackedTypes) {
+    const Fixture f(type, 32, 11 * block_weights(type), 3, 7);
+    const size_t stride = f.activation_bytes();
+    const auto act = f.activations(3, stride);
+    std::vector<float> y(3 * 32);
+    const PackedGemmFn ref = packed_format(type)->reference;
+    for (int g = 0; g < 2; ++g) {
+      ref(f.n, f.packed.data() + g * packed_group_bytes(type, f.n), act.data(), stride, 3,
+          y.data() + g * kPackRows, 32);
+    }
+    const QuantDotKernels& k = quant_dot_kernels(scalar_kernel_table(), type);
+    std::vector<uint8_t> a_row(ggml_row_bytes(activation_type(type).value(), f.n).value());
+    for (int64_t t = 0; t < 3; ++t) {
+      k.quantize_activations(f.x.data() + t * f.n, a_row.data(), f.n);
+      for (int64_t r = 0; r < 32; ++r) {
+        const float want =
+            k.vec_dot(f.n, f.weights.data() + static_cast<size_t>(r) * f.row_bytes, a_row.data());
+        const float got = y[static_cast<size_t>(t * 32 + r)];
+        EXPECT_NEAR(got, want, f.tolerance(r, t))
+            << ggml_type_name(type) << " row " << r << " token " << t;
+      }
+    }
+  }
+}
+
+TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
+  int tested = 0;
+  for (const auto* table : available_kernel_tables()) {
+    for (const GgmlType type : kPackedTypes) {
+      const PackedGemmFn gemm = packed_gemm_kernel(*table, type);
+      if (gemm == nullptr) continue;
+      const PackedGemmFn ref = packed_format(type)->reference;
+      for (const int64_t blocks : {1, 3, 8, 13}) {
+        for (const int64_t tokens : {1, 2, 7, 8, 9, 19}) {
+          const Fixture f(type, 16, blocks * block_weights(type), tokens,
+                          static_cast<uint32_t>(blocks * 100 + tokens));
+          const size_t stride = f.activation_bytes() + 8;  // odd gap
+          const auto act = f.activations(tokens, stride);
+          const size_t y_stride = kPackRows + 5;
+          std::vector<float> got(y_stride * static_cast<size_t>(tokens), -1.0f);
+          std::vector<float> want(got.size(), -1.0f);
+          gemm(f.n, f.packed.data(), act.data(), stride, tokens, got.data(), y_stride);
+          ref(f.n, f.packed.data(), act.data(), stride, tokens, want.data(), y_stride);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_TRUE(same_bits(got[i], want[i]))
+                << isa_name(table->isa) << " " << ggml_type_name(type) << " blocks " << blocks
+                << " tokens " << tokens << " at " << i << ": " << got[i] << " vs " << want[i];
+          }
+          // One token at a time gives the same bits as the whole batch (batched == alone).
+          for (int64_t t = 0; t < tokens; ++t) {
+            std::vector<float> one(kPackRows);
+            gemm(f.n, f.packed.data(), act.data() + static_cast<size_t>(t) * stride, stride, 1,
+                 one.data(), kPackRows);
+            for (int r = 0; r < kPackRows; ++r) {
+              ASSERT_TRUE(
+                  same_bits(one[static_cast<size_t>(r)],
+                            got[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)]));
+            }
+          }
+          ++tested;
+        }
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has packed kernels";
+}
+
+TEST(PackedWeights, MatmulOnPackedMatchesRowMajor) {
+  ThreadPool pool(2);
+  int tested = 0;
+  for (const auto* table : available_kernel_tables()) {
+    for (const GgmlType type : kPackedTypes) {
+      if (packed_gemm_kernel(*table, type) == nullptr) continue;
+      for (const int64_t tokens : {1, 5, 70}) {
+        const Fixture f(type, 48, 3 * block_weights(type), tokens, static_cast<uint32_t>(tokens));
+        MatmulScratch scratch(2, f.n, tokens);
+        WeightMatrix w{type, f.weights.data(), f.rows, f.n, f.row_bytes};
+        std::vector<float> row_major(static_cast<size_t>(tokens * f.rows));
+        matmul(*table, w, f.x.data(), tokens, row_major.data(), pool, scratch);
+        w.packed = f.packed.data();
+        std::vector<float> packed(row_major.size());
+        matmul(*table, w, f.x.data(), tokens, packed.data(), pool, scratch);
+        for (size_t i = 0; i < packed.size(); ++i) {
+          const auto t = static_cast<int64_t>(i) / f.rows;
+          const float tol = f.tolerance(static_cast<int64_t>(i) % f.rows, t);
+          ASSERT_NEAR(packed[i], row_major[i], tol)
+              << isa_name(table->isa) << " " << ggml_type_name(type) << " tokens " << tokens
+              << " at " << i;
+        }
+        // A table without a packed kernel falls back to the row-major data.
+        std::vector<float> scalar(row_major.size());
+        matmul(scalar_kernel_table(), w, f.x.data(), tokens, scalar.data(), pool, scratch);
+        for (size_t i = 0; i < scalar.size(); ++i) {
+          const auto t = static_cast<int64_t>(i) / f.rows;
+          ASSERT_NEAR(scalar[i], row_major[i], f.tolerance(static_cast<int64_t>(i) % f.rows, t));
+        }
+        ++tested;
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has packed kernels";
+}
+
+}  // namespace
+}  // namespace capibara::kernels
