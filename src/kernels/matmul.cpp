@@ -37,15 +37,30 @@ void matmul_dequantized(const KernelTable& table, const WeightMatrix& w, const f
 // small enough to stay in the core's L2 while the slice's groups go by.
 constexpr size_t kPackedTokenBlockBytes = 256 * 1024;
 
-void matmul_packed(const KernelTable& table, PackedGemmFn gemm, const WeightMatrix& w,
-                   const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
-                   MatmulScratch& scratch) {
-  const int64_t n = w.row_length;
+// One packed matrix of a `matmul_packed` call and where its results go.
+struct PackedJob {
+  const WeightMatrix* w;
+  PackedGemmFn gemm;
+  float* y;
+};
+
+// The packed kernel of `w` in `table`, or null when `w` is not packed or `table` cannot use it.
+PackedGemmFn packed_kernel_for(const KernelTable& table, const WeightMatrix& w) {
+  return w.packed != nullptr ? packed_gemm_kernel(table, w.type) : nullptr;
+}
+
+// Matrices sharing the input `x` (same row length, same activation kind): the activations are
+// quantized once, and the groups of all matrices are split among the threads in one pass, so a
+// decode step waits on one barrier for q, k and v together.
+void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, const float* x,
+                   int64_t n_tokens, ThreadPool& pool, MatmulScratch& scratch) {
+  const WeightMatrix& first = *jobs.front().w;
+  const int64_t n = first.row_length;
   const size_t stride = scratch.activation_stride_bytes();
-  const bool q8_k = packed_format(w.type)->activations == PackedActivations::kQ8_K;
+  const bool q8_k = packed_format(first.type)->activations == PackedActivations::kQ8_K;
   // The K-quants read the activation type of their row-major dots (Q8_K); the others Q8_0 with
   // block sums.
-  const auto quantize_q8_k = quant_dot_kernels(table, w.type).quantize_activations;
+  const auto quantize_q8_k = quant_dot_kernels(table, first.type).quantize_activations;
   const auto quantize_q8_0 = quant_dot_kernels(table, GgmlType::kQ8_0).quantize_activations;
   auto quantize_rows = [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
@@ -63,17 +78,28 @@ void matmul_packed(const KernelTable& table, PackedGemmFn gemm, const WeightMatr
     pool.parallel_for(n_tokens, quantize_rows);
   }
   const uint8_t* act = scratch.activation_row(0);
-  const size_t group_bytes = packed_group_bytes(w.type, n);
   const auto block_tokens =
       static_cast<int64_t>(round_up(std::max<size_t>(1, kPackedTokenBlockBytes / stride), 8));
-  const auto y_stride = static_cast<size_t>(w.n_rows);
-  pool.parallel_for(w.n_rows / kPackRows, [&](int64_t begin, int64_t end, int) {
+  int64_t total_groups = 0;
+  for (const PackedJob& job : jobs) total_groups += job.w->n_rows / kPackRows;
+  pool.parallel_for(total_groups, [&](int64_t begin, int64_t end, int) {
     for (int64_t t0 = 0; t0 < n_tokens; t0 += block_tokens) {
       const int64_t nt = std::min(block_tokens, n_tokens - t0);
-      for (int64_t g = begin; g < end; ++g) {
-        gemm(n, w.packed + static_cast<size_t>(g) * group_bytes,
-             act + static_cast<size_t>(t0) * stride, stride, nt,
-             y + static_cast<size_t>(t0) * y_stride + static_cast<size_t>(g * kPackRows), y_stride);
+      int64_t job_first = 0;  // the index of the job's first group among all
+      for (const PackedJob& job : jobs) {
+        const WeightMatrix& w = *job.w;
+        const int64_t groups = w.n_rows / kPackRows;
+        const int64_t g0 = std::max(begin, job_first) - job_first;
+        const int64_t g1 = std::min(end, job_first + groups) - job_first;
+        job_first += groups;
+        const size_t group_bytes = packed_group_bytes(w.type, n);
+        const auto y_stride = static_cast<size_t>(w.n_rows);
+        for (int64_t g = g0; g < g1; ++g) {
+          job.gemm(n, w.packed + static_cast<size_t>(g) * group_bytes,
+                   act + static_cast<size_t>(t0) * stride, stride, nt,
+                   job.y + static_cast<size_t>(t0) * y_stride + static_cast<size_t>(g * kPackRows),
+                   y_stride);
+        }
       }
     }
   });
@@ -113,11 +139,10 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
   assert(n_tokens <= scratch.max_tokens());
   assert(w.row_length <= scratch.max_row_length());
   if (n_tokens <= 0 || w.n_rows <= 0) return;
-  if (w.packed != nullptr) {
-    if (const PackedGemmFn gemm = packed_gemm_kernel(table, w.type); gemm != nullptr) {
-      matmul_packed(table, gemm, w, x, n_tokens, y, pool, scratch);
-      return;
-    }
+  if (const PackedGemmFn gemm = packed_kernel_for(table, w); gemm != nullptr) {
+    const PackedJob job{&w, gemm, y};
+    matmul_packed(table, {&job, 1}, x, n_tokens, pool, scratch);
+    return;
   }
   // The kernels are fetched once per matmul; the loops below only call through two pointers.
   const QuantDotKernels& kernels = quant_dot_kernels(table, w.type);
@@ -182,6 +207,26 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
       single(r0, r1, t_tiled, n_tokens);
     }
   });
+}
+
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch) {
+  assert(ws.size() == ys.size());
+  const KernelTable& table = active_kernels();
+  constexpr size_t kMaxJobs = 4;
+  PackedJob jobs[kMaxJobs];
+  bool together = !ws.empty() && ws.size() <= kMaxJobs && n_tokens > 0;
+  for (size_t i = 0; together && i < ws.size(); ++i) {
+    const PackedGemmFn gemm = packed_kernel_for(table, *ws[i]);
+    together = gemm != nullptr && ws[i]->row_length == ws[0]->row_length &&
+               packed_format(ws[i]->type)->activations == packed_format(ws[0]->type)->activations;
+    jobs[i] = PackedJob{ws[i], gemm, ys[i]};
+  }
+  if (together) {
+    matmul_packed(table, {jobs, ws.size()}, x, n_tokens, pool, scratch);
+    return;
+  }
+  for (size_t i = 0; i < ws.size(); ++i) matmul(table, *ws[i], x, n_tokens, ys[i], pool, scratch);
 }
 
 }  // namespace capibara::kernels

@@ -9,14 +9,15 @@
 // thread walks its slice in tiles of rows small enough to stay in cache and multiplies every
 // token of the batch with a tile before moving on, so prefill reads each weight once per batch.
 // F32 weights use the f32 dot with the activations in place. Matrices repacked at load
-// (packed_weights.hpp) take the packed kernel instead, over groups of 16 rows. Types without a `vec_dot` (Q8_K
-// weights) are dequantized row by row into the thread's scratch row instead.
+// (packed_weights.hpp) take the packed kernel instead, over groups of 16 rows. Types without a
+// `vec_dot` (Q8_K weights) are dequantized row by row into the thread's scratch row instead.
 //
 // Thread safety: called by the thread that owns `pool` and `scratch`.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/ggml_type.hpp"
@@ -80,6 +81,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
 // ISAs with it). `table` must be one of `available_kernel_tables()`.
 void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int64_t n_tokens,
             float* y, ThreadPool& pool, MatmulScratch& scratch);
+
+// `matmul` of several matrices with the same input (q, k, v; gate, up), ys[i] = ws[i] x. With
+// packed weights of one activation kind (at most four matrices) the input is quantized once and
+// all the matrices' rows go through the thread pool in one pass; otherwise one matmul each.
+void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
+                         std::span<float* const> ys, ThreadPool& pool, MatmulScratch& scratch);
 
 // Copies row `row` of `w` into `out` as f32 (embedding lookups).
 void dequantize_row(const WeightMatrix& w, int64_t row, float* out);

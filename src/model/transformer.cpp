@@ -66,9 +66,9 @@ void Model::attention_block(int64_t layer, std::span<const BatchToken> batch,
       std::memcpy(v_.data() + t * kvd, row + qd + kvd, static_cast<size_t>(kvd) * sizeof(float));
     }
   } else {
-    kernels::matmul(w.wq, xn_.data(), n, q_.data(), pool_, matmul_scratch_);
-    kernels::matmul(w.wk, xn_.data(), n, k_.data(), pool_, matmul_scratch_);
-    kernels::matmul(w.wv, xn_.data(), n, v_.data(), pool_, matmul_scratch_);
+    const kernels::WeightMatrix* ws[] = {&w.wq, &w.wk, &w.wv};
+    float* ys[] = {q_.data(), k_.data(), v_.data()};
+    kernels::matmul_shared_input(ws, xn_.data(), n, ys, pool_, matmul_scratch_);
   }
   add_bias(w.bq, q_.data(), n, qd);
   add_bias(w.bk, k_.data(), n, kvd);
@@ -106,10 +106,10 @@ void Model::ffn_block(int64_t layer, int64_t n, float* out) {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
   const int64_t ff = c.n_ff;
-  kernels::matmul(w.w_up, xn_.data(), n, up_.data(), pool_, matmul_scratch_);
   const float* up = up_.data();
   int64_t up_stride = ff;
   if (c.fused_gate_up) {
+    kernels::matmul(w.w_up, xn_.data(), n, up_.data(), pool_, matmul_scratch_);
     // Each row of `up_` is [gate; up]: the gate half moves to `gate_`, which the activation and
     // the down projection want contiguous.
     for (int64_t t = 0; t < n; ++t) {
@@ -119,7 +119,9 @@ void Model::ffn_block(int64_t layer, int64_t n, float* out) {
     up = up_.data() + ff;
     up_stride = 2 * ff;
   } else {
-    kernels::matmul(w.w_gate, xn_.data(), n, gate_.data(), pool_, matmul_scratch_);
+    const kernels::WeightMatrix* ws[] = {&w.w_gate, &w.w_up};
+    float* ys[] = {gate_.data(), up_.data()};
+    kernels::matmul_shared_input(ws, xn_.data(), n, ys, pool_, matmul_scratch_);
   }
   const Activation act = c.activation;
   pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {

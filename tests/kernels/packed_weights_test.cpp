@@ -210,3 +210,52 @@ TEST(PackedWeights, MatmulOnPackedMatchesRowMajor) {
 
 }  // namespace
 }  // namespace capibara::kernels
+
+namespace capibara::kernels {
+namespace {
+
+// q, k and v (or gate and up) in one pass give exactly what three matmuls give, with packed
+// matrices of one activation kind (one pass) and of two kinds (one matmul each).
+TEST(PackedWeights, SharedInputMatchesSeparateMatmuls) {
+  ThreadPool pool(2);
+  const int64_t n = 2 * 256;
+  for (const auto& types :
+       {std::vector<GgmlType>{GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_0},
+        std::vector<GgmlType>{GgmlType::kQ4_0, GgmlType::kQ4_K}}) {
+    for (const int64_t tokens : {1, 9}) {
+      std::vector<Fixture> fixtures;
+      for (size_t i = 0; i < types.size(); ++i) {
+        fixtures.emplace_back(types[i], 16 * static_cast<int64_t>(i + 1), n, tokens,
+                              static_cast<uint32_t>(i));
+      }
+      std::vector<WeightMatrix> ws;
+      for (const Fixture& f : fixtures) {
+        ws.push_back(
+            WeightMatrix{f.type, f.weights.data(), f.rows, f.n, f.row_bytes, f.packed.data()});
+      }
+      MatmulScratch scratch(2, n, tokens);
+      const std::vector<float>& x = fixtures[0].x;
+      std::vector<std::vector<float>> together(ws.size());
+      std::vector<const WeightMatrix*> w_ptrs;
+      std::vector<float*> y_ptrs;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        together[i].assign(static_cast<size_t>(tokens * ws[i].n_rows), -1.0f);
+        w_ptrs.push_back(&ws[i]);
+        y_ptrs.push_back(together[i].data());
+      }
+      matmul_shared_input(w_ptrs, x.data(), tokens, y_ptrs, pool, scratch);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        std::vector<float> alone(together[i].size());
+        matmul(ws[i], x.data(), tokens, alone.data(), pool, scratch);
+        for (size_t j = 0; j < alone.size(); ++j) {
+          ASSERT_TRUE(same_bits(alone[j], together[i][j]))
+              << "matrix " << i << " (" << ggml_type_name(ws[i].type) << ") tokens " << tokens
+              << " at " << j;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace capibara::kernels
