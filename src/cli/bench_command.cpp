@@ -31,6 +31,7 @@ struct BenchCliOptions {
   int64_t batch = 512;
   std::string kv_type = "f16";
   bool json = false;
+  bool no_repack = false;
   bool roofline = false;
   int64_t roofline_mib = 1024;  // streamed for the bandwidth; must exceed the last-level cache
 
@@ -185,6 +186,7 @@ int run(const BenchCliOptions& o) {
     mo.n_threads = o.threads;
     mo.n_ctx = std::max<int64_t>({o.n_prompt, o.n_gen, 1});
     mo.max_batch_tokens = std::max<int64_t>(1, std::min(o.batch, std::max<int64_t>(o.n_prompt, 1)));
+    mo.repack_weights = !o.no_repack;
     const auto model = Model::load(o.model_path, mo);
     info = describe(*model);
     threads = model->n_threads();
@@ -238,6 +240,9 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--kv-type", opts->kv_type, "KV cache storage type (f32, f16, bf16, ...)")
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "Print the results as JSON");
+  cmd->add_flag("--no-repack", opts->no_repack,
+                "Use the matrices row-major from the file instead of repacking them at load "
+                "(to measure what the packed kernels gain)");
   cmd->add_flag("--roofline", opts->roofline,
                 "Measure this machine's read bandwidth and int8 / fp32 peaks and show the "
                 "fraction of the bound each result reaches");
