@@ -1,5 +1,6 @@
 // Matmul throughput per weight type and ISA: a 2048 x 2048 weight times 1 (decode) or 16
-// (prefill chunk) tokens, reported as tokens per second. Run `capibara_microbench
+// (prefill chunk) tokens, reported as tokens per second; row-major and, where the table has a
+// packed kernel for the type, packed ("/packed"). Run `capibara_microbench
 // --benchmark_filter=Matmul` (CAPIBARA_ISA does not matter: every available table is measured).
 #include <benchmark/benchmark.h>
 
@@ -8,10 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/aligned_buffer.hpp"
 #include "core/ggml_type.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/packed_weights.hpp"
 #include "kernels/quantize.hpp"
 
 namespace capibara::kernels {
@@ -21,9 +24,10 @@ constexpr int64_t kRows = 2048;
 constexpr int64_t kCols = 2048;
 constexpr int64_t kMaxTokens = 16;
 
-// One quantized weight matrix per type, made once.
+// One quantized weight matrix per type, made once, row-major and (for the packed types) packed.
 struct Weights {
   std::vector<uint64_t> storage;  // 8-byte aligned bytes
+  AlignedBuffer packed;
   WeightMatrix matrix;
 };
 
@@ -40,11 +44,16 @@ Weights make_weights(GgmlType type) {
     quantize_row_ref(type, row.data(), bytes + static_cast<size_t>(r) * row_bytes, kCols);
   }
   w.matrix = {type, bytes, kRows, kCols, row_bytes};
+  if (can_pack(type, kRows, kCols)) {
+    w.packed =
+        AlignedBuffer(static_cast<size_t>(kRows / kPackRows) * packed_group_bytes(type, kCols));
+    pack_groups(type, bytes, row_bytes, kCols, 0, kRows / kPackRows, w.packed.data());
+  }
   return w;
 }
 
 void bench_matmul(benchmark::State& state, const KernelTable* table, GgmlType type,
-                  int64_t n_tokens, int n_threads) {
+                  int64_t n_tokens, int n_threads, bool packed) {
   static std::vector<std::pair<GgmlType, Weights>> cache;
   const Weights* weights = nullptr;
   for (const auto& [t, w] : cache) {
@@ -59,8 +68,10 @@ void bench_matmul(benchmark::State& state, const KernelTable* table, GgmlType ty
   std::vector<float> x(static_cast<size_t>(n_tokens * kCols));  // [n_tokens, kCols]
   for (auto& v : x) v = dist(rng);
   std::vector<float> y(static_cast<size_t>(n_tokens * kRows));  // [n_tokens, kRows]
+  WeightMatrix matrix = weights->matrix;
+  if (packed) matrix.packed = weights->packed.data();
   for (auto _ : state) {
-    matmul(*table, weights->matrix, x.data(), n_tokens, y.data(), pool, scratch);
+    matmul(*table, matrix, x.data(), n_tokens, y.data(), pool, scratch);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -100,12 +111,20 @@ const bool kRegistered = [] {
                                    std::string(ggml_type_name(type)) +
                                    "/tokens:" + std::to_string(n_tokens) +
                                    "/threads:" + std::to_string(n_threads);
-          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, n_tokens, n_threads)
+          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, table, type, n_tokens, n_threads,
+                                       false)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
           if (n_tokens > 1 && quant_dot_kernels(*table, type).vec_dot_tile != nullptr) {
             benchmark::RegisterBenchmark((name + "/no-tile").c_str(), bench_matmul,
-                                         &tables_without_tiles()[index], type, n_tokens, n_threads)
+                                         &tables_without_tiles()[index], type, n_tokens, n_threads,
+                                         false)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+          }
+          if (packed_gemm_kernel(*table, type) != nullptr) {
+            benchmark::RegisterBenchmark((name + "/packed").c_str(), bench_matmul, table, type,
+                                         n_tokens, n_threads, true)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
           }
