@@ -66,7 +66,7 @@ void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline) {
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
     cpu_relax();
-    if (++spins > 4096) std::this_thread::yield();
+    if (++spins > 256) std::this_thread::yield();
   }
 }
 
@@ -79,8 +79,11 @@ void ThreadPool::worker_loop(int thread_index) {
       int polls = 0;
       while ((now = generation_.load(std::memory_order_acquire)) == seen) {
         cpu_relax();
-        // Reading the clock costs more than a poll: look at it every 64 polls.
-        if (++polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
+        if (++polls % 64 != 0) continue;
+        // Every 64 polls: give the core away if another thread wants it (with more pool threads
+        // than cores, the one still working), and look at the clock (dearer than a poll).
+        std::this_thread::yield();
+        if (std::chrono::steady_clock::now() > spin_until) {
           // Announce the sleep before re-checking, so that `run` either sees a sleeper and
           // notifies, or this thread sees the new generation (both accesses seq_cst).
           sleepers_.fetch_add(1, std::memory_order_seq_cst);
