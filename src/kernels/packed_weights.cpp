@@ -92,7 +92,8 @@ const PackedFormat* packed_format(GgmlType type) {
       return &kQ8_0;
     case GgmlType::kQ4_K:
       return &packed_format_q4_k();
-    // Q6_K: wired in once its layout lands (packed_q6_k.cpp).
+    case GgmlType::kQ6_K:
+      return &packed_format_q6_k();
     default:
       return nullptr;
   }

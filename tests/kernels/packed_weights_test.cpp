@@ -23,7 +23,8 @@
 namespace capibara::kernels {
 namespace {
 
-constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K};
+constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
+                                     GgmlType::kQ6_K};
 
 struct Fixture {
   GgmlType type;
