@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
@@ -33,6 +34,8 @@ constexpr size_t kMins = 2176;
 constexpr size_t kD = 2304;
 constexpr size_t kDmin = 2336;
 constexpr size_t kBlockBytes = 2368;
+// How far ahead decoding prefetches (prefetch.hpp): four blocks, about 10-14 KiB.
+constexpr size_t kPrefetchBytes = 4 * kBlockBytes;
 
 inline __m512i broadcast_quads(const int8_t* p) {
   int32_t v;
@@ -55,12 +58,6 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
-    if constexpr (kT == 1) {
-      // Decoding streams the weights once: ask for them a few blocks ahead.
-      for (size_t line = 0; line < kBlockBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(blk) + 4 * kBlockBytes + line, _MM_HINT_T0);
-      }
-    }
     const BlockQ8_K* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride) + b;
@@ -68,6 +65,8 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     __m512i total[kT];
     for (int t = 0; t < kT; ++t) total[t] = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
+      // Decoding streams the weights once: ask for them a few KiB ahead, a quarter per pair.
+      if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, p, 4);
       __m512i lo[8];
       __m512i hi[8];
       for (int c = 0; c < 8; ++c) {

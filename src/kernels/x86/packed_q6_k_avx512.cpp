@@ -10,6 +10,7 @@
 // (one fma per super-block with the product of the two scales), so the results match it bit for
 // bit whatever the number of tokens.
 #include "kernels/x86/packed_q6_k_avx512.hpp"
+#include "kernels/x86/prefetch.hpp"
 
 // GCC 12's AVX-512 headers warn about their own `_mm512_undefined_*()` fillers (GCC bug 105593,
 // fixed in GCC 13); see quant_dot_avx512.cpp.
@@ -36,8 +37,8 @@ constexpr size_t kQh = 2048;
 constexpr size_t kScales = 3072;
 constexpr size_t kD = 3328;
 constexpr size_t kBlockBytes = 3392;
-// How far ahead decoding prefetches (as packed_avx512.cpp).
-constexpr size_t kPrefetchBytes = 4096;
+// How far ahead decoding prefetches (prefetch.hpp): four blocks, about 10-14 KiB.
+constexpr size_t kPrefetchBytes = 4 * kBlockBytes;
 
 inline __m512i broadcast_quads(const int8_t* p) {
   int32_t v;
@@ -122,12 +123,6 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
-    if constexpr (kT == 1) {
-      // Decoding streams the weights once: ask for them a few KiB ahead.
-      for (size_t line = 0; line < kBlockBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(blk) + kPrefetchBytes + line, _MM_HINT_T0);
-      }
-    }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -136,6 +131,8 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int t = 0; t < kT; ++t) total[t] = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       for (int k4 = 0; k4 < 2; ++k4) {
+        // Decoding streams the weights once: ask for them a few KiB ahead, a quarter per step.
+        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, 2 * h + k4, 4);
         unit<0, kT>(blk, h, k4, a, total);
         unit<1, kT>(blk, h, k4, a, total);
       }
