@@ -93,7 +93,9 @@ struct Fixture {
   }
 };
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+[[maybe_unused]] bool same_bits(float a, float b) {
+  return std::memcmp(&a, &b, sizeof(float)) == 0;
+}
 
 TEST(PackedQ6K, Layout) {
   const PackedFormat& f = packed_format_q6_k();

@@ -1,0 +1,279 @@
+// NEON kernels of the packed layout (packed_weights.hpp, packed_q4_k.cpp), with the ARMv8.2 dot
+// product: a 128-bit register holds the same four weight bytes of four rows, so a 64-byte chunk
+// of a group is four registers (rows 0-3, 4-7, 8-11, 12-15), and one `sdot` by element
+// (`vdotq_laneq_s32`, four activation bytes picked from a loaded 16-byte vector) advances four
+// rows' dots. `sdot` is signed x signed: Q4_0's nibbles (0..15) are valid signed bytes (the
+// offset 8 comes out with the activation sums, as in the reference); Q8_0's stored q + 128
+// XOR 0x80 is q again, whose plain dot equals the reference's sum (q + 128) a - 128 sum exactly.
+//
+// A pass covers `kQ` row quads and `kT` tokens with kQ x kT <= 4 float accumulators: all
+// sixteen rows for one token (decoding streams each block once, with prefetching), fewer rows
+// for more tokens (prefill: a weight block is unpacked once per kT tokens, and the unpacked
+// weights, activations and accumulators fit the 32 vector registers; with kQ x kT = 8, GCC 12
+// spilled accumulators in the inner loop).
+//
+// Arithmetic per (row, token) is that of the scalar references: exact integer dots, the scale
+// product as its own float multiply, then one `fmla` (fused, as std::fma) per block (two for
+// Q4_K, in the reference's order), so the results match them bit for bit whatever the number
+// of tokens. fp16 scales are converted by the hardware (`fcvtl`, exact). No header with inline
+// functions is included (see quant_dot_neon.cpp).
+#include "kernels/arm/packed_neon.hpp"
+
+#include <arm_neon.h>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_weights.hpp"
+
+namespace capibara::kernels::neon {
+namespace {
+
+constexpr int kTokens = 4;
+// How far ahead decoding prefetches the 32-weight types (as on x86).
+constexpr size_t kPrefetchBytes = 4096;
+constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
+
+// Q4_K's layout (packed_q4_k.cpp).
+constexpr size_t kQ4KScales = 2048;
+constexpr size_t kQ4KMins = 2176;
+constexpr size_t kQ4KD = 2304;
+constexpr size_t kQ4KDmin = 2336;
+constexpr size_t kQ4KBlockBytes = 2368;
+
+// Row quads per pass for kT tokens: kQ x kT accumulators stay within four registers.
+template <int kT>
+inline constexpr int kQuadsPerPass = kT == 1 ? 4 : (kT == 2 ? 2 : 1);
+
+// Four fp16 values (the scales of one row quad) as f32, exactly.
+inline float32x4_t load_halves(const uint8_t* p) {
+  return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+}
+
+// Four u8 (one quad's 6-bit Q4_K scales) as int32. Reads 8 bytes: still inside the block.
+inline int32x4_t load_u8x4(const uint8_t* p) {
+  return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vld1_u8(p)))));
+}
+
+// acc + the dots of w0..w3 (four rows x four bytes each) with lanes 0..3 of `a` (four bytes each).
+inline int32x4_t dot_lanes(int32x4_t acc, int8x16_t w0, int8x16_t w1, int8x16_t w2, int8x16_t w3,
+                           int8x16_t a) {
+  acc = vdotq_laneq_s32(acc, w0, a, 0);
+  acc = vdotq_laneq_s32(acc, w1, a, 1);
+  acc = vdotq_laneq_s32(acc, w2, a, 2);
+  acc = vdotq_laneq_s32(acc, w3, a, 3);
+  return acc;
+}
+
+// One block of a row quad of a 32-weight type as eight signed registers: w[k] pairs with
+// activation bytes [4k, 4k + 4). Q4_0: its four chunks' low nibbles (weights 0..15), then the
+// high ones (16..31); Q8_0: its eight chunks with the offset 128 flipped out.
+template <bool kNibbles>
+struct Quad {
+  int8x16_t w[8];
+
+  explicit Quad(const uint8_t* quants) {  // the block's quants + 16 x quad
+    if constexpr (kNibbles) {
+      for (int k = 0; k < 4; ++k) {
+        const uint8x16_t v = vld1q_u8(quants + 64 * k);
+        w[k] = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F)));
+        w[4 + k] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+      }
+    } else {
+      for (int k = 0; k < 8; ++k) {
+        w[k] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(quants + 64 * k), vdupq_n_u8(0x80)));
+      }
+    }
+  }
+
+  // The exact integer dots of the four rows with one token's block, offset removed.
+  int32x4_t dot(const BlockQ8Sum& a) const {
+    const int8x16_t a0 = vld1q_s8(a.qs);
+    const int8x16_t a1 = vld1q_s8(a.qs + 16);
+    // Two independent chains halve the latency of the eight dependent steps.
+    const int32x4_t s0 =
+        dot_lanes(vdupq_n_s32(kNibbles ? -8 * a.sum : 0), w[0], w[1], w[2], w[3], a0);
+    const int32x4_t s1 = dot_lanes(vdupq_n_s32(0), w[4], w[5], w[6], w[7], a1);
+    return vaddq_s32(s0, s1);
+  }
+};
+
+// Rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens.
+template <bool kNibbles, int kT, int kQ>
+void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0, float* y,
+          size_t y_stride) {
+  constexpr size_t quant_bytes = kNibbles ? 256 : 512;
+  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
+  float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
+  for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+    if constexpr (kQ == 4 && kT == 1) {
+      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
+      for (size_t line = 0; line < quant_bytes; line += 64) {
+        __builtin_prefetch(quants + kPrefetchBytes + line);
+      }
+    }
+    const BlockQ8Sum* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = reinterpret_cast<const BlockQ8Sum*>(act + static_cast<size_t>(t) * act_stride) + b;
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < kQ; ++i) {
+      const int q = q0 + i;
+      const Quad<kNibbles> w(quants + 16 * q);
+      const float32x4_t dw = load_halves(scales + static_cast<size_t>(b) * kScaleBytes + 8 * q);
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) {
+        const float32x4_t d = vmulq_f32(dw, vdupq_n_f32(a[t]->d));
+        acc[kQ * t + i] = vfmaq_f32(acc[kQ * t + i], vcvtq_f32_s32(w.dot(*a[t])), d);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    for (int i = 0; i < kQ; ++i) {
+      vst1q_f32(y + static_cast<size_t>(t) * y_stride + 4 * static_cast<size_t>(q0 + i),
+                acc[kQ * t + i]);
+    }
+  }
+}
+
+// The 32-value sums of sub-blocks 2p and 2p + 1 as one int16 pair per 32-bit lane.
+inline int16x8_t pair_sums(const int16_t* bsums, int p) {
+  const auto lo = static_cast<uint16_t>(bsums[4 * p] + bsums[4 * p + 1]);
+  const auto hi = static_cast<uint16_t>(bsums[4 * p + 2] + bsums[4 * p + 3]);
+  return vreinterpretq_s16_u32(vdupq_n_u32(uint32_t{lo} | (uint32_t{hi} << 16)));
+}
+
+// Q4_K: rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens. Per row quad and sub-block pair p,
+// chunks 8p..8p+7 hold sub-block 2p in their low nibbles and 2p + 1 in their high ones; each
+// half is unpacked once for the kT tokens.
+template <int kT, int kQ>
+void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0,
+               float* y, size_t y_stride) {
+  float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
+  for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    if constexpr (kQ == 4 && kT == 1) {
+      // Decoding streams the weights once: ask for them a few blocks ahead.
+      for (size_t line = 0; line < kQ4KBlockBytes; line += 64) {
+        __builtin_prefetch(blk + 4 * kQ4KBlockBytes + line);
+      }
+    }
+    const BlockQ8_K* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride) + b;
+    }
+    for (int i = 0; i < kQ; ++i) {
+      const int q = q0 + i;
+      int32x4_t total[kT];
+      for (int t = 0; t < kT; ++t) total[t] = vdupq_n_s32(0);
+      for (int p = 0; p < 4; ++p) {
+        for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
+          int8x16_t w[8];
+          for (int c = 0; c < 8; ++c) {
+            const uint8x16_t v = vld1q_u8(blk + 64 * (8 * p + c) + 16 * q);
+            w[c] = vreinterpretq_s8_u8(h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4));
+          }
+          const int32x4_t sc = load_u8x4(blk + kQ4KScales + 16 * (2 * p + h) + 4 * q);
+#pragma GCC unroll 4
+          for (int t = 0; t < kT; ++t) {
+            const int8_t* qs = a[t]->qs + 64 * p + 32 * h;
+            const int32x4_t s0 = dot_lanes(vdupq_n_s32(0), w[0], w[1], w[2], w[3], vld1q_s8(qs));
+            const int32x4_t s1 =
+                dot_lanes(vdupq_n_s32(0), w[4], w[5], w[6], w[7], vld1q_s8(qs + 16));
+            total[t] = vmlaq_s32(total[t], vaddq_s32(s0, s1), sc);
+          }
+        }
+      }
+      // Row r's mins of sub-blocks 2p, 2p + 1 side by side, as int16 (four rows per register).
+      int16x8_t m16[4];
+      for (int p = 0; p < 4; ++p) {
+        m16[p] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + kQ4KMins + 32 * p + 8 * q)));
+      }
+      const float32x4_t dw = load_halves(blk + kQ4KD + 8 * q);
+      const float32x4_t dmin = load_halves(blk + kQ4KDmin + 8 * q);
+      for (int t = 0; t < kT; ++t) {
+        int32x4_t m01 = vdupq_n_s32(0);  // rows 0, 1: (even, odd) sub-block products
+        int32x4_t m23 = vdupq_n_s32(0);  // rows 2, 3
+        for (int p = 0; p < 4; ++p) {
+          const int16x8_t ps = pair_sums(a[t]->bsums, p);
+          m01 = vmlal_s16(m01, vget_low_s16(m16[p]), vget_low_s16(ps));
+          m23 = vmlal_high_s16(m23, m16[p], ps);
+        }
+        const int32x4_t mins = vpaddq_s32(m01, m23);
+        const float32x4_t da = vdupq_n_f32(a[t]->d);
+        acc[kQ * t + i] = vfmaq_f32(acc[kQ * t + i], vcvtq_f32_s32(total[t]), vmulq_f32(dw, da));
+        acc[kQ * t + i] =
+            vfmaq_f32(acc[kQ * t + i], vcvtq_f32_s32(vnegq_s32(mins)), vmulq_f32(dmin, da));
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    for (int i = 0; i < kQ; ++i) {
+      vst1q_f32(y + static_cast<size_t>(t) * y_stride + 4 * static_cast<size_t>(q0 + i),
+                acc[kQ * t + i]);
+    }
+  }
+}
+
+// All sixteen rows times kT tokens, in passes of kQuadsPerPass<kT> row quads.
+template <int kFormat, int kT>
+void tokens(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+            size_t y_stride) {
+  constexpr int kQ = kQuadsPerPass<kT>;
+  for (int q0 = 0; q0 < kPackRows / 4; q0 += kQ) {
+    if constexpr (kFormat == 0) {
+      pass<true, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
+    } else if constexpr (kFormat == 1) {
+      pass<false, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
+    } else {
+      pass_q4_k<kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
+    }
+  }
+}
+
+template <int kFormat, int kT = kTokens>
+void rest(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int64_t n_tokens,
+          float* y, size_t y_stride) {
+  if constexpr (kT > 0) {
+    if (n_tokens == kT) {
+      tokens<kFormat, kT>(nb, group, act, act_stride, y, y_stride);
+    } else {
+      rest<kFormat, kT - 1>(nb, group, act, act_stride, n_tokens, y, y_stride);
+    }
+  }
+}
+
+// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K.
+template <int kFormat>
+void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
+          float* y, size_t y_stride) {
+  const int64_t nb = n / (kFormat == 2 ? 256 : 32);
+  const auto* a = static_cast<const uint8_t*>(act);
+  int64_t t = 0;
+  for (; t + kTokens <= n_tokens; t += kTokens) {
+    tokens<kFormat, kTokens>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+                             y + static_cast<size_t>(t) * y_stride, y_stride);
+  }
+  rest<kFormat>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t,
+                y + static_cast<size_t>(t) * y_stride, y_stride);
+}
+
+}  // namespace
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<0>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<1>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+}  // namespace capibara::kernels::neon

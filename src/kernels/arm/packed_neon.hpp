@@ -1,0 +1,18 @@
+// NEON (ARMv8.2 dot product) kernels of the packed layout (`PackedGemmFn`, packed_weights.hpp),
+// compiled with -march=armv8.2-a+dotprod+fp16: only the NEON table, after the CPU check, may
+// call them. Bit-identical to the scalar references (`scalar::packed_gemm_*`).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capibara::kernels::neon {
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+
+}  // namespace capibara::kernels::neon
