@@ -1,19 +1,91 @@
-// Flash-style attention over paged KV blocks, one work item per (batch entry, KV head).
+// Flash-style attention over paged KV blocks. Work items are (query tile, KV head): a query tile
+// is a run of up to `kQueryTile` consecutive batch entries of one sequence, so a prefill converts
+// each K/V tile once per query tile instead of once per query.
 #include "model/attention.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include "kernels/kernel_table.hpp"
 
 namespace capibara {
+namespace {
+
+// Queries sharing one conversion of each K/V tile. 16 amortises the conversion well below the
+// per-query dots and keeps a prefill of one 512-token batch at 32 tiles per KV head, enough
+// items to balance the pool's threads.
+constexpr int64_t kQueryTile = 16;
+constexpr int64_t kB = kKvBlockTokens;
+
+// First position `pos` may see: causal, then limited to the last `window_tokens` positions.
+int64_t first_visible(const AttentionShape& shape, int64_t pos) {
+  return shape.window_tokens > 0 ? std::max<int64_t>(0, pos - shape.window_tokens + 1) : 0;
+}
+
+// The running softmax state of the query heads of one batch entry that share a KV head.
+struct QueryState {
+  float* acc;      // [n_gqa, head_dim] unnormalised outputs
+  float* run_max;  // [n_gqa]
+  float* run_sum;  // [n_gqa]
+};
+
+// Folds keys and values [0, n) of a tile (`k` and `v`: [n, head_dim]) into `st` for the `n_gqa`
+// query heads at `qg` ([n_gqa, head_dim]). Everything here depends only on this query and these
+// rows, never on the other queries of its tile: a query gets bit-identical results whichever
+// batch it is part of.
+void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k, const float* v,
+                int64_t n, int64_t n_gqa, int64_t hd, float scale, float* scores,
+                const QueryState& st) {
+  for (int64_t h = 0; h < n_gqa; ++h) {
+    float* s = scores;  // [n]
+    float tile_max = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < n; ++j) {
+      s[j] = kt.dot_f32(qg + h * hd, k + j * hd, hd) * scale;
+      tile_max = std::max(tile_max, s[j]);
+    }
+    // Online softmax: rescale what was accumulated under the old maximum.
+    const float new_max = std::max(st.run_max[h], tile_max);
+    // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
+    const float correction = new_max == st.run_max[h] ? 1.0f : std::exp(st.run_max[h] - new_max);
+    float* o = st.acc + h * hd;
+    if (correction != 1.0f) {
+      for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
+    }
+    for (int64_t j = 0; j < n; ++j) s[j] -= new_max;
+    // The table's exp is element-wise (its vector tail matches its body), so a score's weight
+    // does not depend on where in the tile the score sits.
+    kt.exp(s, s, n);
+    float sum = st.run_sum[h] * correction;
+    for (int64_t j = 0; j < n; ++j) {
+      sum += s[j];
+      kt.axpy_f32(s[j], v + j * hd, o, hd);
+    }
+    st.run_max[h] = new_max;
+    st.run_sum[h] = sum;
+  }
+}
+
+// Batch entries [begin, end) of the query tile that starts at `begin`: consecutive entries of
+// one sequence, at most `kQueryTile` of them.
+int64_t tile_end(std::span<const BatchToken> batch, int64_t begin) {
+  const auto size = static_cast<int64_t>(batch.size());
+  const int32_t seq = batch[static_cast<size_t>(begin)].seq;
+  int64_t end = begin + 1;
+  while (end < size && end - begin < kQueryTile && batch[static_cast<size_t>(end)].seq == seq) {
+    ++end;
+  }
+  return end;
+}
+
+}  // namespace
 
 int64_t attention_scratch_per_thread(const AttentionShape& shape) {
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  // K tile, V tile, scores, accumulators, running max and sum.
-  return 2 * kKvBlockTokens * shape.head_dim + n_gqa * kKvBlockTokens + n_gqa * shape.head_dim +
-         2 * n_gqa;
+  // K tile, V tile, scores of one query head, then per query of a tile: accumulators, running
+  // max and sum.
+  return 2 * kB * shape.head_dim + kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
 }
 
 void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
@@ -22,67 +94,86 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
   const int64_t hd = shape.head_dim;
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
   const int64_t q_dim = shape.n_head * hd;
+  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
   const auto& kt = kernels::active_kernels();
   const int64_t per_thread = attention_scratch_per_thread(shape);
-  const auto n_items = static_cast<int64_t>(batch.size()) * shape.n_head_kv;
-  constexpr int64_t kB = kKvBlockTokens;
+  const auto n_batch = static_cast<int64_t>(batch.size());
+  int64_t n_tiles = 0;
+  for (int64_t t = 0; t < n_batch; t = tile_end(batch, t)) ++n_tiles;
+  const int64_t n_items = n_tiles * shape.n_head_kv;
 
-  // The K/V tiles of one KV head are read once for the whole group of query heads sharing them.
-  pool.parallel_for(n_items, [&](int64_t begin, int64_t end, int thread) {
+  // Items differ widely in cost (a causal prefill's last tile sees the whole prompt), so threads
+  // take them one at a time instead of in fixed slices. Which thread runs an item does not
+  // change its result.
+  std::atomic<int64_t> next_item{0};
+  pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
     float* k_tile = scratch + static_cast<int64_t>(thread) * per_thread;  // [kB, head_dim]
     float* v_tile = k_tile + kB * hd;                                     // [kB, head_dim]
-    float* scores = v_tile + kB * hd;                                     // [n_gqa, kB]
-    float* acc = scores + n_gqa * kB;                                     // [n_gqa, head_dim]
-    float* run_max = acc + n_gqa * hd;                                    // [n_gqa]
-    float* run_sum = run_max + n_gqa;                                     // [n_gqa]
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / shape.n_head_kv;
+    float* scores = v_tile + kB * hd;                                     // [kB]
+    float* states = scores + kB;  // [kQueryTile, state_floats]
+    // Items are taken in increasing order, so this thread finds its tiles by scanning forward.
+    int64_t tile = 0, t0 = 0, t1 = n_batch > 0 ? tile_end(batch, 0) : 0;
+    for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_items;
+         item = next_item.fetch_add(1, std::memory_order_relaxed)) {
+      for (; tile < item / shape.n_head_kv; ++tile) {
+        t0 = t1;
+        t1 = tile_end(batch, t0);
+      }
       const int64_t g = item % shape.n_head_kv;
-      const BatchToken& entry = batch[static_cast<size_t>(t)];
-      const SequenceKvCache& cache = *caches[static_cast<size_t>(entry.seq)];
+      const SequenceKvCache& cache =
+          *caches[static_cast<size_t>(batch[static_cast<size_t>(t0)].seq)];
       const KvBlockPool& kv = cache.pool();
       const std::span<const int32_t> table = cache.blocks();
-      // Causal: positions first..pos; a sliding window keeps the last `window_tokens` of them.
-      const int64_t first =
-          shape.window_tokens > 0 ? std::max<int64_t>(0, entry.pos - shape.window_tokens + 1) : 0;
-      const float* qg = q + t * q_dim + g * n_gqa * hd;
-      std::fill(acc, acc + n_gqa * hd, 0.0f);
-      std::fill(run_max, run_max + n_gqa, -std::numeric_limits<float>::infinity());
-      std::fill(run_sum, run_sum + n_gqa, 0.0f);
-      for (int64_t b = first / kB; b <= entry.pos / kB; ++b) {
+      auto state = [&](int64_t t) {
+        float* base = states + (t - t0) * state_floats;
+        return QueryState{base, base + n_gqa * hd, base + n_gqa * hd + n_gqa};
+      };
+      int64_t b_first = std::numeric_limits<int64_t>::max(), b_last = -1;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t pos = batch[static_cast<size_t>(t)].pos;
+        b_first = std::min(b_first, first_visible(shape, pos) / kB);
+        b_last = std::max(b_last, pos / kB);
+        const QueryState st = state(t);
+        std::fill(st.acc, st.acc + n_gqa * hd, 0.0f);
+        std::fill(st.run_max, st.run_max + n_gqa, -std::numeric_limits<float>::infinity());
+        std::fill(st.run_sum, st.run_sum + n_gqa, 0.0f);
+      }
+      for (int64_t b = b_first; b <= b_last; ++b) {
+        // Each query sees slots [lo, hi] of this block (none when lo > hi); the tile reads the
+        // union once.
+        auto slots = [&](int64_t t, int64_t& lo, int64_t& hi) {
+          const int64_t pos = batch[static_cast<size_t>(t)].pos;
+          lo = std::max(first_visible(shape, pos), b * kB) - b * kB;
+          hi = std::min(pos, b * kB + kB - 1) - b * kB;
+        };
+        int64_t lo_all = kB, hi_all = -1;
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t lo, hi;
+          slots(t, lo, hi);
+          if (lo > hi) continue;
+          lo_all = std::min(lo_all, lo);
+          hi_all = std::max(hi_all, hi);
+        }
+        if (lo_all > hi_all) continue;
         const int32_t block = table[static_cast<size_t>(b)];
-        const int64_t lo = std::max(first, b * kB) - b * kB;
-        const int64_t n = std::min(entry.pos, b * kB + kB - 1) - b * kB + 1 - lo;
-        kv.read_tile(block, layer, 0, g, lo, n, k_tile);
-        kv.read_tile(block, layer, 1, g, lo, n, v_tile);
-        for (int64_t h = 0; h < n_gqa; ++h) {
-          float* s = scores + h * kB;
-          float tile_max = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < n; ++j) {
-            s[j] = kt.dot_f32(qg + h * hd, k_tile + j * hd, hd) * shape.scale;
-            tile_max = std::max(tile_max, s[j]);
-          }
-          // Online softmax: rescale what was accumulated under the old maximum.
-          const float new_max = std::max(run_max[h], tile_max);
-          const float correction = std::exp(run_max[h] - new_max);
-          float* o = acc + h * hd;
-          if (correction != 1.0f) {
-            for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
-          }
-          float sum = run_sum[h] * correction;
-          for (int64_t j = 0; j < n; ++j) {
-            const float p = std::exp(s[j] - new_max);
-            sum += p;
-            kt.axpy_f32(p, v_tile + j * hd, o, hd);
-          }
-          run_max[h] = new_max;
-          run_sum[h] = sum;
+        kv.read_tile(block, layer, 0, g, lo_all, hi_all - lo_all + 1, k_tile);
+        kv.read_tile(block, layer, 1, g, lo_all, hi_all - lo_all + 1, v_tile);
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t lo, hi;
+          slots(t, lo, hi);
+          if (lo > hi) continue;
+          const int64_t skip = (lo - lo_all) * hd;
+          fold_block(kt, q + t * q_dim + g * n_gqa * hd, k_tile + skip, v_tile + skip, hi - lo + 1,
+                     n_gqa, hd, shape.scale, scores, state(t));
         }
       }
-      float* o = out + t * q_dim + g * n_gqa * hd;
-      for (int64_t h = 0; h < n_gqa; ++h) {
-        const float inv = 1.0f / run_sum[h];
-        for (int64_t i = 0; i < hd; ++i) o[h * hd + i] = acc[h * hd + i] * inv;
+      for (int64_t t = t0; t < t1; ++t) {
+        const QueryState st = state(t);
+        float* o = out + t * q_dim + g * n_gqa * hd;
+        for (int64_t h = 0; h < n_gqa; ++h) {
+          const float inv = 1.0f / st.run_sum[h];
+          for (int64_t i = 0; i < hd; ++i) o[h * hd + i] = st.acc[h * hd + i] * inv;
+        }
       }
     }
   });

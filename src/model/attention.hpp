@@ -2,7 +2,9 @@
 // (GQA), optionally restricted to a sliding window of the most recent positions (Mistral,
 // Gemma 3, Cohere2). Flash-style: keys and values are read one block (tile) at a time straight
 // from the pool and folded into a running (online) softmax, so no score row over the whole
-// context exists and the scratch does not grow with the context.
+// context exists and the scratch does not grow with the context. Consecutive batch entries of one
+// sequence (a prefill) share each tile's read and conversion; every entry's output is still
+// bit-identical to the one it gets alone in a batch.
 //
 // Thread safety: called by the model's thread; runs on its pool. The caches must hold every
 // position up to each entry's `pos` for `layer` before the call.
