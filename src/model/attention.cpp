@@ -41,10 +41,12 @@ void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k,
   for (int64_t h = 0; h < n_gqa; ++h) {
     float* s = scores;  // [n]
     float tile_max = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < n; ++j) {
-      s[j] = kt.dot_f32(qg + h * hd, k + j * hd, hd) * scale;
-      tile_max = std::max(tile_max, s[j]);
+    if (kt.attn_scores != nullptr) {
+      kt.attn_scores(qg + h * hd, k, n, hd, scale, s);
+    } else {
+      for (int64_t j = 0; j < n; ++j) s[j] = kt.dot_f32(qg + h * hd, k + j * hd, hd) * scale;
     }
+    for (int64_t j = 0; j < n; ++j) tile_max = std::max(tile_max, s[j]);
     // Online softmax: rescale what was accumulated under the old maximum.
     const float new_max = std::max(st.run_max[h], tile_max);
     // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
@@ -58,9 +60,11 @@ void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k,
     // does not depend on where in the tile the score sits.
     kt.exp(s, s, n);
     float sum = st.run_sum[h] * correction;
-    for (int64_t j = 0; j < n; ++j) {
-      sum += s[j];
-      kt.axpy_f32(s[j], v + j * hd, o, hd);
+    for (int64_t j = 0; j < n; ++j) sum += s[j];
+    if (kt.attn_values != nullptr) {
+      kt.attn_values(s, v, n, hd, o);
+    } else {
+      for (int64_t j = 0; j < n; ++j) kt.axpy_f32(s[j], v + j * hd, o, hd);
     }
     st.run_max[h] = new_max;
     st.run_sum[h] = sum;

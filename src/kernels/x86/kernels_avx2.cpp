@@ -72,6 +72,8 @@ consteval KernelTable make_avx2_table() {
   t.rope_neox = avx2::rope_neox;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
+  t.attn_scores = avx2::attn_scores;
+  t.attn_values = avx2::attn_values;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
   set_quant_dot(t, GgmlType::kBF16, avx2::quantize_bf16, avx2::vec_dot_bf16);
