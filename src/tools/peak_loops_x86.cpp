@@ -23,10 +23,6 @@ inline void opaque(T& v) {
 CAPIBARA_AVX2 uint64_t read_avx2(const uint8_t* p, size_t n_bytes) {
   __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
   for (size_t i = 0; i < n_bytes; i += 128) {
-    // The same software prefetch as the decoding kernels (packed_avx512.cpp), which read faster
-    // with it than the hardware prefetcher alone manages: the bound is what a kernel can reach.
-    _mm_prefetch(reinterpret_cast<const char*>(p + i) + 4096, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + i) + 4096 + 64, _MM_HINT_T0);
     s0 = _mm256_add_epi64(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
     s1 = _mm256_add_epi64(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
     s2 = _mm256_add_epi64(s2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
