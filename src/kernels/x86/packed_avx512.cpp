@@ -9,17 +9,7 @@
 // depend on how many tokens share a pass.
 #include "kernels/x86/packed_avx512.hpp"
 
-// GCC 12's AVX-512 headers warn about their own `_mm512_undefined_*()` fillers (GCC bug 105593,
-// fixed in GCC 13); see quant_dot_avx512.cpp.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "kernels/x86/avx512_common.hpp"
 
 #include <cstring>
 
@@ -33,12 +23,6 @@ constexpr int kTokens = 8;
 // How far ahead decoding prefetches (into L2, see prefetch.hpp): 8 KiB measured best of 4-32.
 constexpr size_t kPrefetchBytes = 8192;
 constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
-
-inline __m512i broadcast_quads(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return _mm512_set1_epi32(v);
-}
 
 // Sixteen weight registers of one block: Q4_0's chunks split into low and high nibbles (weights
 // j and j + 16 of each row's block), Q8_0's eight chunks as stored.
@@ -108,30 +92,14 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t]);
 }
 
-template <bool kNibbles, int kT = kTokens>
-void gemm_rest(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
-               int64_t n_tokens, float* y, size_t y_stride) {
-  if constexpr (kT > 0) {
-    if (n_tokens == kT) {
-      gemm_pass<kNibbles, kT>(nb, group, act, act_stride, y, y_stride);
-    } else {
-      gemm_rest<kNibbles, kT - 1>(nb, group, act, act_stride, n_tokens, y, y_stride);
-    }
-  }
-}
-
 template <bool kNibbles>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
-  const int64_t nb = n / 32;
   const auto* a = static_cast<const uint8_t*>(act);
-  int64_t t = 0;
-  for (; t + kTokens <= n_tokens; t += kTokens) {
-    gemm_pass<kNibbles, kTokens>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                                 y + static_cast<size_t>(t) * y_stride, y_stride);
-  }
-  gemm_rest<kNibbles>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t,
-                      y + static_cast<size_t>(t) * y_stride, y_stride);
+  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    gemm_pass<kNibbles, kT>(n / 32, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+                            y + static_cast<size_t>(t) * y_stride, y_stride);
+  });
 }
 
 }  // namespace

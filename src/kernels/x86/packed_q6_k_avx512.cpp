@@ -12,17 +12,7 @@
 #include "kernels/x86/packed_q6_k_avx512.hpp"
 #include "kernels/x86/prefetch.hpp"
 
-// GCC 12's AVX-512 headers warn about their own `_mm512_undefined_*()` fillers (GCC bug 105593,
-// fixed in GCC 13); see quant_dot_avx512.cpp.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "kernels/x86/avx512_common.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -39,12 +29,6 @@ constexpr size_t kD = 3328;
 constexpr size_t kBlockBytes = 3392;
 // How far ahead decoding prefetches (prefetch.hpp): four blocks, about 10-14 KiB.
 constexpr size_t kPrefetchBytes = 4 * kBlockBytes;
-
-inline __m512i broadcast_quads(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return _mm512_set1_epi32(v);
-}
 
 // One token's Q8_K block, read without assuming alignment (the rows may be any number of bytes
 // apart), as `scalar::packed_gemm_q6_k` does.
@@ -147,31 +131,15 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t]);
 }
 
-template <int kT = kTokens>
-void rest(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int64_t n_tokens,
-          float* y, size_t y_stride) {
-  if constexpr (kT > 0) {
-    if (n_tokens == kT) {
-      pass<kT>(nb, group, act, act_stride, y, y_stride);
-    } else {
-      rest<kT - 1>(nb, group, act, act_stride, n_tokens, y, y_stride);
-    }
-  }
-}
-
 }  // namespace
 
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  const int64_t nb = n / 256;
   const auto* a = static_cast<const uint8_t*>(act);
-  int64_t t = 0;
-  for (; t + kTokens <= n_tokens; t += kTokens) {
-    pass<kTokens>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                  y + static_cast<size_t>(t) * y_stride, y_stride);
-  }
-  rest(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t,
-       y + static_cast<size_t>(t) * y_stride, y_stride);
+  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    pass<kT>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+             y + static_cast<size_t>(t) * y_stride, y_stride);
+  });
 }
 
 }  // namespace capibara::kernels::avx512

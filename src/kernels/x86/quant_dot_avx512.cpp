@@ -7,21 +7,11 @@
 // the results are bit-identical to the AVX2 table's: switching tables never moves a logit.
 //
 // Compiled with AVX-512 F/BW/VL/VNNI flags and only called through the AVX-512 table after the
-// dispatcher has checked the CPU and the OS. No header with inline functions is included.
+// dispatcher has checked the CPU and the OS. The only header with inline functions it includes
+// (avx512_common.hpp) gives them internal linkage.
 #include "kernels/x86/kernels_avx512.hpp"
 
-// GCC 12's AVX-512 headers fill the unused lanes of `_mm512_insert*` / `_mm512_extract*` /
-// `_mm512_cvtepi32_ps` from `_mm512_undefined_*()` and then warn that they are uninitialized
-// (GCC bug 105593, fixed in GCC 13); the warning points into the header, so it is silenced for it.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "kernels/x86/avx512_common.hpp"
 
 #include <cstring>
 
