@@ -10,7 +10,6 @@
 // (one fma per super-block with the product of the two scales), so the results match it bit for
 // bit whatever the number of tokens.
 #include "kernels/x86/packed_q6_k_avx512.hpp"
-#include "kernels/x86/prefetch.hpp"
 
 #include "kernels/x86/avx512_common.hpp"
 
@@ -18,6 +17,7 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
