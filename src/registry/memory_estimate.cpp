@@ -9,6 +9,8 @@
 #include <fmt/core.h>
 
 #include "gguf/gguf_file.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/packed_weights.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
 
@@ -29,6 +31,30 @@ double kv_element_bytes(KvType type) {
     default:
       return 2.0;
   }
+}
+
+// What repacking at load (model/weight_packing.cpp) adds to the file's bytes with the kernel
+// table in use: the packed layouts of the K-quants are a little larger than the tensors they
+// replace (the mapped pages of which are dropped), and a tied output matrix is packed beside the
+// embedding the lookups keep reading.
+int64_t packing_overhead_bytes(const gguf::GgufFile& file) {
+  const kernels::KernelTable& table = kernels::active_kernels();
+  const bool tied = file.find_tensor("output.weight") == nullptr;
+  int64_t extra = 0;
+  for (const auto& t : file.tensors()) {
+    if (t.shape.size() != 2 || kernels::packed_gemm_kernel(table, t.type) == nullptr ||
+        !kernels::can_pack(t.type, t.shape[1], t.shape[0])) {
+      continue;
+    }
+    const auto packed = static_cast<int64_t>(t.shape[1] / kernels::kPackRows *
+                                             kernels::packed_group_bytes(t.type, t.shape[0]));
+    if (t.name == "token_embd.weight") {
+      if (tied) extra += packed;  // packed for the logits, kept for the lookups
+    } else {
+      extra += std::max<int64_t>(0, packed - static_cast<int64_t>(t.n_bytes));
+    }
+  }
+  return extra;
 }
 
 }  // namespace
@@ -52,6 +78,7 @@ MemoryEstimate estimate_expert_memory(const ExpertConfig& config) {
   const ModelConfig mc = read_model_config(file);
   MemoryEstimate e;
   for (const auto& t : file.tensors()) e.weights_bytes += static_cast<int64_t>(t.n_bytes);
+  e.weights_bytes += packing_overhead_bytes(file);
 
   int64_t n_ctx =
       config.model.n_ctx > 0 ? config.model.n_ctx : std::min(mc.n_ctx_train, kDefaultMaxCtx);

@@ -1,0 +1,42 @@
+// The memory estimate of an expert: the file's tensors, plus what repacking adds with the kernel
+// table in use (K-quant layouts a little larger than the file's, nothing for Q4_0 / Q8_0).
+#include "registry/memory_estimate.hpp"
+
+#include <gtest/gtest.h>
+
+#include "gguf/gguf_file.hpp"
+#include "kernels/kernel_table.hpp"
+#include "support/shared_data.hpp"
+
+namespace capibara {
+namespace {
+
+TEST(MemoryEstimate, WeightsAreTheTensorsPlusThePackingOverhead) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  const bool packs =
+      kernels::packed_gemm_kernel(kernels::active_kernels(), GgmlType::kQ4_K) != nullptr;
+  for (const char* name :
+       {"synth-llama-q4_0", "synth-llama-q8_0", "synth-llama-q4_k_m", "synth-llama-f16"}) {
+    ExpertConfig config;
+    config.id = name;
+    config.model_path = shared / "models" / (std::string(name) + ".gguf");
+    const auto file = gguf::GgufFile::open(config.model_path);
+    int64_t file_bytes = 0;
+    for (const auto& t : file.tensors()) file_bytes += static_cast<int64_t>(t.n_bytes);
+    const MemoryEstimate e = estimate_expert_memory(config);
+    if (!packs || std::string(name) == "synth-llama-f16") {
+      EXPECT_EQ(e.weights_bytes, file_bytes) << name;  // nothing packed
+    } else {
+      // Q4_K packs 148 bytes per 144 of a row's super-block, Q6_K (their output matrices)
+      // 212 per 210, Q4_0 and Q8_0 exactly their bytes: a few percent at most.
+      EXPECT_GE(e.weights_bytes, file_bytes) << name;
+      EXPECT_LT(e.weights_bytes, file_bytes + file_bytes / 25) << name;
+      if (std::string(name) == "synth-llama-q4_k_m") {
+        EXPECT_GT(e.weights_bytes, file_bytes);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace capibara
