@@ -7,6 +7,7 @@
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 #include "kernels/x86/ops_avx2.hpp"
+#include "kernels/x86/packed_avx2.hpp"
 
 namespace capibara::kernels {
 namespace avx2 {
@@ -91,6 +92,10 @@ consteval KernelTable make_avx2_table() {
   set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);
   set_quant_dot(t, GgmlType::kQ5_K, avx2::quantize_q8_k, avx2::vec_dot_q5_k);
   set_quant_dot(t, GgmlType::kQ6_K, avx2::quantize_q8_k, avx2::vec_dot_q6_k);
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = avx2::packed_gemm_q4_0;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = avx2::packed_gemm_q8_0;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = avx2::packed_gemm_q4_k;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = avx2::packed_gemm_q6_k;
   return t;
 }
 
