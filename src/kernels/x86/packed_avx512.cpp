@@ -73,11 +73,10 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    if constexpr (kT == 1) {
-      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
-      x86::prefetch_part(group + static_cast<size_t>(b) * quant_bytes + kPrefetchBytes, quant_bytes,
-                         0, 1);
-    }
+    // Every pass streams the weights (decoding reads each once; batches of a few sequences are
+    // as memory-bound): ask for the lines kPrefetchBytes ahead.
+    x86::prefetch_part(group + static_cast<size_t>(b) * quant_bytes + kPrefetchBytes, quant_bytes,
+                       0, 1);
     const Block<kNibbles> w(group + static_cast<size_t>(b) * quant_bytes);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(
         reinterpret_cast<const __m256i*>(scales + static_cast<size_t>(b) * kScaleBytes)));

@@ -49,8 +49,8 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     __m512i total[kT];
     for (int t = 0; t < kT; ++t) total[t] = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
-      // Decoding streams the weights once: ask for them a few KiB ahead, a quarter per pair.
-      if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, p, 4);
+      // Every pass streams the weights: ask for them a few KiB ahead, a quarter per pair.
+      x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, p, 4);
       __m512i lo[8];
       __m512i hi[8];
       for (int c = 0; c < 8; ++c) {

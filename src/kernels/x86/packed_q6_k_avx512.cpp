@@ -4,7 +4,7 @@
 // registers hold 6-bit quants q in [0, 63] of the 16 rows. `vpdpbusd` with broadcast activation
 // bytes sums q * a per row and sub-block, starting from -32 * bsums[j] (the -32 offset of Q6_K),
 // and `vpmulld` applies the rows' signed sub-block scales. A pass unpacks each unit once for kT
-// tokens; decoding (kT == 1) prefetches the weights a few KiB ahead.
+// tokens and prefetches the weights a few KiB ahead.
 //
 // The float operations per (row, token) are those of `scalar::packed_gemm_q6_k`, in its order
 // (one fma per super-block with the product of the two scales), so the results match it bit for
@@ -115,8 +115,8 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int t = 0; t < kT; ++t) total[t] = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       for (int k4 = 0; k4 < 2; ++k4) {
-        // Decoding streams the weights once: ask for them a few KiB ahead, a quarter per step.
-        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, 2 * h + k4, 4);
+        // Every pass streams the weights: ask for them a few KiB ahead, a quarter per step.
+        x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, 2 * h + k4, 4);
         unit<0, kT>(blk, h, k4, a, total);
         unit<1, kT>(blk, h, k4, a, total);
       }
