@@ -1,0 +1,430 @@
+// AVX2 kernels of the packed layout (packed_weights.hpp, packed_q4_k.cpp, packed_q6_k.cpp), for
+// CPUs without AVX-512: a 256-bit register holds the same four weight bytes of eight rows, so a
+// 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15 at offset 32), and
+// every block is computed for the two row halves in turn, each with its own float accumulator.
+//
+// Without `vpdpbusd`, the u8 x s8 dot of four bytes per int32 lane is `vpmaddubsw` (u8 x s8
+// products summed in int16 pairs, saturating) then `vpmaddwd` (pairs summed to int32, by ones or
+// by the rows' scales). No saturation can happen:
+//   Q4_0, Q4_K: nibbles <= 15, so eight `vpmaddubsw` results sum to at most 8 x 2 x 15 x 128;
+//   Q6_K: 6-bit quants <= 63, so two results sum to at most 2 x 2 x 63 x 128;
+//   Q8_0: the stored q + 128 would saturate, so the kernel flips it back to q (XOR 0x80) and
+//         takes |q| x sign(a, q) (`vpsignb`), pairs at most 2 x 128 x 127, one `vpmaddwd` each.
+// The integer dots are the references' exact integers (combined in another order), and the
+// float operations per (row, token) are the references', in their order, so the results match
+// `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
+// block once for kT tokens (prefill); decoding (kT == 1) prefetches the weights into L2 a few
+// KiB ahead (prefetch.hpp). Activations are read without assuming alignment (any row stride).
+#include "kernels/x86/packed_avx2.hpp"
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_weights.hpp"
+#include "kernels/x86/prefetch.hpp"
+
+namespace capibara::kernels::avx2 {
+namespace {
+
+// Tokens per pass: Q8_0 keeps |q| and q of a block (sixteen registers per row half), so it
+// reuses them for two tokens only (measured 9% faster than four at 16 tokens).
+template <int kFormat>
+inline constexpr int kTokens = kFormat == 1 ? 2 : 4;
+constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
+// How far ahead decoding prefetches the 32-weight types (as the AVX-512 kernels).
+constexpr size_t kPrefetchBytes = 8192;
+
+// Q4_K's layout (packed_q4_k.cpp).
+constexpr size_t kQ4KScales = 2048;
+constexpr size_t kQ4KMins = 2176;
+constexpr size_t kQ4KD = 2304;
+constexpr size_t kQ4KDmin = 2336;
+constexpr size_t kQ4KBlockBytes = 2368;
+
+// Q6_K's layout (packed_q6_k.cpp).
+constexpr size_t kQ6KQh = 2048;
+constexpr size_t kQ6KScales = 3072;
+constexpr size_t kQ6KD = 3328;
+constexpr size_t kQ6KBlockBytes = 3392;
+
+template <typename T>
+inline T load_as(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// Four activation bytes in every 32-bit lane.
+inline __m256i broadcast_quads(const uint8_t* p) { return _mm256_set1_epi32(load_as<int32_t>(p)); }
+
+inline __m256i load(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Eight fp16 values (the scales of one row half) as f32, exactly.
+inline __m256 load_halves(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline __m128i load8(const uint8_t* p) {
+  return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+}
+
+// Eight bytes (one per row) as the int16 pair (x, x) of each row's 32-bit lane, for
+// `_mm256_madd_epi16`: unsigned (Q4_K) or signed (Q6_K).
+inline __m256i dup_u8_pairs(const uint8_t* p) {
+  const __m128i b = load8(p);
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(b, b));
+}
+inline __m256i dup_s8_pairs(const uint8_t* p) {
+  const __m128i b = load8(p);
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
+}
+
+// Calls `pass.template operator()<kT>(t)` for tokens [t, t + kT), in passes of kMax tokens and
+// one last pass of the rest, so that each pass size is a compile-time constant.
+template <int kT, typename Pass>
+inline void last_pass(int64_t rest, int64_t t, Pass& pass) {
+  if constexpr (kT > 0) {
+    if (rest == kT) {
+      pass.template operator()<kT>(t);
+    } else {
+      last_pass<kT - 1>(rest, t, pass);
+    }
+  }
+}
+template <int kMax, typename Pass>
+inline void for_each_pass(int64_t n_tokens, Pass&& pass) {
+  int64_t t = 0;
+  for (; t + kMax <= n_tokens; t += kMax) pass.template operator()<kMax>(t);
+  last_pass<kMax - 1>(n_tokens - t, t, pass);
+}
+
+// ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
+
+// One block of one row half (eight rows): Q4_0's four chunks split into low nibbles (weights
+// 0..15 of each row's block) and high ones (16..31); Q8_0's eight chunks as |q| and q.
+template <bool kNibbles>
+struct Half {
+  __m256i w[8];
+  __m256i q[kNibbles ? 1 : 8];
+
+  explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
+    if constexpr (kNibbles) {
+      const __m256i low = _mm256_set1_epi8(0x0F);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i v = load(quants + 64 * k);
+        w[k] = _mm256_and_si256(v, low);
+        w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+      }
+    } else {
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (int k = 0; k < 8; ++k) {
+        q[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
+        w[k] = _mm256_abs_epi8(q[k]);
+      }
+    }
+  }
+
+  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum), offset
+  // removed: the reference's -offset * sum + sum stored * a.
+  __m256i dot(const uint8_t* a) const {
+    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (kNibbles) {
+      __m256i p0 = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
+      __m256i p1 = _mm256_maddubs_epi16(w[4], broadcast_quads(qs + 16));
+      for (int k = 1; k < 4; ++k) {
+        p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
+        p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
+      }
+      const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
+      return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
+                              _mm256_set1_epi32(8 * sum));
+    } else {
+      // sum q a = sum (q + 128) a - 128 sum, the reference's integer.
+      __m256i s0 = _mm256_setzero_si256();
+      __m256i s1 = _mm256_setzero_si256();
+      for (int k = 0; k < 8; k += 2) {
+        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), q[k]);
+        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), q[k + 1]);
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(w[k], a0), ones));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(w[k + 1], a1), ones));
+      }
+      return _mm256_add_epi32(s0, s1);
+    }
+  }
+};
+
+template <bool kNibbles, int kT>
+void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+             size_t y_stride) {
+  constexpr size_t quant_bytes = kNibbles ? 256 : 512;
+  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+    if constexpr (kT == 1) {
+      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
+      x86::prefetch_part(quants + kPrefetchBytes, quant_bytes, 0, 1);
+    }
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] =
+          act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+    }
+    for (int g = 0; g < 2; ++g) {
+      const Half<kNibbles> w(quants + 32 * g);
+      const __m256 dw = load_halves(scales + static_cast<size_t>(b) * kScaleBytes + 16 * g);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const __m256 d =
+            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8Sum, d))));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a[t])), d, acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    _mm256_storeu_ps(out, acc[t][0]);
+    _mm256_storeu_ps(out + 8, acc[t][1]);
+  }
+}
+
+// ---- Q4_K -------------------------------------------------------------------------------------
+
+// The 32-value sums of sub-blocks 2p and 2p + 1 of a Q8_K block as one int16 pair per lane.
+inline __m256i pair_sums(const uint8_t* a, int p) {
+  const uint8_t* bsums = a + offsetof(BlockQ8_K, bsums);
+  const auto sum = [&](int j) { return load_as<int16_t>(bsums + sizeof(int16_t) * j); };
+  const auto lo = static_cast<uint16_t>(sum(4 * p) + sum(4 * p + 1));
+  const auto hi = static_cast<uint16_t>(sum(4 * p + 2) + sum(4 * p + 3));
+  return _mm256_set1_epi32(static_cast<int32_t>(uint32_t{lo} | (uint32_t{hi} << 16)));
+}
+
+// Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
+// 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its int16
+// sums are scaled per row by one `vpmaddwd` with the rows' scales.
+template <int kT>
+void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+               size_t y_stride) {
+  constexpr size_t kPrefetch = 4 * kQ4KBlockBytes;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    }
+    for (int g = 0; g < 2; ++g) {
+      __m256i total[kT];
+      for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
+      for (int p = 0; p < 4; ++p) {
+        // Decoding streams the weights once: ask for them a few blocks ahead, an eighth a step.
+        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetch, kQ4KBlockBytes, 4 * g + p, 8);
+        for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
+          __m256i w[8];
+          for (int c = 0; c < 8; ++c) {
+            const __m256i v = load(blk + 64 * (8 * p + c) + 32 * g);
+            w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
+          }
+          const __m256i sc = dup_u8_pairs(blk + kQ4KScales + 16 * (2 * p + h) + 8 * g);
+#pragma GCC unroll 8
+          for (int t = 0; t < kT; ++t) {
+            const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs) + 64 * p + 32 * h;
+            __m256i s = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
+            for (int c = 1; c < 8; ++c) {
+              s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], broadcast_quads(qs + 4 * c)));
+            }
+            total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(s, sc));
+          }
+        }
+      }
+      // Row r's mins of sub-blocks 2p, 2p + 1 side by side, as int16.
+      __m256i m16[4];
+      for (int p = 0; p < 4; ++p) {
+        m16[p] = _mm256_cvtepu8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4KMins + 32 * p + 16 * g)));
+      }
+      const __m256 dw = load_halves(blk + kQ4KD + 16 * g);
+      const __m256 dmin = load_halves(blk + kQ4KDmin + 16 * g);
+      for (int t = 0; t < kT; ++t) {
+        __m256i mins = _mm256_madd_epi16(m16[0], pair_sums(a[t], 0));
+        for (int p = 1; p < 4; ++p) {
+          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m16[p], pair_sums(a[t], p)));
+        }
+        const __m256 da = _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8_K, d)));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(dw, da), acc[t][g]);
+        acc[t][g] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), mins)),
+                            _mm256_mul_ps(dmin, da), acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    _mm256_storeu_ps(out, acc[t][0]);
+    _mm256_storeu_ps(out + 8, acc[t][1]);
+  }
+}
+
+// ---- Q6_K -------------------------------------------------------------------------------------
+
+// The quants of one row half for sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 (k4 in
+// {0, 1}): ql chunks 16h + 8u + 4k4 + c and qh chunks 8h + 4k4 + c (c in 0..3), qh fields u and
+// 2 + u, joined into bytes q in [0, 63].
+template <int kU>
+struct Q6Unit {
+  __m256i lo[4];  // sub-block j_lo, weights 4c..4c+3 of it
+  __m256i hi[4];  // sub-block j_hi
+
+  Q6Unit(const uint8_t* ql, const uint8_t* qh) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    const __m256i top = _mm256_set1_epi8(0x30);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = load(ql + 64 * c);
+      const __m256i h = load(qh + 64 * c);
+      // Field u to bits 4-5 for the low nibbles, field 2 + u for the high ones (16-bit shifts:
+      // bits crossing into a neighbouring byte are masked away).
+      const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
+      const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
+      lo[c] = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+      hi[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
+                              _mm256_and_si256(h_hi, top));
+    }
+  }
+
+  // sc * sum_l q_l a_l over one sub-block (16 activation bytes at `a`), `sc` the rows' scales as
+  // int16 pairs. Two `vpmaddubsw` results sum to at most 2 x 2 x 63 x 128 < 32768.
+  static __m256i dot(const __m256i (&w)[4], const uint8_t* a, __m256i sc) {
+    const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast_quads(a)),
+                                        _mm256_maddubs_epi16(w[1], broadcast_quads(a + 4)));
+    const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast_quads(a + 8)),
+                                        _mm256_maddubs_epi16(w[3], broadcast_quads(a + 12)));
+    return _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc));
+  }
+};
+
+template <int kU, int kT>
+inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
+                    __m256i (&total)[kT]) {
+  const Q6Unit<kU> w(blk + 64 * (16 * h + 8 * kU + 4 * k4) + 32 * g,
+                     blk + kQ6KQh + 64 * (8 * h + 4 * k4) + 32 * g);
+  const int j_lo = 8 * h + 2 * kU + k4;
+  const int j_hi = j_lo + 4;
+  const __m256i sc_lo = dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8 * g);
+  const __m256i sc_hi = dup_s8_pairs(blk + kQ6KScales + 16 * j_hi + 8 * g);
+#pragma GCC unroll 8
+  for (int t = 0; t < kT; ++t) {
+    const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+    total[t] =
+        _mm256_add_epi32(total[t], _mm256_add_epi32(Q6Unit<kU>::dot(w.lo, qs + 16 * j_lo, sc_lo),
+                                                    Q6Unit<kU>::dot(w.hi, qs + 16 * j_hi, sc_hi)));
+  }
+}
+
+// total = sum_j sc_j (dot_j - 32 bsums[j]): starts from -32 sum_j sc_j bsums[j], one
+// `vpmaddwd` per sub-block pair with the rows' scales (sc_j, sc_j+1) side by side.
+template <int kT>
+void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+               size_t y_stride) {
+  constexpr size_t kPrefetch = 4 * kQ6KBlockBytes;
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    }
+    for (int g = 0; g < 2; ++g) {
+      __m256i sc_pairs[8];
+      for (int i = 0; i < 8; ++i) {
+        sc_pairs[i] = _mm256_cvtepi8_epi16(
+            _mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
+                              load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
+      }
+      __m256i total[kT];
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* bsums = a[t] + offsetof(BlockQ8_K, bsums);
+        __m256i corr = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i) {
+          corr = _mm256_add_epi32(corr,
+                                  _mm256_madd_epi16(sc_pairs[i], broadcast_quads(bsums + 4 * i)));
+        }
+        total[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int k4 = 0; k4 < 2; ++k4) {
+          // Decoding streams the weights once: ask for them a few blocks ahead, an eighth a step.
+          if constexpr (kT == 1) {
+            x86::prefetch_part(blk + kPrefetch, kQ6KBlockBytes, 4 * g + 2 * h + k4, 8);
+          }
+          q6_unit<0, kT>(blk, g, h, k4, a, total);
+          q6_unit<1, kT>(blk, g, h, k4, a, total);
+        }
+      }
+      const __m256 dw = load_halves(blk + kQ6KD + 16 * g);
+      for (int t = 0; t < kT; ++t) {
+        const __m256 da = _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8_K, d)));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(dw, da), acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    _mm256_storeu_ps(out, acc[t][0]);
+    _mm256_storeu_ps(out + 8, acc[t][1]);
+  }
+}
+
+// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q6_K.
+template <int kFormat>
+void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
+          float* y, size_t y_stride) {
+  const int64_t nb = n / (kFormat >= 2 ? 256 : 32);
+  const auto* a0 = static_cast<const uint8_t*>(act);
+  for_each_pass<kTokens<kFormat>>(n_tokens, [&]<int kT>(int64_t t) {
+    const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    if constexpr (kFormat == 0) {
+      pass_32<true, kT>(nb, group, a, act_stride, out, y_stride);
+    } else if constexpr (kFormat == 1) {
+      pass_32<false, kT>(nb, group, a, act_stride, out, y_stride);
+    } else if constexpr (kFormat == 2) {
+      pass_q4_k<kT>(nb, group, a, act_stride, out, y_stride);
+    } else {
+      pass_q6_k<kT>(nb, group, a, act_stride, out, y_stride);
+    }
+  });
+}
+
+}  // namespace
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<0>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<1>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<3>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+}  // namespace capibara::kernels::avx2

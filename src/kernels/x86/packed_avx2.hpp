@@ -1,0 +1,20 @@
+// AVX2 kernels of the packed layout (`PackedGemmFn`, packed_weights.hpp), compiled with
+// -mavx2 -mfma -mf16c: only the AVX2 table, after the CPU check, may call them. Each matches
+// its `scalar::packed_gemm_*` reference bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capibara::kernels::avx2 {
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+
+}  // namespace capibara::kernels::avx2
