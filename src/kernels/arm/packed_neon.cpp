@@ -15,14 +15,15 @@
 // Arithmetic per (row, token) is that of the scalar references: exact integer dots, the scale
 // product as its own float multiply, then one `fmla` (fused, as std::fma) per block (two for
 // Q4_K, in the reference's order), so the results match them bit for bit whatever the number
-// of tokens. fp16 scales are converted by the hardware (`fcvtl`, exact). No header with inline
-// functions is included (see quant_dot_neon.cpp).
+// of tokens. fp16 scales are converted by the hardware (`fcvtl`, exact). The only header with
+// inline functions it includes (token_passes.hpp) gives them internal linkage.
 #include "kernels/arm/packed_neon.hpp"
 
 #include <arm_neon.h>
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_weights.hpp"
+#include "kernels/token_passes.hpp"
 
 namespace capibara::kernels::neon {
 namespace {
@@ -232,31 +233,16 @@ void tokens(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_str
   }
 }
 
-template <int kFormat, int kT = kTokens>
-void rest(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int64_t n_tokens,
-          float* y, size_t y_stride) {
-  if constexpr (kT > 0) {
-    if (n_tokens == kT) {
-      tokens<kFormat, kT>(nb, group, act, act_stride, y, y_stride);
-    } else {
-      rest<kFormat, kT - 1>(nb, group, act, act_stride, n_tokens, y, y_stride);
-    }
-  }
-}
-
 // kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K.
 template <int kFormat>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const int64_t nb = n / (kFormat == 2 ? 256 : 32);
   const auto* a = static_cast<const uint8_t*>(act);
-  int64_t t = 0;
-  for (; t + kTokens <= n_tokens; t += kTokens) {
-    tokens<kFormat, kTokens>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                             y + static_cast<size_t>(t) * y_stride, y_stride);
-  }
-  rest<kFormat>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride, n_tokens - t,
-                y + static_cast<size_t>(t) * y_stride, y_stride);
+  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    tokens<kFormat, kT>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+                        y + static_cast<size_t>(t) * y_stride, y_stride);
+  });
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // What the AVX-512 packed kernels share: <immintrin.h> without GCC 12's false warnings, the
-// broadcast operand of `vpdpbusd`, and the split of a batch into passes of a fixed token count.
+// broadcast operand of `vpdpbusd`, and the split of a batch into passes (token_passes.hpp).
 //
 // Include only from translation units compiled with the AVX-512 flags (x86/*_avx512.cpp). The
 // helpers have internal linkage (`static`), so no copy compiled with other flags can stand in
@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/token_passes.hpp"
+
 namespace capibara::kernels::avx512 {
 
 // Four activation bytes in every 32-bit lane: the operand that makes one `vpdpbusd` advance the
@@ -30,25 +32,6 @@ static inline __m512i broadcast_quads(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof(v));
   return _mm512_set1_epi32(v);
-}
-
-// Calls `pass.template operator()<kT>(t)` for tokens [t, t + kT), in passes of kMax tokens and
-// one last pass of the rest, so that each pass size is a compile-time constant.
-template <int kT, typename Pass>
-static inline void last_pass(int64_t rest, int64_t t, Pass& pass) {
-  if constexpr (kT > 0) {
-    if (rest == kT) {
-      pass.template operator()<kT>(t);
-    } else {
-      last_pass<kT - 1>(rest, t, pass);
-    }
-  }
-}
-template <int kMax, typename Pass>
-static inline void for_each_pass(int64_t n_tokens, Pass&& pass) {
-  int64_t t = 0;
-  for (; t + kMax <= n_tokens; t += kMax) pass.template operator()<kMax>(t);
-  last_pass<kMax - 1>(n_tokens - t, t, pass);
 }
 
 }  // namespace capibara::kernels::avx512

@@ -14,7 +14,10 @@
 // float operations per (row, token) are the references', in their order, so the results match
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
 // block once for kT tokens (prefill); decoding (kT == 1) prefetches the weights into L2 a few
-// KiB ahead (prefetch.hpp). Activations are read without assuming alignment (any row stride).
+// KiB ahead (prefetch.hpp). Only decoding: unlike AVX-512's, these multi-token passes are
+// compute-bound, and prefetching in them too lowered pp512 from 136 to 103 tok/s (TinyLlama
+// Q4_0) and gained nothing at 4-8 sequences. Activations are read without assuming alignment (any
+// row stride).
 #include "kernels/x86/packed_avx2.hpp"
 
 #include <immintrin.h>
@@ -24,6 +27,7 @@
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_weights.hpp"
+#include "kernels/token_passes.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx2 {
@@ -82,25 +86,6 @@ inline __m256i dup_u8_pairs(const uint8_t* p) {
 inline __m256i dup_s8_pairs(const uint8_t* p) {
   const __m128i b = load8(p);
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
-}
-
-// Calls `pass.template operator()<kT>(t)` for tokens [t, t + kT), in passes of kMax tokens and
-// one last pass of the rest, so that each pass size is a compile-time constant.
-template <int kT, typename Pass>
-inline void last_pass(int64_t rest, int64_t t, Pass& pass) {
-  if constexpr (kT > 0) {
-    if (rest == kT) {
-      pass.template operator()<kT>(t);
-    } else {
-      last_pass<kT - 1>(rest, t, pass);
-    }
-  }
-}
-template <int kMax, typename Pass>
-inline void for_each_pass(int64_t n_tokens, Pass&& pass) {
-  int64_t t = 0;
-  for (; t + kMax <= n_tokens; t += kMax) pass.template operator()<kMax>(t);
-  last_pass<kMax - 1>(n_tokens - t, t, pass);
 }
 
 // ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
