@@ -45,8 +45,7 @@ Weights make_weights(GgmlType type) {
   }
   w.matrix = {type, bytes, kRows, kCols, row_bytes};
   if (can_pack(type, kRows, kCols)) {
-    w.packed =
-        AlignedBuffer(static_cast<size_t>(kRows / kPackRows) * packed_group_bytes(type, kCols));
+    w.packed = AlignedBuffer(packed_matrix_bytes(type, kRows, kCols));
     pack_groups(type, bytes, row_bytes, kCols, 0, kRows / kPackRows, w.packed.data());
   }
   return w;

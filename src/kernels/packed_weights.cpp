@@ -99,8 +99,6 @@ const PackedFormat* packed_format(GgmlType type) {
   }
 }
 
-bool has_packed_layout(GgmlType type) { return packed_format(type) != nullptr; }
-
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length) {
   const PackedFormat* f = packed_format(type);
   return f != nullptr && n_rows > 0 && n_rows % kPackRows == 0 && row_length > 0 &&
@@ -111,6 +109,10 @@ size_t packed_group_bytes(GgmlType type, int64_t row_length) {
   const PackedFormat* f = packed_format(type);
   assert(f != nullptr);
   return round_up_64(static_cast<size_t>(row_length / f->block_weights) * f->block_bytes);
+}
+
+size_t packed_matrix_bytes(GgmlType type, int64_t n_rows, int64_t row_length) {
+  return static_cast<size_t>(n_rows / kPackRows) * packed_group_bytes(type, row_length);
 }
 
 void pack_groups(GgmlType type, const uint8_t* src, size_t row_bytes, int64_t row_length,

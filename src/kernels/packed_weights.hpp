@@ -69,11 +69,12 @@ struct PackedFormat {
 
 // The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K and Q6_K have one).
 const PackedFormat* packed_format(GgmlType type);
-bool has_packed_layout(GgmlType type);
 // Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
 // Bytes of one packed group of rows of `row_length` weights (a multiple of 64).
 size_t packed_group_bytes(GgmlType type, int64_t row_length);
+// Bytes of a whole packed matrix. Precondition: `can_pack`.
+size_t packed_matrix_bytes(GgmlType type, int64_t n_rows, int64_t row_length);
 
 // Packs groups [first_group, last_group) of a row-major matrix (`row_bytes` apart) into `dst`,
 // which points at the packed matrix's first group. Precondition: `can_pack`.

@@ -13,14 +13,13 @@ namespace {
 // Packs `m` into a new buffer of `storage` when `table` has a packed kernel for it.
 bool pack_matrix(kernels::WeightMatrix& m, const kernels::KernelTable& table,
                  std::vector<AlignedBuffer>& storage, ThreadPool& pool) {
-  if (m.data == nullptr || m.packed != nullptr ||
-      kernels::packed_gemm_kernel(table, m.type) == nullptr ||
+  if (m.data == nullptr || kernels::packed_gemm_kernel(table, m.type) == nullptr ||
       !kernels::can_pack(m.type, m.n_rows, m.row_length)) {
     return false;
   }
   const int64_t groups = m.n_rows / kernels::kPackRows;
-  AlignedBuffer& buffer = storage.emplace_back(static_cast<size_t>(groups) *
-                                               kernels::packed_group_bytes(m.type, m.row_length));
+  AlignedBuffer& buffer =
+      storage.emplace_back(kernels::packed_matrix_bytes(m.type, m.n_rows, m.row_length));
   pool.parallel_for(groups, [&](int64_t begin, int64_t end, int) {
     kernels::pack_groups(m.type, m.data, m.row_bytes, m.row_length, begin, end, buffer.data());
   });

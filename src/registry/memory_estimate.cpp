@@ -46,8 +46,8 @@ int64_t packing_overhead_bytes(const gguf::GgufFile& file) {
         !kernels::can_pack(t.type, t.shape[1], t.shape[0])) {
       continue;
     }
-    const auto packed = static_cast<int64_t>(t.shape[1] / kernels::kPackRows *
-                                             kernels::packed_group_bytes(t.type, t.shape[0]));
+    const auto packed =
+        static_cast<int64_t>(kernels::packed_matrix_bytes(t.type, t.shape[1], t.shape[0]));
     if (t.name == "token_embd.weight") {
       if (tied) extra += packed;  // packed for the logits, kept for the lookups
     } else {

@@ -1,6 +1,7 @@
-// The packed Q6_K layout (packed_q6_k.cpp): the scalar reference against the row-major Q6_K
-// `vec_dot` of the scalar table, and the AVX-512 VNNI kernel against the reference bit for bit
-// at odd super-block counts, token counts and strides, batched or one token at a time.
+// The packed Q6_K layout (packed_q6_k.cpp) on weights with outliers (negative and extreme
+// sub-block scales): the scalar reference against the row-major Q6_K `vec_dot` of the scalar
+// table, and every table's packed kernel against the reference bit for bit at odd super-block
+// counts, token counts and strides (packed_weights_test.cpp covers batched == alone).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,11 +16,6 @@
 #include "kernels/packed_formats.hpp"
 #include "kernels/packed_weights.hpp"
 #include "kernels/quantize.hpp"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include "kernels/x86/packed_q6_k_avx512.hpp"
-#define CAPIBARA_TEST_X86 1
-#endif
 
 namespace capibara::kernels {
 namespace {
@@ -93,9 +89,7 @@ struct Fixture {
   }
 };
 
-[[maybe_unused]] bool same_bits(float a, float b) {
-  return std::memcmp(&a, &b, sizeof(float)) == 0;
-}
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 TEST(PackedQ6K, Layout) {
   const PackedFormat& f = packed_format_q6_k();
@@ -141,47 +135,33 @@ TEST(PackedQ6K, ReferenceMatchesRowMajorVecDot) {
   }
 }
 
-#ifdef CAPIBARA_TEST_X86
-bool cpu_has_avx512_vnni() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-}
-#endif
-
-TEST(PackedQ6K, Avx512MatchesTheReferenceBitForBit) {
-#ifndef CAPIBARA_TEST_X86
-  GTEST_SKIP() << "not an x86-64 build";
-#else
-  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "this CPU lacks AVX-512 F/BW/VL/VNNI";
-  for (const int64_t blocks : {1, 3, 5}) {
-    for (const int64_t tokens : {1, 2, 7, 8, 9, 19}) {
-      const Fixture f(16, blocks * kSuper, tokens, static_cast<uint32_t>(blocks * 100 + tokens));
-      const size_t stride = ggml_row_bytes(GgmlType::kQ8_K, f.n).value() + 7;  // odd gap
-      const auto act = f.activations(tokens, stride);
-      const size_t y_stride = kPackRows + 5;
-      std::vector<float> got(y_stride * static_cast<size_t>(tokens), -1.0f);
-      std::vector<float> want(got.size(), -1.0f);
-      avx512::packed_gemm_q6_k(f.n, f.group(0), act.data(), stride, tokens, got.data(), y_stride);
-      scalar::packed_gemm_q6_k(f.n, f.group(0), act.data(), stride, tokens, want.data(), y_stride);
-      for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_TRUE(same_bits(got[i], want[i]))
-            << "blocks " << blocks << " tokens " << tokens << " at " << i << ": " << got[i]
-            << " vs " << want[i];
-      }
-      // One token at a time gives the same bits as the whole batch (batched == alone).
-      for (int64_t t = 0; t < tokens; ++t) {
-        std::vector<float> one(kPackRows);
-        avx512::packed_gemm_q6_k(f.n, f.group(0), act.data() + static_cast<size_t>(t) * stride,
-                                 stride, 1, one.data(), kPackRows);
-        for (int r = 0; r < kPackRows; ++r) {
-          ASSERT_TRUE(same_bits(one[static_cast<size_t>(r)],
-                                got[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)]))
-              << "blocks " << blocks << " tokens " << tokens << " token " << t << " row " << r;
+// Every table's packed Q6_K kernel on these weights (with their negative and extreme scales).
+TEST(PackedQ6K, EveryTableMatchesTheReferenceBitForBit) {
+  int tested = 0;
+  for (const auto* table : available_kernel_tables()) {
+    const PackedGemmFn gemm = packed_gemm_kernel(*table, kType);
+    if (gemm == nullptr) continue;
+    for (const int64_t blocks : {1, 3, 5}) {
+      for (const int64_t tokens : {1, 2, 7, 8, 9, 19}) {
+        const Fixture f(16, blocks * kSuper, tokens, static_cast<uint32_t>(blocks * 100 + tokens));
+        const size_t stride = ggml_row_bytes(GgmlType::kQ8_K, f.n).value() + 7;  // odd gap
+        const auto act = f.activations(tokens, stride);
+        const size_t y_stride = kPackRows + 5;
+        std::vector<float> got(y_stride * static_cast<size_t>(tokens), -1.0f);
+        std::vector<float> want(got.size(), -1.0f);
+        gemm(f.n, f.group(0), act.data(), stride, tokens, got.data(), y_stride);
+        scalar::packed_gemm_q6_k(f.n, f.group(0), act.data(), stride, tokens, want.data(),
+                                 y_stride);
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_TRUE(same_bits(got[i], want[i]))
+              << isa_name(table->isa) << " blocks " << blocks << " tokens " << tokens << " at " << i
+              << ": " << got[i] << " vs " << want[i];
         }
+        ++tested;
       }
     }
   }
-#endif
+  if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has a packed Q6_K kernel";
 }
 
 }  // namespace

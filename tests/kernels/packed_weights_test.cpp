@@ -46,7 +46,7 @@ struct Fixture {
       for (auto& v : row) v = scale * dist(rng);
       quantize_row_ref(type, row.data(), weights.data() + static_cast<size_t>(r) * row_bytes, n);
     }
-    packed = AlignedBuffer(static_cast<size_t>(rows / kPackRows) * packed_group_bytes(type, n));
+    packed = AlignedBuffer(packed_matrix_bytes(type, rows, n));
     pack_groups(type, weights.data(), row_bytes, n, 0, rows / kPackRows, packed.data());
     x.resize(static_cast<size_t>(tokens * n));
     for (auto& v : x) v = dist(rng);
