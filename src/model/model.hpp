@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-#include "core/aligned_buffer.hpp"
+#include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/matmul.hpp"
@@ -65,8 +65,9 @@ struct ModelWeights {
   const float* output_bias = nullptr;  // [n_vocab] optional
   // 1-D tensors stored in a type other than f32, converted once at load.
   std::vector<std::vector<float>> converted;
-  // Matrices repacked at load (`pack_model_weights`); their WeightMatrix::packed points here.
-  std::vector<AlignedBuffer> packed;
+  // Matrices repacked at load (`pack_model_weights`), one after another; their
+  // WeightMatrix::packed points here.
+  HugePageBuffer packed;
 };
 
 // Binds the tensors `config` calls for (model_weights.cpp); sets `config.n_vocab` and the rope

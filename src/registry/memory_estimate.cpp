@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "core/huge_page_buffer.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/packed_weights.hpp"
@@ -41,11 +42,13 @@ int64_t packing_overhead_bytes(const gguf::GgufFile& file) {
   const kernels::KernelTable& table = kernels::active_kernels();
   const bool tied = file.find_tensor("output.weight") == nullptr;
   int64_t extra = 0;
+  bool any = false;
   for (const auto& t : file.tensors()) {
     if (t.shape.size() != 2 || kernels::packed_gemm_kernel(table, t.type) == nullptr ||
         !kernels::can_pack(t.type, t.shape[1], t.shape[0])) {
       continue;
     }
+    any = true;
     const auto packed =
         static_cast<int64_t>(kernels::packed_matrix_bytes(t.type, t.shape[1], t.shape[0]));
     if (t.name == "token_embd.weight") {
@@ -54,6 +57,8 @@ int64_t packing_overhead_bytes(const gguf::GgufFile& file) {
       extra += std::max<int64_t>(0, packed - static_cast<int64_t>(t.n_bytes));
     }
   }
+  // The packed matrices share one arena rounded up to whole huge pages.
+  if (any) extra += static_cast<int64_t>(HugePageBuffer::kHugePage);
   return extra;
 }
 

@@ -6,10 +6,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <string_view>
 
+#include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "model/model.hpp"
 #include "tools/peak_loops.hpp"
@@ -35,10 +34,10 @@ constexpr double kComputeSeconds = 0.25;  // per compute measurement
 double measure_read(ThreadPool& pool, const PeakLoops& loops, size_t buffer_bytes) {
   const int n = pool.size();
   const size_t slice = buffer_bytes / static_cast<size_t>(n) / kAlignment * kAlignment;
-  auto* raw = static_cast<uint8_t*>(
-      ::operator new (slice* static_cast<size_t>(n), std::align_val_t{kAlignment}));
-  std::unique_ptr<uint8_t, void (*)(uint8_t*)> buffer(
-      raw, [](uint8_t* p) { ::operator delete (p, std::align_val_t{kAlignment}); });
+  // Huge pages as the packed weights get (model/weight_packing.cpp): with 4 KiB pages the
+  // loop would measure page walks as well as memory and give a bound the kernels exceed.
+  HugePageBuffer buffer(slice * static_cast<size_t>(n));
+  uint8_t* raw = buffer.data();
   // First touch from the thread that will read the slice (page placement), off the clock.
   pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {

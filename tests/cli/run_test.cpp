@@ -50,12 +50,16 @@ TEST(RunCommand, StopStringEndsGenerationAndIsNotPrinted) {
 TEST(RunCommand, CtrlCStopsTheGenerationNotTheProgram) {
   CAPIBARA_REQUIRE_SHARED(shared);
   CAPIBARA_REQUIRE_BINARY(bin);
-  // A long generation interrupted after a moment: the program reports and exits normally.
-  const auto r = run_command(
-      "bash -c " +
-      shell_quote(bin + " run -m " + shell_quote((shared / "models/stories260K.gguf").string()) +
-                  " -p Once -n 2000000 -c 2048 --ignore-eos --temp 1 & pid=$!; "
-                  "sleep 1; kill -INT $pid; wait $pid"));
+  // A long generation interrupted once it has printed something: the program reports and exits
+  // normally. Waiting for output rather than a fixed time keeps the test independent of speed
+  // (32k tokens of this model take many seconds; the first arrive within milliseconds).
+  const auto r =
+      run_command("bash -c " +
+                  shell_quote("out=$(mktemp); " + bin + " run -m " +
+                              shell_quote((shared / "models/stories260K.gguf").string()) +
+                              " -p Once -n 2000000 -c 32768 --ignore-eos --temp 1 > $out & pid=$!; "
+                              "for i in $(seq 200); do [ -s $out ] && break; sleep 0.05; done; "
+                              "kill -INT $pid; wait $pid; rc=$?; cat $out; rm -f $out; exit $rc"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
   EXPECT_FALSE(r.out.empty());
