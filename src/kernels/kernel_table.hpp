@@ -84,6 +84,10 @@ struct KernelTable {
                       int32_t n_rot) = nullptr;
   void (*rope_neox)(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim,
                     int32_t n_rot) = nullptr;
+  // out[i] = the float value of the fp16 / bf16 bit pattern x[i], exactly (every half and bf16
+  // value is a float); the KV cache reads its tiles through these.
+  void (*fp16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
+  void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
 };
 
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type

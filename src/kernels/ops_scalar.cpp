@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/half.hpp"
+
 namespace capibara::kernels::scalar {
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -92,6 +94,14 @@ void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim
       v[i + half] = x0 * s + x1 * c;
     }
   }
+}
+
+void fp16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = capibara::fp16_to_f32(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
 }
 
 }  // namespace capibara::kernels::scalar

@@ -22,6 +22,8 @@ consteval KernelTable make_scalar_table() {
   t.add = scalar::add;
   t.rope_normal = scalar::rope_normal;
   t.rope_neox = scalar::rope_neox;
+  t.fp16_to_f32 = scalar::fp16_to_f32;
+  t.bf16_to_f32 = scalar::bf16_to_f32;
   t.dot_f32 = scalar::dot_f32;
   t.axpy_f32 = axpy_f32_scalar;
   scalar::set_scalar_quant_dot(t);

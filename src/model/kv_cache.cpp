@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/half.hpp"
+#include "kernels/kernel_table.hpp"
 
 namespace capibara {
 
@@ -101,6 +102,9 @@ KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, i
   assert(n_layer > 0 && n_head_kv > 0 && head_dim > 0 && n_blocks >= 0);
   if (type == KvType::kFp8)
     scales_.assign(static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv), 0);
+  // Attention widens every tile it reads: a vector conversion, not a per-element bit dance.
+  if (type == KvType::kF16) widen_ = kernels::active_kernels().fp16_to_f32;
+  if (type == KvType::kBF16) widen_ = kernels::active_kernels().bf16_to_f32;
 }
 
 size_t KvBlockPool::block_bytes() const {
@@ -193,18 +197,9 @@ void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, 
       std::memcpy(out, src, static_cast<size_t>(count) * sizeof(float));
       return;
     case KvType::kF16:
-      for (int64_t i = 0; i < count; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        out[i] = fp16_to_f32(h);
-      }
-      return;
     case KvType::kBF16:
-      for (int64_t i = 0; i < count; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        out[i] = bf16_to_f32(h);
-      }
+      // Elements of 2 bytes from a byte array allocated with new[]: 2-byte aligned.
+      widen_(reinterpret_cast<const uint16_t*>(src), out, count);
       return;
     case KvType::kFp8: {
       const float scale = scales_[scale_index(block, layer, kv, head)];

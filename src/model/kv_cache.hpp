@@ -73,6 +73,8 @@ class KvBlockPool {
   int64_t head_dim_;
   int64_t n_blocks_;
   KvType type_;
+  // The active kernel table's conversion for fp16 / bf16 tiles; null for other types.
+  void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
   // [n_blocks, n_layer, 2 (K, V), n_head_kv, kKvBlockTokens, head_dim] elements of `type_`,

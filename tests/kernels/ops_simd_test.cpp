@@ -7,6 +7,7 @@
 // mean, which may differ by an ulp, so its bound is relative to the row's scale; GeLU's reference
 // loses ~1e-7 * |g| absolute in 1 + tanh(y), so its bound includes that term.
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
@@ -51,7 +52,48 @@ TEST(OpsSimd, EveryTableHasEveryOp) {
     EXPECT_NE(t->add, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->rope_normal, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->rope_neox, nullptr) << isa_name(t->isa);
+    EXPECT_NE(t->fp16_to_f32, nullptr) << isa_name(t->isa);
+    EXPECT_NE(t->bf16_to_f32, nullptr) << isa_name(t->isa);
   }
+}
+
+// Every 16-bit pattern, converted from one element past an aligned address so the vector loads
+// are misaligned and the tail is odd: the same float bits as the reference (any NaN for a NaN:
+// hardware may quieten a signalling one).
+void expect_every_pattern_converts(void (*KernelTable::*op)(const uint16_t*, float*, int64_t),
+                                   void (*reference)(const uint16_t*, float*, int64_t),
+                                   const char* what) {
+  constexpr int64_t n = 0x10000 + 5;
+  std::vector<uint16_t> x(static_cast<size_t>(n) + 1);
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i) + 1] = static_cast<uint16_t>(i);
+  std::vector<float> want(static_cast<size_t>(n));
+  reference(x.data() + 1, want.data(), n);
+  for (const auto* t : available_kernel_tables()) {
+    for (const int64_t size : {n, int64_t{1}, int64_t{7}, int64_t{17}, int64_t{33}}) {
+      std::vector<float> got(static_cast<size_t>(size) + 1, -1.0f);
+      (t->*op)(x.data() + 1, got.data() + 1, size);
+      EXPECT_EQ(got[0], -1.0f) << what << " wrote before its output";
+      int failures = 0;
+      for (int64_t i = 0; i < size && failures < 5; ++i) {
+        const float g = got[static_cast<size_t>(i) + 1];
+        const float w = want[static_cast<size_t>(i)];
+        const bool same = std::isnan(w) ? std::isnan(g)
+                                        : std::bit_cast<uint32_t>(g) == std::bit_cast<uint32_t>(w);
+        if (!same) {
+          ++failures;
+          ADD_FAILURE() << what << " " << where(t, size, i) << ": " << g << " want " << w;
+        }
+      }
+    }
+  }
+}
+
+TEST(OpsSimd, Fp16ToF32IsExactForEveryPattern) {
+  expect_every_pattern_converts(&KernelTable::fp16_to_f32, scalar::fp16_to_f32, "fp16_to_f32");
+}
+
+TEST(OpsSimd, Bf16ToF32IsExactForEveryPattern) {
+  expect_every_pattern_converts(&KernelTable::bf16_to_f32, scalar::bf16_to_f32, "bf16_to_f32");
 }
 
 TEST(OpsSimd, ExpIsWithin1e6RelativeOfStdExp) {

@@ -67,6 +67,8 @@ consteval KernelTable make_neon_table() {
   t.add = neon::add;
   t.rope_normal = neon::rope_normal;
   t.rope_neox = neon::rope_neox;
+  t.fp16_to_f32 = neon::fp16_to_f32;
+  t.bf16_to_f32 = neon::bf16_to_f32;
   t.dot_f32 = neon::dot_f32;
   t.axpy_f32 = neon::axpy_f32;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, neon::vec_dot_f32);

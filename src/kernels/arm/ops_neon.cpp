@@ -10,6 +10,8 @@
 
 #include <cmath>
 
+#include "core/half.hpp"
+
 namespace capibara::kernels::neon {
 namespace {
 
@@ -222,6 +224,26 @@ void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim
       v[i + half] = x0 * s + x1 * c;
     }
   }
+}
+
+void fp16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(x + i));
+    vst1q_f32(out + i, vcvt_f32_f16(vget_low_f16(h)));
+    vst1q_f32(out + i + 4, vcvt_high_f32_f16(h));
+  }
+  for (; i < n; ++i) out[i] = capibara::fp16_to_f32(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint16x8_t h = vld1q_u16(x + i);
+    vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16)));
+    vst1q_f32(out + i + 4, vreinterpretq_f32_u32(vshll_high_n_u16(h, 16)));
+  }
+  for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
 }
 
 }  // namespace capibara::kernels::neon

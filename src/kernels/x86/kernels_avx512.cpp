@@ -32,6 +32,8 @@ consteval KernelTable make_avx512_table() {
   t.add = avx2::add;
   t.rope_normal = avx2::rope_normal;
   t.rope_neox = avx2::rope_neox;
+  t.fp16_to_f32 = avx2::fp16_to_f32;
+  t.bf16_to_f32 = avx2::bf16_to_f32;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx2::attn_scores;

@@ -11,6 +11,8 @@
 
 #include <cmath>
 
+#include "core/half.hpp"
+
 namespace capibara::kernels::avx2 {
 namespace {
 
@@ -266,6 +268,30 @@ void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim
       v[i + half] = x0 * s + x1 * c;
     }
   }
+}
+
+void fp16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_castsi256_si128(h)));
+    _mm256_storeu_ps(out + i + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)));
+  }
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  }
+  for (; i < n; ++i) out[i] = capibara::fp16_to_f32(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i w =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  }
+  for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
 }
 
 }  // namespace capibara::kernels::avx2
