@@ -160,6 +160,7 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
         }
         if (lo_all > hi_all) continue;
         const int32_t block = table[static_cast<size_t>(b)];
+        if (b < b_last) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], layer, g);
         kv.read_tile(block, layer, 0, g, lo_all, hi_all - lo_all + 1, k_tile);
         kv.read_tile(block, layer, 1, g, lo_all, hi_all - lo_all + 1, v_tile);
         for (int64_t t = t0; t < t1; ++t) {

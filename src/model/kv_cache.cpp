@@ -185,6 +185,14 @@ void KvBlockPool::store(int32_t block, int64_t layer, int64_t slot, const float*
   }
 }
 
+void KvBlockPool::prefetch_tiles(int32_t block, int64_t layer, int64_t head) const {
+  const size_t bytes = static_cast<size_t>(kKvBlockTokens * head_dim_) * elem_bytes_;
+  for (int kv = 0; kv < 2; ++kv) {
+    const uint8_t* p = data_.get() + head_offset(block, layer, kv, head) * elem_bytes_;
+    for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(p + line, 0, 3);
+  }
+}
+
 void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first,
                             int64_t n, float* out) const {
   assert(first >= 0 && first + n <= kKvBlockTokens);

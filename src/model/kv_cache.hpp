@@ -61,6 +61,10 @@ class KvBlockPool {
   // `kv` 0 reads keys, 1 values.
   void read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first, int64_t n,
                  float* out) const;
+  // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
+  // `read_tile` will soon want: a block's tile is a few KiB far from the previous block's, so the
+  // hardware prefetchers do not see it coming and each tile would start with a DRAM miss.
+  void prefetch_tiles(int32_t block, int64_t layer, int64_t head) const;
 
  private:
   // Element offset of (block, layer, kv, head, slot 0) in `data_`.
