@@ -22,6 +22,7 @@
 #include <arm_neon.h>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
 #include "kernels/packed_weights.hpp"
 #include "kernels/token_passes.hpp"
 
@@ -33,12 +34,7 @@ constexpr int kTokens = 4;
 constexpr size_t kPrefetchBytes = 4096;
 constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 
-// Q4_K's layout (packed_q4_k.cpp).
-constexpr size_t kQ4KScales = 2048;
-constexpr size_t kQ4KMins = 2176;
-constexpr size_t kQ4KD = 2304;
-constexpr size_t kQ4KDmin = 2336;
-constexpr size_t kQ4KBlockBytes = 2368;
+// Q4_K's layout: packed_formats.hpp.
 
 // Row quads per pass for kT tokens: kQ x kT accumulators stay within four registers.
 template <int kT>
@@ -172,7 +168,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           int8x16_t w[8];
           for (int c = 0; c < 8; ++c) {
-            const uint8x16_t v = vld1q_u8(blk + 64 * (8 * p + c) + 16 * q);
+            const uint8x16_t v = vld1q_u8(blk + kQ4KQuants + 64 * (8 * p + c) + 16 * q);
             w[c] = vreinterpretq_s8_u8(h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4));
           }
           const int32x4_t sc = load_u8x4(blk + kQ4KScales + 16 * (2 * p + h) + 4 * q);

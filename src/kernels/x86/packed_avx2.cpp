@@ -26,6 +26,7 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
 #include "kernels/packed_weights.hpp"
 #include "kernels/token_passes.hpp"
 #include "kernels/x86/prefetch.hpp"
@@ -41,14 +42,7 @@ constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 // How far ahead decoding prefetches the 32-weight types (as the AVX-512 kernels).
 constexpr size_t kPrefetchBytes = 8192;
 
-// Q4_K's layout (packed_q4_k.cpp).
-constexpr size_t kQ4KScales = 2048;
-constexpr size_t kQ4KMins = 2176;
-constexpr size_t kQ4KD = 2304;
-constexpr size_t kQ4KDmin = 2336;
-constexpr size_t kQ4KBlockBytes = 2368;
-
-// Q6_K's layout (packed_q6_k.cpp).
+// Q4_K's layout: packed_formats.hpp. Q6_K's layout (packed_q6_k.cpp).
 constexpr size_t kQ6KQh = 2048;
 constexpr size_t kQ6KScales = 3072;
 constexpr size_t kQ6KD = 3328;
@@ -216,7 +210,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           __m256i w[8];
           for (int c = 0; c < 8; ++c) {
-            const __m256i v = load(blk + 64 * (8 * p + c) + 32 * g);
+            const __m256i v = load(blk + kQ4KQuants + 64 * (8 * p + c) + 32 * g);
             w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
           }
           const __m256i sc = dup_u8_pairs(blk + kQ4KScales + 16 * (2 * p + h) + 8 * g);

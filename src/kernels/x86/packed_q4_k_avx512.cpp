@@ -13,17 +13,19 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
 
 constexpr int kTokens = 4;
-constexpr size_t kScales = 2048;
-constexpr size_t kMins = 2176;
-constexpr size_t kD = 2304;
-constexpr size_t kDmin = 2336;
-constexpr size_t kBlockBytes = 2368;
+constexpr size_t kQuants = kQ4KQuants;
+constexpr size_t kScales = kQ4KScales;
+constexpr size_t kMins = kQ4KMins;
+constexpr size_t kD = kQ4KD;
+constexpr size_t kDmin = kQ4KDmin;
+constexpr size_t kBlockBytes = kQ4KBlockBytes;
 // How far ahead decoding prefetches (prefetch.hpp): about 3.5 KiB, as for the other packed
 // types; with the weights on huge pages more distance measured slower (1-6 blocks tried).
 constexpr size_t kPrefetchBytes = kBlockBytes * 3 / 2 / 64 * 64;
@@ -55,7 +57,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
       __m512i lo[8];
       __m512i hi[8];
       for (int c = 0; c < 8; ++c) {
-        const __m512i v = _mm512_load_si512(blk + 64 * (8 * p + c));
+        const __m512i v = _mm512_load_si512(blk + kQuants + 64 * (8 * p + c));
         lo[c] = _mm512_and_si512(v, low);
         hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
