@@ -18,6 +18,25 @@ inline constexpr size_t kQ4KQuants = 320;
 inline constexpr size_t kQ4KBlockBytes = 2368;
 static_assert(kQ4KQuants % 64 == 0 && kQ4KBlockBytes % 64 == 0, "chunks stay 64-byte aligned");
 
+// Byte offsets in one packed Q6_K block (packed_q6_k.cpp describes the layout), also read front
+// to back: scales and d, then four steps of [ql chunks of field u = 0, of u = 1, qh chunks].
+inline constexpr size_t kQ6KScales = 0;
+inline constexpr size_t kQ6KD = 256;
+inline constexpr size_t kQ6KQuants = 320;
+inline constexpr size_t kQ6KStepBytes = 768;
+inline constexpr size_t kQ6KBlockBytes = 3392;
+static_assert(kQ6KQuants + 4 * kQ6KStepBytes == kQ6KBlockBytes);
+// The ql chunk holding bytes ql[4 (16h + 8u + k), + 4) of every row (h, u in {0, 1}, k 0..7).
+constexpr size_t q6_k_ql_chunk(int h, int u, int k) {
+  return kQ6KQuants + kQ6KStepBytes * static_cast<size_t>(2 * h + k / 4) +
+         64 * static_cast<size_t>(4 * u + k % 4);
+}
+// The qh chunk holding bytes qh[4 (8h + k), + 4) of every row.
+constexpr size_t q6_k_qh_chunk(int h, int k) {
+  return kQ6KQuants + kQ6KStepBytes * static_cast<size_t>(2 * h + k / 4) + 512 +
+         64 * static_cast<size_t>(k % 4);
+}
+
 const PackedFormat& packed_format_q4_k();
 const PackedFormat& packed_format_q6_k();
 

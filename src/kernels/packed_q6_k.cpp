@@ -1,21 +1,25 @@
 // The packed layout of Q6_K (packed_weights.hpp) and its scalar reference.
 //
 // One block is a 256-weight super-block of the group's 16 rows, 3392 bytes = 53 x 64 (the rows
-// take 16 x 210 = 3360 in the file; the last 32 bytes are zero padding, so that every block and
-// chunk stays 64-byte aligned). Nothing is unpacked: the 6-bit quants keep their file encoding
-// (low four bits in ql, high two bits in qh), only interleaved by rows:
-//   ql     [0, 2048):    32 chunks of 64 bytes; chunk c holds row r's bytes ql[4c, 4c + 4) at
-//                        offset 4r. With c = 16h + 8u + k (h, u in {0, 1}, k in 0..7), byte i of
-//                        the 4 carries weight 128h + 32u + 4k + i in its low nibble and weight
-//                        128h + 64 + 32u + 4k + i in its high nibble, as in the file.
-//   qh     [2048, 3072): 16 chunks of 64 bytes; chunk m = 8h + k holds row r's bytes
-//                        qh[4m, 4m + 4) at offset 4r. Bits 2f, 2f + 1 of byte i are the high
-//                        bits of weight 128h + 32f + 4k + i (f in 0..3), as in the file: field 0
-//                        goes with the low nibbles of ql chunk 16h + k, field 1 with the low
-//                        nibbles of chunk 16h + 8 + k, fields 2 and 3 with their high nibbles.
-//   scales [3072, 3328): sub-block j (16 weights, 0..15): 16 bytes, row r's int8 scale at 16j + r.
-//   d      [3328, 3360): the rows' fp16 super-block scales, row r at 2r.
-//   pad    [3360, 3392): zero.
+// take 16 x 210 = 3360 in the file; 32 bytes are zero padding, so that every block and chunk
+// stays 64-byte aligned). Nothing is unpacked: the 6-bit quants keep their file encoding (low
+// four bits in ql, high two bits in qh), only interleaved by rows:
+//   scales [0, 256):     sub-block j (16 weights, 0..15): 16 bytes, row r's int8 scale at 16j + r.
+//   d      [256, 288):   the rows' fp16 super-block scales, row r at 2r.
+//   pad    [288, 320):   zero.
+//   quants [320, 3392):  64-byte chunks; one holds the same 4 bytes of ql (or qh) of every row,
+//                        row r's at offset 4r:
+//     ql chunk c = 16h + 8u + k (h, u in {0, 1}, k in 0..7): bytes ql[4c, 4c + 4). Byte i carries
+//       weight 128h + 32u + 4k + i in its low nibble and weight 128h + 64 + 32u + 4k + i in its
+//       high nibble, as in the file.
+//     qh chunk m = 8h + k: bytes qh[4m, 4m + 4). Bits 2f, 2f + 1 of byte i are the high bits of
+//       weight 128h + 32f + 4k + i (f in 0..3), as in the file: field 0 goes with the low
+//       nibbles of ql chunk 16h + k, field 1 with the low nibbles of chunk 16h + 8 + k, fields 2
+//       and 3 with their high nibbles.
+//   The chunks are stored in the order the kernels use them, four steps s = 2h + k / 4 of 768
+//   bytes: the four ql chunks of u = 0, the four of u = 1, then the four qh chunks
+//   (`q6_k_ql_chunk`, `q6_k_qh_chunk` in packed_formats.hpp). A kernel so reads the block front
+//   to back, which the hardware prefetchers follow better than jumps between three regions.
 // So one ql chunk, masked (`& 0x0F`) or shifted (`>> 4 & 0x0F`), and the matching qh chunk
 // shifted to put field f at bits 4-5 (`& 0x30`), give 4 consecutive weights of 16 rows as bytes
 // q in [0, 63], ready for `vpdpbusd` with 4 broadcast activation bytes.
@@ -36,21 +40,23 @@
 namespace capibara::kernels {
 namespace {
 
-constexpr size_t kQl = 0;
-constexpr size_t kQh = 2048;
-constexpr size_t kScales = 3072;
-constexpr size_t kD = 3328;
-constexpr size_t kBlockBytes = 3392;
+constexpr size_t kScales = kQ6KScales;
+constexpr size_t kD = kQ6KD;
+constexpr size_t kBlockBytes = kQ6KBlockBytes;
 static_assert(kBlockBytes % 64 == 0);
-static_assert(kD + kPackRows * sizeof(uint16_t) <= kBlockBytes);
+static_assert(kD + kPackRows * sizeof(uint16_t) <= kQ6KQuants);
 
 void pack_q6_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst) {
   for (int r = 0; r < kPackRows; ++r) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(rows + static_cast<size_t>(r) * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
       uint8_t* out = dst + static_cast<size_t>(b) * kBlockBytes;
-      for (int c = 0; c < 32; ++c) std::memcpy(out + kQl + 64 * c + 4 * r, row[b].ql + 4 * c, 4);
-      for (int m = 0; m < 16; ++m) std::memcpy(out + kQh + 64 * m + 4 * r, row[b].qh + 4 * m, 4);
+      for (int c = 0; c < 32; ++c) {
+        std::memcpy(out + q6_k_ql_chunk(c / 16, c / 8 % 2, c % 8) + 4 * r, row[b].ql + 4 * c, 4);
+      }
+      for (int m = 0; m < 16; ++m) {
+        std::memcpy(out + q6_k_qh_chunk(m / 8, m % 8) + 4 * r, row[b].qh + 4 * m, 4);
+      }
       for (int j = 0; j < 16; ++j) {
         out[kScales + 16 * j + r] = static_cast<uint8_t>(row[b].scales[j]);
       }
@@ -61,7 +67,7 @@ void pack_q6_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t*
   // self-contained for callers that do not).
   for (int64_t b = 0; b < nb; ++b) {
     std::memset(dst + static_cast<size_t>(b) * kBlockBytes + kD + 2 * kPackRows, 0,
-                kBlockBytes - kD - 2 * kPackRows);
+                kQ6KQuants - kD - 2 * kPackRows);
   }
 }
 
@@ -71,8 +77,8 @@ int q6(const uint8_t* blk, int r, int w) {
   const int f = w % 128 / 32;  // which qh field, and which ql chunk / nibble
   const int k = w % 32 / 4;
   const int i = w % 4;
-  const uint8_t ql = blk[kQl + 64 * (16 * h + 8 * (f % 2) + k) + 4 * r + i];
-  const uint8_t qh = blk[kQh + 64 * (8 * h + k) + 4 * r + i];
+  const uint8_t ql = blk[q6_k_ql_chunk(h, f % 2, k) + 4 * static_cast<size_t>(r) + i];
+  const uint8_t qh = blk[q6_k_qh_chunk(h, k) + 4 * static_cast<size_t>(r) + i];
   const int low = f < 2 ? ql & 0x0F : ql >> 4;
   return low | ((qh >> (2 * f)) & 3) << 4;
 }

@@ -41,12 +41,7 @@ inline constexpr int kTokens = kFormat == 1 ? 2 : 4;
 constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 // How far ahead decoding prefetches the 32-weight types (as the AVX-512 kernels).
 constexpr size_t kPrefetchBytes = 8192;
-
-// Q4_K's layout: packed_formats.hpp. Q6_K's layout (packed_q6_k.cpp).
-constexpr size_t kQ6KQh = 2048;
-constexpr size_t kQ6KScales = 3072;
-constexpr size_t kQ6KD = 3328;
-constexpr size_t kQ6KBlockBytes = 3392;
+// Q4_K's and Q6_K's layouts: packed_formats.hpp.
 
 template <typename T>
 inline T load_as(const uint8_t* p) {
@@ -293,8 +288,8 @@ struct Q6Unit {
 template <int kU, int kT>
 inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
                     __m256i (&total)[kT]) {
-  const Q6Unit<kU> w(blk + 64 * (16 * h + 8 * kU + 4 * k4) + 32 * g,
-                     blk + kQ6KQh + 64 * (8 * h + 4 * k4) + 32 * g);
+  const Q6Unit<kU> w(blk + q6_k_ql_chunk(h, kU, 4 * k4) + 32 * g,
+                     blk + q6_k_qh_chunk(h, 4 * k4) + 32 * g);
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
   const __m256i sc_lo = dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8 * g);

@@ -17,16 +17,16 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
 
 constexpr int kTokens = 8;
-constexpr size_t kQh = 2048;
-constexpr size_t kScales = 3072;
-constexpr size_t kD = 3328;
-constexpr size_t kBlockBytes = 3392;
+constexpr size_t kScales = kQ6KScales;
+constexpr size_t kD = kQ6KD;
+constexpr size_t kBlockBytes = kQ6KBlockBytes;
 // How far ahead decoding prefetches (prefetch.hpp): about 3.5 KiB, as for the other packed
 // types; with the weights on huge pages more distance measured slower (1-6 blocks tried).
 constexpr size_t kPrefetchBytes = kBlockBytes;
@@ -85,7 +85,7 @@ struct Unit {
 template <int kU, int kT>
 inline void unit(const uint8_t* blk, int h, int k4, const uint8_t* const (&a)[kT],
                  __m512i (&total)[kT]) {
-  const Unit<kU> w(blk + 64 * (16 * h + 8 * kU + 4 * k4), blk + kQh + 64 * (8 * h + 4 * k4));
+  const Unit<kU> w(blk + q6_k_ql_chunk(h, kU, 4 * k4), blk + q6_k_qh_chunk(h, 4 * k4));
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
   const __m512i sc_lo = _mm512_cvtepi8_epi32(
