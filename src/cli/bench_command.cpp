@@ -77,9 +77,10 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
   const std::string_view isa = kernels::isa_name(kernels::active_kernels().isa);
   if (peaks) {
     fmt::print(
-        "roofline ({} loops, {} threads): read {:.1f} GB/s, int8 {:.0f} GOPS, fp32 {:.0f} "
-        "GFLOPS\n",
-        peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9, peaks->int8_ops_per_s / 1e9,
+        "roofline ({} loops, {} threads): read {:.1f} GB/s (huge pages; {:.1f} on 4 KiB pages), "
+        "int8 {:.0f} GOPS, fp32 {:.0f} GFLOPS\n",
+        peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9,
+        peaks->read_bytes_per_s_small_pages / 1e9, peaks->int8_ops_per_s / 1e9,
         peaks->fp32_flops_per_s / 1e9);
   }
   if (info == nullptr) return;
@@ -141,6 +142,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                      {"threads", peaks->n_threads},
                      {"buffer_bytes", peaks->buffer_bytes},
                      {"read_bytes_per_s", peaks->read_bytes_per_s},
+                     {"read_bytes_per_s_small_pages", peaks->read_bytes_per_s_small_pages},
                      {"int8_ops_per_s", peaks->int8_ops_per_s},
                      {"fp32_flops_per_s", peaks->fp32_flops_per_s}};
   }

@@ -29,7 +29,10 @@ struct MachinePeaks {
   std::string loops;  // the ISA of the loops: "avx512", "avx2", "generic"
   int n_threads = 0;
   size_t buffer_bytes = 0;        // streamed for the bandwidth
-  double read_bytes_per_s = 0.0;  // best of several passes
+  double read_bytes_per_s = 0.0;  // best of several passes, buffer on huge pages (the bound)
+  // The same on 4 KiB pages: what a model reading its weights straight from the mapped file
+  // (no repacking, or transparent huge pages off) can hope for.
+  double read_bytes_per_s_small_pages = 0.0;
   double int8_ops_per_s = 0.0;    // 2 operations per 8-bit multiply-add
   double fp32_flops_per_s = 0.0;  // 2 operations per fused multiply-add
 };

@@ -93,6 +93,7 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
   const auto j = nlohmann::json::parse(r.out);
   const auto& roof = j.at("roofline");
   EXPECT_GT(roof.at("read_bytes_per_s").get<double>(), 1e8);
+  EXPECT_GT(roof.at("read_bytes_per_s_small_pages").get<double>(), 1e8);
   EXPECT_GT(roof.at("int8_ops_per_s").get<double>(), 1e8);
   EXPECT_GT(roof.at("fp32_flops_per_s").get<double>(), 1e8);
   for (const auto& res : j.at("results")) {
