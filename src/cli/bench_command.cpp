@@ -26,6 +26,7 @@ struct BenchCliOptions {
   std::string model_path;
   int64_t n_prompt = 512;
   int64_t n_gen = 128;
+  int64_t n_depth = 0;
   int threads = 0;
   int reps = 5;
   int64_t batch = 512;
@@ -75,6 +76,9 @@ struct Row {
 void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
                 const std::optional<tools::MachinePeaks>& peaks, const std::vector<Row>& rows) {
   const std::string_view isa = kernels::isa_name(kernels::active_kernels().isa);
+  // The test column fits "tg128" and "tg128 @ d4096" alike.
+  size_t test_width = 6;
+  for (const auto& row : rows) test_width = std::max(test_width, row.result.test.size());
   if (peaks) {
     fmt::print(
         "roofline ({} loops, {} threads): read {:.1f} GB/s (huge pages; {:.1f} on 4 KiB pages), "
@@ -85,12 +89,14 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
   }
   if (info == nullptr) return;
   fmt::print("model: {}\n\n", o.model_path);
-  std::string header =
-      "| model                    |       size | isa    | threads | test   |"
-      "              t/s |";
-  std::string rule =
-      "| ------------------------ | ---------: | ------ | ------: | ------ |"
-      " ---------------: |";
+  std::string header = fmt::format(
+      "| model                    |       size | isa    | threads | {:<{}} |"
+      "              t/s |",
+      "test", test_width);
+  std::string rule = fmt::format(
+      "| ------------------------ | ---------: | ------ | ------: | {} |"
+      " ---------------: |",
+      std::string(test_width, '-'));
   if (peaks) {
     header += " bound t/s | of bound | limit   |";
     rule += " --------: | -------: | ------- |";
@@ -98,10 +104,10 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
   fmt::print("{}\n{}\n", header, rule);
   for (const auto& row : rows) {
     const auto& r = row.result;
-    std::string line =
-        fmt::format("| {:<24} | {:>6.1f} MiB | {:<6} | {:>7} | {:<6} | {:>16} |", info->description,
-                    static_cast<double>(info->n_bytes) / (1024.0 * 1024.0), isa, threads, r.test,
-                    fmt::format("{:.2f} ± {:.2f}", r.tokens_per_s, r.stddev));
+    std::string line = fmt::format(
+        "| {:<24} | {:>6.1f} MiB | {:<6} | {:>7} | {:<{}} | {:>16} |", info->description,
+        static_cast<double>(info->n_bytes) / (1024.0 * 1024.0), isa, threads, r.test, test_width,
+        fmt::format("{:.2f} ± {:.2f}", r.tokens_per_s, r.stddev));
     if (row.bound) {
       line += fmt::format(" {:>9.2f} | {:>7.1f}% | {:<7} |", row.bound->tokens_per_s,
                           100.0 * r.tokens_per_s / row.bound->tokens_per_s, row.bound->limit);
@@ -127,9 +133,13 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
   j["results"] = nlohmann::ordered_json::array();
   for (const auto& row : rows) {
     const auto& r = row.result;
-    nlohmann::ordered_json e = {{"test", r.test},     {"n_prompt", r.n_prompt},
-                                {"n_gen", r.n_gen},   {"tokens_per_s", r.tokens_per_s},
-                                {"stddev", r.stddev}, {"samples_ts", r.samples_tokens_per_s}};
+    nlohmann::ordered_json e = {{"test", r.test},
+                                {"n_prompt", r.n_prompt},
+                                {"n_gen", r.n_gen},
+                                {"n_depth", r.n_depth},
+                                {"tokens_per_s", r.tokens_per_s},
+                                {"stddev", r.stddev},
+                                {"samples_ts", r.samples_tokens_per_s}};
     if (row.bound) {
       e["bound_tokens_per_s"] = row.bound->tokens_per_s;
       e["fraction_of_bound"] = r.tokens_per_s / row.bound->tokens_per_s;
@@ -186,7 +196,7 @@ int run(const BenchCliOptions& o) {
   if (!o.model_path.empty()) {
     ModelOptions mo;
     mo.n_threads = o.threads;
-    mo.n_ctx = std::max<int64_t>({o.n_prompt, o.n_gen, 1});
+    mo.n_ctx = o.n_depth + std::max<int64_t>({o.n_prompt, o.n_gen, 1});
     mo.max_batch_tokens = std::max<int64_t>(1, std::min(o.batch, std::max<int64_t>(o.n_prompt, 1)));
     mo.repack_weights = !o.no_repack;
     const auto model = Model::load(o.model_path, mo);
@@ -195,16 +205,17 @@ int run(const BenchCliOptions& o) {
     tools::BenchOptions bo;
     bo.n_prompt = o.n_prompt;
     bo.n_gen = o.n_gen;
+    bo.n_depth = o.n_depth;
     bo.reps = o.reps;
     bo.kv_type = *kv;
     const tools::TokenCost cost = tools::token_cost(*model, *kv);
     for (auto& r : tools::run_bench(*model, bo)) {
       Row row{std::move(r), std::nullopt};
       if (peaks) {
-        row.bound =
-            row.result.n_prompt > 0
-                ? tools::prompt_bound(cost, *peaks, row.result.n_prompt, model->max_batch_tokens())
-                : tools::generation_bound(cost, *peaks, row.result.n_gen);
+        row.bound = row.result.n_prompt > 0
+                        ? tools::prompt_bound(cost, *peaks, row.result.n_prompt,
+                                              model->max_batch_tokens(), o.n_depth)
+                        : tools::generation_bound(cost, *peaks, row.result.n_gen, o.n_depth);
       }
       rows.push_back(std::move(row));
     }
@@ -229,6 +240,10 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", opts->n_gen, "Generated tokens of the tg test (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("-d,--n-depth", opts->n_depth,
+                  "Tokens already in the context when each test starts (llama-bench's -d)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("-t,--threads", opts->threads, "Compute threads (0: all cores)")

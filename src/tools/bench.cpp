@@ -27,27 +27,26 @@ class Runner {
     batch_.reserve(static_cast<size_t>(model.max_batch_tokens()));
   }
 
-  // Seconds to process a prompt of `n` tokens from an empty context.
-  double prompt(int64_t n) {
+  // Fills positions [0, depth) once; every test then starts from them.
+  void fill_context(int64_t depth) {
     cache_.set_n_tokens(0);
+    process(0, depth);
+    depth_ = depth;
+  }
+
+  // Seconds to process a prompt of `n` tokens after the context's `depth` tokens.
+  double prompt(int64_t n) {
+    cache_.set_n_tokens(depth_);
     const auto start = Clock::now();
-    for (int64_t first = 0; first < n; first += model_.max_batch_tokens()) {
-      const int64_t count = std::min(model_.max_batch_tokens(), n - first);
-      batch_.clear();
-      for (int64_t i = 0; i < count; ++i) {
-        const int64_t pos = first + i;
-        batch_.push_back({random_token(), pos, 0, pos == n - 1});
-      }
-      forward();
-    }
+    process(depth_, n);
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
 
-  // Seconds to generate `n` tokens one at a time from an empty context.
+  // Seconds to generate `n` tokens one at a time after the context's `depth` tokens.
   double generate(int64_t n) {
-    cache_.set_n_tokens(0);
+    cache_.set_n_tokens(depth_);
     const auto start = Clock::now();
-    for (int64_t pos = 0; pos < n; ++pos) {
+    for (int64_t pos = depth_; pos < depth_ + n; ++pos) {
       batch_.assign(1, BatchToken{random_token(), pos, 0, true});
       forward();
     }
@@ -55,6 +54,19 @@ class Runner {
   }
 
  private:
+  // `n` prompt tokens at positions [first, first + n), in batches; logits for the last only.
+  void process(int64_t first, int64_t n) {
+    for (int64_t done = 0; done < n; done += model_.max_batch_tokens()) {
+      const int64_t count = std::min(model_.max_batch_tokens(), n - done);
+      batch_.clear();
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t pos = first + done + i;
+        batch_.push_back({random_token(), pos, 0, pos == first + n - 1});
+      }
+      forward();
+    }
+  }
+
   int32_t random_token() {
     return static_cast<int32_t>(rng_.next() % static_cast<uint64_t>(model_.config().n_vocab));
   }
@@ -68,6 +80,7 @@ class Runner {
   std::vector<float> logits_;  // [n_vocab]: one row of logits per forward
   std::vector<BatchToken> batch_;
   SplitMix64 rng_;
+  int64_t depth_ = 0;
 };
 
 }  // namespace
@@ -83,18 +96,20 @@ void summarize(BenchResult& r) {
 }
 
 std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
-  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1) {
-    throw InvalidArgumentError("bench: -p and -n must be >= 0 and -r >= 1");
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps < 1) {
+    throw InvalidArgumentError("bench: -p, -n and -d must be >= 0 and -r >= 1");
   }
-  const int64_t needed = std::max(o.n_prompt, o.n_gen);
+  const int64_t needed = o.n_depth + std::max(o.n_prompt, o.n_gen);
   if (needed > model.n_ctx()) {
     throw InvalidArgumentError(fmt::format(
         "bench: the model's context holds {} positions, the tests need {}", model.n_ctx(), needed));
   }
   Runner runner(model, o);
+  if (o.n_depth > 0 && (o.n_prompt > 0 || o.n_gen > 0)) runner.fill_context(o.n_depth);
+  const std::string at = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";
   std::vector<BenchResult> results;
   if (o.n_prompt > 0) {
-    BenchResult r{fmt::format("pp{}", o.n_prompt), o.n_prompt, 0, {}, 0, 0};
+    BenchResult r{fmt::format("pp{}{}", o.n_prompt, at), o.n_prompt, 0, o.n_depth, {}, 0, 0};
     runner.prompt(std::min(o.n_prompt, model.max_batch_tokens()));  // warm-up
     for (int i = 0; i < o.reps; ++i) {
       r.samples_tokens_per_s.push_back(static_cast<double>(o.n_prompt) / runner.prompt(o.n_prompt));
@@ -103,7 +118,7 @@ std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
     results.push_back(std::move(r));
   }
   if (o.n_gen > 0) {
-    BenchResult r{fmt::format("tg{}", o.n_gen), 0, o.n_gen, {}, 0, 0};
+    BenchResult r{fmt::format("tg{}{}", o.n_gen, at), 0, o.n_gen, o.n_depth, {}, 0, 0};
     runner.generate(std::min<int64_t>(o.n_gen, 4));  // warm-up
     for (int i = 0; i < o.reps; ++i) {
       r.samples_tokens_per_s.push_back(static_cast<double>(o.n_gen) / runner.generate(o.n_gen));

@@ -4,6 +4,9 @@
 // "ppN": one prompt of N random tokens through an empty context, in batches of at most the
 // model's `max_batch_tokens`, logits for the last token only. "tgN": N single-token forward
 // passes from an empty context, logits every step (no sampling: the next token is random).
+// With a depth D (llama-bench's `-d`), both start after D random tokens already in the context
+// ("pp512 @ d4096"): the cost of attending over a long conversation. The D tokens are processed
+// once, untimed, and kept; each run starts again from them.
 // Each test runs once unmeasured first (weights paged in, caches warm), then `reps` measured
 // times; the result is the mean and the sample standard deviation of the per-run tokens/s.
 //
@@ -25,22 +28,24 @@ namespace tools {
 struct BenchOptions {
   int64_t n_prompt = 512;  // 0: no pp test
   int64_t n_gen = 128;     // 0: no tg test
+  int64_t n_depth = 0;     // tokens already in the context when each test starts
   int reps = 5;
   KvType kv_type = KvType::kF16;
   uint64_t seed = 42;  // of the random token ids
 };
 
 struct BenchResult {
-  std::string test;  // "pp512", "tg128"
+  std::string test;  // "pp512", "tg128", "tg128 @ d4096"
   int64_t n_prompt = 0;
   int64_t n_gen = 0;
+  int64_t n_depth = 0;
   std::vector<double> samples_tokens_per_s;  // one per measured run
   double tokens_per_s = 0.0;                 // mean of the samples
   double stddev = 0.0;                       // sample standard deviation (0 for one run)
 };
 
 // The tests `options` asks for, in order pp then tg. The model's context must hold
-// max(n_prompt, n_gen) positions (InvalidArgumentError otherwise).
+// n_depth + max(n_prompt, n_gen) positions (InvalidArgumentError otherwise).
 std::vector<BenchResult> run_bench(Model& model, const BenchOptions& options);
 
 // Mean and sample standard deviation of `samples` into `result`.

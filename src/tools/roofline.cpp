@@ -174,10 +174,10 @@ Bound bound_of(double compute_s, double memory_s) {
 }  // namespace
 
 Bound prompt_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_prompt,
-                   int64_t batch) {
+                   int64_t batch, int64_t n_depth) {
   if (n_prompt <= 0) return {};
   const auto n = static_cast<double>(n_prompt);
-  const double attended = mean_attended(cost, 0, n_prompt);
+  const double attended = mean_attended(cost, n_depth, n_prompt);
   const double compute = compute_seconds(
       cost.int8_ops + cost.output_int8_ops / n,
       cost.fp32_ops + cost.output_fp32_ops / n + cost.attention_ops_per_position * attended, peaks);
@@ -188,9 +188,10 @@ Bound prompt_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_p
   return bound_of(compute, bytes / peaks.read_bytes_per_s);
 }
 
-Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_gen) {
+Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_gen,
+                       int64_t n_depth) {
   if (n_gen <= 0) return {};
-  const double attended = mean_attended(cost, 0, n_gen);
+  const double attended = mean_attended(cost, n_depth, n_gen);
   const double compute = compute_seconds(
       cost.int8_ops + cost.output_int8_ops,
       cost.fp32_ops + cost.output_fp32_ops + cost.attention_ops_per_position * attended, peaks);

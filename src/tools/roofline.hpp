@@ -64,11 +64,13 @@ struct Bound {
   const char* limit = "";  // "memory" or "compute"
 };
 
-// Prompt processing of `n_prompt` tokens in batches of `batch` tokens (logits of the last only).
+// Prompt processing of `n_prompt` tokens in batches of `batch` tokens (logits of the last only),
+// after `n_depth` tokens already in the context.
 Bound prompt_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_prompt,
-                   int64_t batch);
-// Generation of `n_gen` tokens one at a time from an empty context.
-Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_gen);
+                   int64_t batch, int64_t n_depth = 0);
+// Generation of `n_gen` tokens one at a time after `n_depth` tokens already in the context.
+Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_gen,
+                       int64_t n_depth = 0);
 
 }  // namespace tools
 }  // namespace capibara

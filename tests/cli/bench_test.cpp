@@ -69,6 +69,27 @@ TEST_F(BenchCli, JsonHasTheLlamaBenchSchema) {
   EXPECT_EQ(j["results"][0].at("stddev").get<double>(), 0.0);  // one repetition
 }
 
+TEST_F(BenchCli, DepthStartsEveryTestAfterThatManyTokens) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin);
+  const auto r =
+      run_command(bin + " bench -m " + shell_quote(model) + " -p 16 -n 4 -d 100 -r 1 -t 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("results").size(), 2u) << j;
+  expect_result(j["results"][0], "pp16 @ d100");
+  expect_result(j["results"][1], "tg4 @ d100");
+  EXPECT_EQ(j["results"][0].at("n_depth"), 100);
+  EXPECT_EQ(j["results"][1].at("n_depth"), 100);
+
+  const auto text = run_command(bin + " bench -m " + shell_quote(model) + " -p 0 -n 2 -d 8 -r 1");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("| tg2 @ d8 |"), std::string::npos) << text.out;
+
+  const auto negative = run_command(bin + " bench -m " + shell_quote(model) + " -d -1");
+  EXPECT_NE(negative.exit_code, 0);
+}
+
 TEST_F(BenchCli, RepetitionsGiveSamplesAndATextTable) {
   CAPIBARA_REQUIRE_BINARY(bin);
   const std::string model = tiny_model(bin, "gemma3");
