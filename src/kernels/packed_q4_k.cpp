@@ -30,29 +30,22 @@
 namespace capibara::kernels {
 namespace {
 
-constexpr size_t kQuants = kQ4KQuants;
-constexpr size_t kScales = kQ4KScales;
-constexpr size_t kMins = kQ4KMins;
-constexpr size_t kD = kQ4KD;
-constexpr size_t kDmin = kQ4KDmin;
-constexpr size_t kBlockBytes = kQ4KBlockBytes;
-
 void pack_q4_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst) {
   for (int r = 0; r < kPackRows; ++r) {
     const auto* row = reinterpret_cast<const BlockQ4_K*>(rows + static_cast<size_t>(r) * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(b) * kBlockBytes;
+      uint8_t* out = dst + static_cast<size_t>(b) * kQ4KBlockBytes;
       for (int c = 0; c < 32; ++c)
-        std::memcpy(out + kQuants + 64 * c + 4 * r, row[b].qs + 4 * c, 4);
+        std::memcpy(out + kQ4KQuants + 64 * c + 4 * r, row[b].qs + 4 * c, 4);
       for (int s = 0; s < 8; ++s) {
         uint8_t sc;
         uint8_t m;
         get_scale_min_k4(s, row[b].scales, &sc, &m);
-        out[kScales + 16 * s + r] = sc;
-        out[kMins + 32 * (s / 2) + 2 * r + s % 2] = m;
+        out[kQ4KScales + 16 * s + r] = sc;
+        out[kQ4KMins + 32 * (s / 2) + 2 * r + s % 2] = m;
       }
-      std::memcpy(out + kD + 2 * r, &row[b].d, 2);
-      std::memcpy(out + kDmin + 2 * r, &row[b].dmin, 2);
+      std::memcpy(out + kQ4KD + 2 * r, &row[b].d, 2);
+      std::memcpy(out + kQ4KDmin + 2 * r, &row[b].dmin, 2);
     }
   }
 }
@@ -60,8 +53,8 @@ void pack_q4_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t*
 }  // namespace
 
 const PackedFormat& packed_format_q4_k() {
-  static constexpr PackedFormat kFormat{256, kBlockBytes, PackedActivations::kQ8_K, pack_q4_k_group,
-                                        scalar::packed_gemm_q4_k};
+  static constexpr PackedFormat kFormat{256, kQ4KBlockBytes, PackedActivations::kQ8_K,
+                                        pack_q4_k_group, scalar::packed_gemm_q4_k};
   return kFormat;
 }
 
@@ -76,25 +69,25 @@ void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
     for (int r = 0; r < kPackRows; ++r) {
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+        const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
         int32_t total = 0;
         int32_t mins = 0;
         for (int s = 0; s < 8; ++s) {
           int32_t dot = 0;
           for (int l = 0; l < 32; ++l) {
             const int j = 32 * (s / 2) + l;  // the byte of qs holding this weight
-            const uint8_t byte = blk[kQuants + 64 * (j / 4) + 4 * r + j % 4];
+            const uint8_t byte = blk[kQ4KQuants + 64 * (j / 4) + 4 * r + j % 4];
             const int q = s % 2 == 0 ? byte & 0x0F : byte >> 4;
             dot += q * a[b].qs[32 * s + l];
           }
-          total += blk[kScales + 16 * s + r] * dot;
-          mins += blk[kMins + 32 * (s / 2) + 2 * r + s % 2] *
+          total += blk[kQ4KScales + 16 * s + r] * dot;
+          mins += blk[kQ4KMins + 32 * (s / 2) + 2 * r + s % 2] *
                   (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
         }
         uint16_t d;
         uint16_t dmin;
-        std::memcpy(&d, blk + kD + 2 * r, 2);
-        std::memcpy(&dmin, blk + kDmin + 2 * r, 2);
+        std::memcpy(&d, blk + kQ4KD + 2 * r, 2);
+        std::memcpy(&dmin, blk + kQ4KDmin + 2 * r, 2);
         acc = std::fma(static_cast<float>(total), fp16_to_f32(d) * a[b].d, acc);
         acc = std::fma(static_cast<float>(-mins), fp16_to_f32(dmin) * a[b].d, acc);
       }

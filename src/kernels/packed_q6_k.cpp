@@ -40,17 +40,14 @@
 namespace capibara::kernels {
 namespace {
 
-constexpr size_t kScales = kQ6KScales;
-constexpr size_t kD = kQ6KD;
-constexpr size_t kBlockBytes = kQ6KBlockBytes;
-static_assert(kBlockBytes % 64 == 0);
-static_assert(kD + kPackRows * sizeof(uint16_t) <= kQ6KQuants);
+static_assert(kQ6KBlockBytes % 64 == 0);
+static_assert(kQ6KD + kPackRows * sizeof(uint16_t) <= kQ6KQuants);
 
 void pack_q6_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t* dst) {
   for (int r = 0; r < kPackRows; ++r) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(rows + static_cast<size_t>(r) * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* out = dst + static_cast<size_t>(b) * kBlockBytes;
+      uint8_t* out = dst + static_cast<size_t>(b) * kQ6KBlockBytes;
       for (int c = 0; c < 32; ++c) {
         std::memcpy(out + q6_k_ql_chunk(c / 16, c / 8 % 2, c % 8) + 4 * r, row[b].ql + 4 * c, 4);
       }
@@ -58,16 +55,16 @@ void pack_q6_k_group(const uint8_t* rows, size_t row_bytes, int64_t nb, uint8_t*
         std::memcpy(out + q6_k_qh_chunk(m / 8, m % 8) + 4 * r, row[b].qh + 4 * m, 4);
       }
       for (int j = 0; j < 16; ++j) {
-        out[kScales + 16 * j + r] = static_cast<uint8_t>(row[b].scales[j]);
+        out[kQ6KScales + 16 * j + r] = static_cast<uint8_t>(row[b].scales[j]);
       }
-      std::memcpy(out + kD + 2 * r, &row[b].d, 2);
+      std::memcpy(out + kQ6KD + 2 * r, &row[b].d, 2);
     }
   }
   // The padding of every block (pack_groups clears whole groups; this keeps the function
   // self-contained for callers that do not).
   for (int64_t b = 0; b < nb; ++b) {
-    std::memset(dst + static_cast<size_t>(b) * kBlockBytes + kD + 2 * kPackRows, 0,
-                kQ6KQuants - kD - 2 * kPackRows);
+    std::memset(dst + static_cast<size_t>(b) * kQ6KBlockBytes + kQ6KD + 2 * kPackRows, 0,
+                kQ6KQuants - kQ6KD - 2 * kPackRows);
   }
 }
 
@@ -106,8 +103,8 @@ struct Q8K {
 }  // namespace
 
 const PackedFormat& packed_format_q6_k() {
-  static constexpr PackedFormat kFormat{256, kBlockBytes, PackedActivations::kQ8_K, pack_q6_k_group,
-                                        scalar::packed_gemm_q6_k};
+  static constexpr PackedFormat kFormat{256, kQ6KBlockBytes, PackedActivations::kQ8_K,
+                                        pack_q6_k_group, scalar::packed_gemm_q6_k};
   return kFormat;
 }
 
@@ -121,16 +118,16 @@ void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t a
     for (int r = 0; r < kPackRows; ++r) {
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+        const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
         const Q8K a{row + static_cast<size_t>(b) * sizeof(BlockQ8_K)};
         int32_t total = 0;
         for (int j = 0; j < 16; ++j) {
           int32_t dot = -32 * a.bsum(j);
           for (int l = 0; l < 16; ++l) dot += q6(blk, r, 16 * j + l) * a.q(16 * j + l);
-          total += static_cast<int8_t>(blk[kScales + 16 * j + r]) * dot;
+          total += static_cast<int8_t>(blk[kQ6KScales + 16 * j + r]) * dot;
         }
         uint16_t d;
-        std::memcpy(&d, blk + kD + 2 * r, 2);
+        std::memcpy(&d, blk + kQ6KD + 2 * r, 2);
         acc = std::fma(static_cast<float>(total), fp16_to_f32(d) * a.d(), acc);
       }
       y[static_cast<size_t>(t) * y_stride + static_cast<size_t>(r)] = acc;

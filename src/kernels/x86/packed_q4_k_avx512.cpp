@@ -20,15 +20,9 @@ namespace capibara::kernels::avx512 {
 namespace {
 
 constexpr int kTokens = 4;
-constexpr size_t kQuants = kQ4KQuants;
-constexpr size_t kScales = kQ4KScales;
-constexpr size_t kMins = kQ4KMins;
-constexpr size_t kD = kQ4KD;
-constexpr size_t kDmin = kQ4KDmin;
-constexpr size_t kBlockBytes = kQ4KBlockBytes;
 // How far ahead decoding prefetches (prefetch.hpp): about 3.5 KiB, as for the other packed
 // types; with the weights on huge pages more distance measured slower (1-6 blocks tried).
-constexpr size_t kPrefetchBytes = kBlockBytes * 3 / 2 / 64 * 64;
+constexpr size_t kPrefetchBytes = kQ4KBlockBytes * 3 / 2 / 64 * 64;
 
 // The 32-value sums of sub-blocks 2p and 2p + 1 as one int16 pair.
 inline __m512i pair_sums(const int16_t* bsums, int p) {
@@ -44,7 +38,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
     const BlockQ8_K* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride) + b;
@@ -53,18 +47,18 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int t = 0; t < kT; ++t) total[t] = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
       // Every pass streams the weights: ask for them a few KiB ahead, a quarter per pair.
-      x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, p, 4);
+      x86::prefetch_part(blk + kPrefetchBytes, kQ4KBlockBytes, p, 4);
       __m512i lo[8];
       __m512i hi[8];
       for (int c = 0; c < 8; ++c) {
-        const __m512i v = _mm512_load_si512(blk + kQuants + 64 * (8 * p + c));
+        const __m512i v = _mm512_load_si512(blk + kQ4KQuants + 64 * (8 * p + c));
         lo[c] = _mm512_and_si512(v, low);
         hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
       const __m512i sc_lo = _mm512_cvtepu8_epi32(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kScales + 16 * (2 * p))));
+          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ4KScales + 16 * (2 * p))));
       const __m512i sc_hi = _mm512_cvtepu8_epi32(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kScales + 16 * (2 * p + 1))));
+          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ4KScales + 16 * (2 * p + 1))));
 #pragma GCC unroll 8
       for (int t = 0; t < kT; ++t) {
         const int8_t* q = a[t]->qs + 64 * p;
@@ -79,13 +73,13 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
       }
     }
     const __m512 dw =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kD)));
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KD)));
     const __m512 dmin =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kDmin)));
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KDmin)));
     __m512i m16[4];
     for (int p = 0; p < 4; ++p) {
       m16[p] = _mm512_cvtepu8_epi16(
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kMins + 32 * p)));
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KMins + 32 * p)));
     }
     for (int t = 0; t < kT; ++t) {
       __m512i mins = _mm512_madd_epi16(m16[0], pair_sums(a[t]->bsums, 0));

@@ -24,12 +24,9 @@ namespace capibara::kernels::avx512 {
 namespace {
 
 constexpr int kTokens = 8;
-constexpr size_t kScales = kQ6KScales;
-constexpr size_t kD = kQ6KD;
-constexpr size_t kBlockBytes = kQ6KBlockBytes;
 // How far ahead decoding prefetches (prefetch.hpp): about 3.5 KiB, as for the other packed
 // types; with the weights on huge pages more distance measured slower (1-6 blocks tried).
-constexpr size_t kPrefetchBytes = kBlockBytes;
+constexpr size_t kPrefetchBytes = kQ6KBlockBytes;
 
 // One token's Q8_K block, read without assuming alignment (the rows may be any number of bytes
 // apart), as `scalar::packed_gemm_q6_k` does.
@@ -89,9 +86,9 @@ inline void unit(const uint8_t* blk, int h, int k4, const uint8_t* const (&a)[kT
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
   const __m512i sc_lo = _mm512_cvtepi8_epi32(
-      _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kScales + 16 * j_lo)));
+      _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ6KScales + 16 * j_lo)));
   const __m512i sc_hi = _mm512_cvtepi8_epi32(
-      _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kScales + 16 * j_hi)));
+      _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ6KScales + 16 * j_hi)));
 #pragma GCC unroll 8
   for (int t = 0; t < kT; ++t) {
     const __m512i s_lo = Unit<kU>::dot(w.lo, act_qs(a[t]) + 16 * j_lo, act_bsum(a[t], j_lo));
@@ -107,7 +104,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -117,13 +114,13 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int h = 0; h < 2; ++h) {
       for (int k4 = 0; k4 < 2; ++k4) {
         // Every pass streams the weights: ask for them a few KiB ahead, a quarter per step.
-        x86::prefetch_part(blk + kPrefetchBytes, kBlockBytes, 2 * h + k4, 4);
+        x86::prefetch_part(blk + kPrefetchBytes, kQ6KBlockBytes, 2 * h + k4, 4);
         unit<0, kT>(blk, h, k4, a, total);
         unit<1, kT>(blk, h, k4, a, total);
       }
     }
     const __m512 dw =
-        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kD)));
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ6KD)));
     for (int t = 0; t < kT; ++t) {
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]),
                                _mm512_mul_ps(dw, _mm512_set1_ps(act_d(a[t]))), acc[t]);
