@@ -32,17 +32,15 @@ constexpr size_t kAlignment = 256;
 constexpr int kBandwidthPasses = 5;
 constexpr double kComputeSeconds = 0.25;  // per compute measurement
 
-// Best read bandwidth over a buffer of `buffer_bytes`, on huge pages as the packed weights get
-// (model/weight_packing.cpp) or on ordinary 4 KiB pages.
-double measure_read(ThreadPool& pool, const PeakLoops& loops, size_t buffer_bytes,
-                    bool huge_pages) {
+// Bytes of each thread's slice of a `buffer_bytes` buffer streamed by `n` threads.
+size_t read_slice(size_t buffer_bytes, int n) {
+  return buffer_bytes / static_cast<size_t>(n) / kAlignment * kAlignment;
+}
+
+// Best read bandwidth of the pool's threads streaming their slices of `raw`
+// (`read_slice(...) * pool.size()` bytes).
+double measure_read(ThreadPool& pool, const PeakLoops& loops, uint8_t* raw, size_t slice) {
   const int n = pool.size();
-  const size_t slice = buffer_bytes / static_cast<size_t>(n) / kAlignment * kAlignment;
-  HugePageBuffer huge(huge_pages ? slice * static_cast<size_t>(n) : 0);
-  AlignedBuffer small(huge_pages ? 0 : slice * static_cast<size_t>(n));
-  uint8_t* raw = huge_pages ? huge.data() : small.data();
-  // AlignedBuffer (malloc) is not advised for huge pages; in the kernel's "always" mode it may
-  // still get some, so the two figures can be close there.
   // First touch from the thread that will read the slice (page placement), off the clock.
   pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
@@ -100,8 +98,19 @@ MachinePeaks measure_machine_peaks(int n_threads, kernels::Isa isa, size_t buffe
   peaks.loops = std::string(loops.name);
   peaks.n_threads = pool.size();
   peaks.buffer_bytes = buffer_bytes;
-  peaks.read_bytes_per_s = measure_read(pool, loops, buffer_bytes, true);
-  peaks.read_bytes_per_s_small_pages = measure_read(pool, loops, buffer_bytes, false);
+  const size_t slice = read_slice(buffer_bytes, pool.size());
+  const size_t bytes = slice * static_cast<size_t>(pool.size());
+  {
+    // Huge pages, as the packed weights get (model/weight_packing.cpp): the bound.
+    HugePageBuffer huge(bytes);
+    peaks.read_bytes_per_s = measure_read(pool, loops, huge.data(), slice);
+  }
+  {
+    // Plain heap memory, not advised for huge pages (in the kernel's "always" mode it may still
+    // get some, and the two figures come close).
+    AlignedBuffer small(bytes);
+    peaks.read_bytes_per_s_small_pages = measure_read(pool, loops, small.data(), slice);
+  }
   peaks.fp32_flops_per_s = measure_compute(
       pool, [&](int64_t it) { g_sink_f32 = loops.fp32(it); }, loops.fp32_flops_per_iteration);
   peaks.int8_ops_per_s = measure_compute(
