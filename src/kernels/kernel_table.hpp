@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/ggml_type.hpp"
+#include "kernels/attention_tiles.hpp"
 #include "kernels/packed_weights.hpp"
 
 namespace capibara::kernels {
@@ -52,14 +53,10 @@ struct KernelTable {
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   // y[i] += alpha * x[i]
   void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
-  // Attention over a tile of `n_keys` keys / values of `hd` floats each, optional (null: callers
-  // loop over `dot_f32` / `axpy_f32`). Each must equal that loop bit for bit, so that a query's
-  // attention does not depend on which kernel or batch computed it:
-  //   s[j] = dot_f32(q, k + j hd, hd) * scale;   o += p[j] * v[j], j = 0, 1, ... (axpy_f32)
-  void (*attn_scores)(const float* q, const float* k, int64_t n_keys, int64_t hd, float scale,
-                      float* s) = nullptr;
-  void (*attn_values)(const float* p, const float* v, int64_t n_keys, int64_t hd,
-                      float* o) = nullptr;
+  // Attention over one KV block: scores of a GQA group's query heads against a transposed key
+  // tile, and the values they weigh (attention_tiles.hpp). Every table has them.
+  AttnScoresFn attn_scores = nullptr;
+  AttnValuesFn attn_values = nullptr;
   // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).
   QuantDotKernels quant_dot[kGgmlTypeSlots] = {};
   // Kernels of the packed layout (packed_weights.hpp) by weight type; null where this table

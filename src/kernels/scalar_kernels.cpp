@@ -1,4 +1,5 @@
 // Scalar reference kernels: the ground truth every ISA-specific kernel is tested against.
+#include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops_scalar.hpp"
 #include "kernels/quant_dot_scalar.hpp"
@@ -26,6 +27,8 @@ consteval KernelTable make_scalar_table() {
   t.bf16_to_f32 = scalar::bf16_to_f32;
   t.dot_f32 = scalar::dot_f32;
   t.axpy_f32 = axpy_f32_scalar;
+  t.attn_scores = scalar::attn_scores;
+  t.attn_values = scalar::attn_values;
   scalar::set_scalar_quant_dot(t);
   return t;
 }

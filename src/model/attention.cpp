@@ -18,6 +18,7 @@ namespace {
 // items to balance the pool's threads.
 constexpr int64_t kQueryTile = 16;
 constexpr int64_t kB = kKvBlockTokens;
+static_assert(kB == kernels::kAttnTileKeys, "a KV block is one tile of the score kernels");
 
 // First position `pos` may see: causal, then limited to the last `window_tokens` positions.
 int64_t first_visible(const AttentionShape& shape, int64_t pos) {
@@ -31,44 +32,64 @@ struct QueryState {
   float* run_sum;  // [n_gqa]
 };
 
-// Folds keys and values [0, n) of a tile (`k` and `v`: [n, head_dim]) into `st` for the `n_gqa`
-// query heads at `qg` ([n_gqa, head_dim]). Everything here depends only on this query and these
-// rows, never on the other queries of its tile: a query gets bit-identical results whichever
-// batch it is part of.
-void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k, const float* v,
-                int64_t n, int64_t n_gqa, int64_t hd, float scale, float* scores,
-                const QueryState& st) {
-  for (int64_t h = 0; h < n_gqa; ++h) {
-    float* s = scores;  // [n]
-    float tile_max = -std::numeric_limits<float>::infinity();
-    if (kt.attn_scores != nullptr) {
-      kt.attn_scores(qg + h * hd, k, n, hd, scale, s);
-    } else {
-      for (int64_t j = 0; j < n; ++j) s[j] = kt.dot_f32(qg + h * hd, k + j * hd, hd) * scale;
-    }
-    for (int64_t j = 0; j < n; ++j) tile_max = std::max(tile_max, s[j]);
-    // Online softmax: rescale what was accumulated under the old maximum.
-    const float new_max = std::max(st.run_max[h], tile_max);
-    // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
-    const float correction = new_max == st.run_max[h] ? 1.0f : std::exp(st.run_max[h] - new_max);
-    float* o = st.acc + h * hd;
-    if (correction != 1.0f) {
-      for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
-    }
-    for (int64_t j = 0; j < n; ++j) s[j] -= new_max;
-    // The table's exp is element-wise (its vector tail matches its body), so a score's weight
-    // does not depend on where in the tile the score sits.
-    kt.exp(s, s, n);
-    float sum = st.run_sum[h] * correction;
-    for (int64_t j = 0; j < n; ++j) sum += s[j];
-    if (kt.attn_values != nullptr) {
-      kt.attn_values(s, v, n, hd, o);
-    } else {
-      for (int64_t j = 0; j < n; ++j) kt.axpy_f32(s[j], v + j * hd, o, hd);
-    }
-    st.run_max[h] = new_max;
-    st.run_sum[h] = sum;
+// Copies key rows `rows` ([n, hd], the keys of slots first, first + 1, ...) into the transposed
+// tile `kt` ([hd, kB], lane = slot) that the score kernel reads.
+void transpose_keys(const float* rows, int64_t first, int64_t n, int64_t hd, float* kt) {
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t i = 0; i < hd; ++i) kt[i * kB + first + r] = rows[r * hd + i];
   }
+}
+
+// Folds the keys of slots [lo, lo + n) of a block (`kt`: the transposed key tile, [hd, kB];
+// `v`: the value rows of those slots, [n, head_dim]) into `st` for the `n_gqa` query heads at
+// `qg` ([n_gqa, head_dim]). `scores` is [n_gqa, kB]. Everything here depends only on this query
+// and these keys, never on the other queries of its tile: a query gets bit-identical results
+// whichever batch it is part of.
+void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k_t, const float* v,
+                int64_t lo, int64_t n, int64_t n_gqa, int64_t hd, float scale, float* scores,
+                const QueryState& st) {
+  kt.attn_scores(qg, n_gqa, k_t, hd, scale, scores);
+  // The softmax bookkeeping of up to kChains heads at a time, their loops over the keys
+  // interleaved: each head's maximum and sum are the same chain in the same order as head by
+  // head, but the chains no longer wait on each other (sixteen dependent adds per head and block
+  // were most of a decoding step's attention time).
+  constexpr int64_t kChains = 8;
+  for (int64_t h0 = 0; h0 < n_gqa; h0 += kChains) {
+    const int64_t nh = std::min(kChains, n_gqa - h0);
+    float* s0 = scores + h0 * kB + lo;  // head h0 + h's weights: s0[h kB + j], j < n
+    float tile_max[kChains], sum[kChains];
+    std::fill(tile_max, tile_max + nh, -std::numeric_limits<float>::infinity());
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t h = 0; h < nh; ++h) tile_max[h] = std::max(tile_max[h], s0[h * kB + j]);
+    }
+    for (int64_t h = 0; h < nh; ++h) {
+      float& run_max = st.run_max[h0 + h];
+      // Online softmax: rescale what was accumulated under the old maximum.
+      const float new_max = std::max(run_max, tile_max[h]);
+      // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
+      const float correction = new_max == run_max ? 1.0f : std::exp(run_max - new_max);
+      float* o = st.acc + (h0 + h) * hd;
+      if (correction != 1.0f) {
+        for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
+      }
+      float* s = s0 + h * kB;
+      for (int64_t j = 0; j < n; ++j) s[j] -= new_max;
+      sum[h] = st.run_sum[h0 + h] * correction;
+      run_max = new_max;
+    }
+    // The table's exp is element-wise (its vector tail matches its body), so a score's weight
+    // does not depend on where in the tile the score sits, nor on how many go in one call.
+    if (n == kB) {
+      kt.exp(s0, s0, nh * kB);
+    } else {
+      for (int64_t h = 0; h < nh; ++h) kt.exp(s0 + h * kB, s0 + h * kB, n);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t h = 0; h < nh; ++h) sum[h] += s0[h * kB + j];
+    }
+    for (int64_t h = 0; h < nh; ++h) st.run_sum[h0 + h] = sum[h];
+  }
+  kt.attn_values(scores + lo, kB, n_gqa, v, n, hd, st.acc);
 }
 
 // Batch entries [begin, end) of the query tile that starts at `begin`: consecutive entries of
@@ -87,9 +108,9 @@ int64_t tile_end(std::span<const BatchToken> batch, int64_t begin) {
 
 int64_t attention_scratch_per_thread(const AttentionShape& shape) {
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  // K tile, V tile, scores of one query head, then per query of a tile: accumulators, running
-  // max and sum.
-  return 2 * kB * shape.head_dim + kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
+  // K rows, transposed K tile, V rows, scores of a GQA group, then per query of a tile:
+  // accumulators, running max and sum.
+  return 3 * kB * shape.head_dim + n_gqa * kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
 }
 
 void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
@@ -111,10 +132,13 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
   // change its result.
   std::atomic<int64_t> next_item{0};
   pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
-    float* k_tile = scratch + static_cast<int64_t>(thread) * per_thread;  // [kB, head_dim]
-    float* v_tile = k_tile + kB * hd;                                     // [kB, head_dim]
-    float* scores = v_tile + kB * hd;                                     // [kB]
-    float* states = scores + kB;  // [kQueryTile, state_floats]
+    float* k_rows = scratch + static_cast<int64_t>(thread) * per_thread;  // [kB, head_dim]
+    float* k_t = k_rows + kB * hd;                                        // [head_dim, kB]
+    float* v_tile = k_t + kB * hd;                                        // [kB, head_dim]
+    float* scores = v_tile + kB * hd;                                     // [n_gqa, kB]
+    float* states = scores + n_gqa * kB;  // [kQueryTile, state_floats]
+    // Lanes of slots a block does not read are scored and ignored: keep them finite.
+    std::fill(k_t, k_t + kB * hd, 0.0f);
     // Items are taken in increasing order, so this thread finds its tiles by scanning forward.
     int64_t tile = 0, t0 = 0, t1 = n_batch > 0 ? tile_end(batch, 0) : 0;
     for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_items;
@@ -161,15 +185,15 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
         if (lo_all > hi_all) continue;
         const int32_t block = table[static_cast<size_t>(b)];
         if (b < b_last) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], layer, g);
-        kv.read_tile(block, layer, 0, g, lo_all, hi_all - lo_all + 1, k_tile);
+        kv.read_tile(block, layer, 0, g, lo_all, hi_all - lo_all + 1, k_rows);
+        transpose_keys(k_rows, lo_all, hi_all - lo_all + 1, hd, k_t);
         kv.read_tile(block, layer, 1, g, lo_all, hi_all - lo_all + 1, v_tile);
         for (int64_t t = t0; t < t1; ++t) {
           int64_t lo, hi;
           slots(t, lo, hi);
           if (lo > hi) continue;
-          const int64_t skip = (lo - lo_all) * hd;
-          fold_block(kt, q + t * q_dim + g * n_gqa * hd, k_tile + skip, v_tile + skip, hi - lo + 1,
-                     n_gqa, hd, shape.scale, scores, state(t));
+          fold_block(kt, q + t * q_dim + g * n_gqa * hd, k_t, v_tile + (lo - lo_all) * hd, lo,
+                     hi - lo + 1, n_gqa, hd, shape.scale, scores, state(t));
         }
       }
       for (int64_t t = t0; t < t1; ++t) {

@@ -98,7 +98,7 @@ KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, i
       data_bytes_(
           static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv * kKvBlockTokens * head_dim) *
           elem_bytes_),
-      data_(new uint8_t[std::max<size_t>(data_bytes_, 1)]) {
+      data_(data_bytes_) {
   assert(n_layer > 0 && n_head_kv > 0 && head_dim > 0 && n_blocks >= 0);
   if (type == KvType::kFp8)
     scales_.assign(static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv), 0);
@@ -128,7 +128,7 @@ void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head,
                              const float* x) {
   const int64_t hd = head_dim_;
   uint8_t* dst =
-      data_.get() +
+      data_.data() +
       (head_offset(block, layer, kv, head) + static_cast<size_t>(slot * hd)) * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
@@ -160,7 +160,7 @@ void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head,
         int e = 0;
         std::frexp(amax / kE4m3Max, &e);  // 2^e > amax / 448
         const float needed = std::ldexp(1.0f, e + 4);
-        uint8_t* base = data_.get() + head_offset(block, layer, kv, head);
+        uint8_t* base = data_.data() + head_offset(block, layer, kv, head);
         if (scale > 0.0f) {
           const float ratio = scale / needed;
           for (int64_t i = 0; i < slot * hd; ++i) {
@@ -188,7 +188,7 @@ void KvBlockPool::store(int32_t block, int64_t layer, int64_t slot, const float*
 void KvBlockPool::prefetch_tiles(int32_t block, int64_t layer, int64_t head) const {
   const size_t bytes = static_cast<size_t>(kKvBlockTokens * head_dim_) * elem_bytes_;
   for (int kv = 0; kv < 2; ++kv) {
-    const uint8_t* p = data_.get() + head_offset(block, layer, kv, head) * elem_bytes_;
+    const uint8_t* p = data_.data() + head_offset(block, layer, kv, head) * elem_bytes_;
     for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(p + line, 0, 3);
   }
 }
@@ -198,7 +198,7 @@ void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, 
   assert(first >= 0 && first + n <= kKvBlockTokens);
   const int64_t count = n * head_dim_;
   const uint8_t* src =
-      data_.get() +
+      data_.data() +
       (head_offset(block, layer, kv, head) + static_cast<size_t>(first * head_dim_)) * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
@@ -206,7 +206,7 @@ void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, 
       return;
     case KvType::kF16:
     case KvType::kBF16:
-      // Elements of 2 bytes from a byte array allocated with new[]: 2-byte aligned.
+      // Elements of 2 bytes in a page-aligned buffer, at even offsets: 2-byte aligned.
       widen_(reinterpret_cast<const uint16_t*>(src), out, count);
       return;
     case KvType::kFp8: {

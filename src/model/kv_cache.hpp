@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/huge_page_buffer.hpp"
+
 namespace capibara {
 
 enum class KvType { kF32, kF16, kBF16, kFp8 };
@@ -81,9 +83,11 @@ class KvBlockPool {
   void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
-  // [n_blocks, n_layer, 2 (K, V), n_head_kv, kKvBlockTokens, head_dim] elements of `type_`,
-  // default-initialised so that unused blocks cost address space only.
-  std::unique_ptr<uint8_t[]> data_;
+  // [n_blocks, n_layer, 2 (K, V), n_head_kv, kKvBlockTokens, head_dim] elements of `type_`.
+  // Mapped, not touched, so that unused blocks cost address space only; on huge pages, because
+  // attention reads one 2-4 KiB tile per block from blocks hundreds of KiB apart, and with 4 KiB
+  // pages each tile cost a TLB miss and a page walk.
+  HugePageBuffer data_;
   std::vector<float> scales_;  // [n_blocks, n_layer, 2, n_head_kv] fp8 scales; empty otherwise
 };
 

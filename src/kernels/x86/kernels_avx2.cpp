@@ -6,6 +6,7 @@
 
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
+#include "kernels/x86/attention_avx2.hpp"
 #include "kernels/x86/ops_avx2.hpp"
 #include "kernels/x86/packed_avx2.hpp"
 
@@ -21,8 +22,7 @@ inline float hsum(__m256 v) {
 }
 
 // The dots of `q` with kKeys rows of `hd` floats (`hd` apart): two 8-lane accumulators each, their
-// sum reduced, then the tail. `dot_f32` is the one-row case and `attn_scores` runs four rows at
-// a time sharing the loads of `q`, so a key's score is the same bits either way.
+// sum reduced, then the tail.
 template <int kKeys>
 void dots(const float* q, const float* k, int64_t hd, float* out) {
   __m256 acc0[kKeys];
@@ -65,46 +65,6 @@ void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += alpha * x[i];
-}
-
-void attn_scores(const float* q, const float* k, int64_t n_keys, int64_t hd, float scale,
-                 float* s) {
-  int64_t j = 0;
-  for (; j + 4 <= n_keys; j += 4) dots<4>(q, k + j * hd, hd, s + j);
-  for (; j < n_keys; ++j) dots<1>(q, k + j * hd, hd, s + j);
-  for (j = 0; j < n_keys; ++j) s[j] *= scale;
-}
-
-// o += p[j] v_j for j in order, the fma per element of `axpy_f32`, with four registers of the
-// output kept in registers across the keys.
-void attn_values(const float* p, const float* v, int64_t n_keys, int64_t hd, float* o) {
-  int64_t i = 0;
-  for (; i + 32 <= hd; i += 32) {
-    __m256 o0 = _mm256_loadu_ps(o + i), o1 = _mm256_loadu_ps(o + i + 8);
-    __m256 o2 = _mm256_loadu_ps(o + i + 16), o3 = _mm256_loadu_ps(o + i + 24);
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      const float* vj = v + j * hd + i;
-      o0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), o0);
-      o1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), o1);
-      o2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), o2);
-      o3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), o3);
-    }
-    _mm256_storeu_ps(o + i, o0);
-    _mm256_storeu_ps(o + i + 8, o1);
-    _mm256_storeu_ps(o + i + 16, o2);
-    _mm256_storeu_ps(o + i + 24, o3);
-  }
-  for (; i + 8 <= hd; i += 8) {
-    __m256 o0 = _mm256_loadu_ps(o + i);
-    for (int64_t j = 0; j < n_keys; ++j) {
-      o0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + i), o0);
-    }
-    _mm256_storeu_ps(o + i, o0);
-  }
-  for (; i < hd; ++i) {
-    for (int64_t j = 0; j < n_keys; ++j) o[i] += p[j] * v[j * hd + i];
-  }
 }
 
 float vec_dot_f32(int64_t n, const void* w, const void* a) {

@@ -11,9 +11,6 @@ namespace capibara::kernels::avx2 {
 
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
-// `KernelTable::attn_scores` / `attn_values`: the per-key dot_f32 / axpy_f32 loop, bit for bit.
-void attn_scores(const float* q, const float* k, int64_t n_keys, int64_t hd, float scale, float* s);
-void attn_values(const float* p, const float* v, int64_t n_keys, int64_t hd, float* o);
 float vec_dot_f32(int64_t n, const void* w, const void* a);
 
 // Byte-identical to the scalar activation quantizers (quant_dot_scalar.hpp).

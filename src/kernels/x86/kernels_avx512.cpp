@@ -9,6 +9,7 @@
 
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
+#include "kernels/x86/attention_avx512.hpp"
 #include "kernels/x86/kernels_avx2.hpp"
 #include "kernels/x86/ops_avx2.hpp"
 #include "kernels/x86/packed_avx512.hpp"
@@ -36,8 +37,8 @@ consteval KernelTable make_avx512_table() {
   t.bf16_to_f32 = avx2::bf16_to_f32;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
-  t.attn_scores = avx2::attn_scores;
-  t.attn_values = avx2::attn_values;
+  t.attn_scores = avx512::attn_scores;
+  t.attn_values = avx512::attn_values;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
   set_quant_dot(t, GgmlType::kBF16, avx2::quantize_bf16, avx2::vec_dot_bf16);

@@ -1,0 +1,35 @@
+// The reference tile attention kernels (attention_tiles.hpp). The inner loops run over the key
+// lanes or the head dimension, which compilers vectorize where no hand-written kernel exists.
+#include <cmath>
+
+#include "kernels/attention_tiles.hpp"
+
+namespace capibara::kernels::scalar {
+
+void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
+  constexpr int64_t kL = kAttnTileKeys;
+  for (int64_t h = 0; h < n_q; ++h) {
+    float acc[4][kL] = {};
+    for (int64_t i = 0; i < hd; ++i) {
+      const float qi = q[h * hd + i];
+      float* chain = acc[i % 4];
+      for (int64_t j = 0; j < kL; ++j) chain[j] = std::fma(qi, kt[i * kL + j], chain[j]);
+    }
+    for (int64_t j = 0; j < kL; ++j) {
+      s[h * kL + j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) * scale;
+    }
+  }
+}
+
+void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                 int64_t hd, float* o) {
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* oh = o + h * hd;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
+      for (int64_t i = 0; i < hd; ++i) oh[i] = std::fma(pj, v[j * hd + i], oh[i]);
+    }
+  }
+}
+
+}  // namespace capibara::kernels::scalar

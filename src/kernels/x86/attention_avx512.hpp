@@ -1,0 +1,15 @@
+// AVX-512 tile attention kernels (attention_avx512.cpp, compiled with AVX-512 flags): only the
+// AVX-512 table, after the CPU check, may call them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capibara::kernels::avx512 {
+
+// `AttnScoresFn` / `AttnValuesFn` (attention_tiles.hpp), bit for bit the scalar references.
+void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s);
+void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                 int64_t hd, float* o);
+
+}  // namespace capibara::kernels::avx512
