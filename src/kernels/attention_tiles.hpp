@@ -25,7 +25,7 @@ namespace capibara::kernels {
 inline constexpr int64_t kAttnTileKeys = 16;
 
 // q: [n_q, hd] query heads; kt: [hd, kAttnTileKeys]; s: [n_q, kAttnTileKeys]. Every lane is
-// computed, so lanes of `kt` that hold no key must still be finite garbage, not uninitialised.
+// computed: callers ignore the lanes of slots that hold no key.
 using AttnScoresFn = void (*)(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale,
                               float* s);
 // p: weights of head h at p[h * p_stride + j], j < n_keys; v: [n_keys, hd]; o: [n_q, hd].

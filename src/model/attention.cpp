@@ -32,14 +32,6 @@ struct QueryState {
   float* run_sum;  // [n_gqa]
 };
 
-// Copies key rows `rows` ([n, hd], the keys of slots first, first + 1, ...) into the transposed
-// tile `kt` ([hd, kB], lane = slot) that the score kernel reads.
-void transpose_keys(const float* rows, int64_t first, int64_t n, int64_t hd, float* kt) {
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t i = 0; i < hd; ++i) kt[i * kB + first + r] = rows[r * hd + i];
-  }
-}
-
 // Folds the keys of slots [lo, lo + n) of a block (`kt`: the transposed key tile, [hd, kB];
 // `v`: the value rows of those slots, [n, head_dim]) into `st` for the `n_gqa` query heads at
 // `qg` ([n_gqa, head_dim]). `scores` is [n_gqa, kB]. Everything here depends only on this query
@@ -108,9 +100,9 @@ int64_t tile_end(std::span<const BatchToken> batch, int64_t begin) {
 
 int64_t attention_scratch_per_thread(const AttentionShape& shape) {
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  // K rows, transposed K tile, V rows, scores of a GQA group, then per query of a tile:
-  // accumulators, running max and sum.
-  return 3 * kB * shape.head_dim + n_gqa * kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
+  // Transposed K tile, V rows, scores of a GQA group, then per query of a tile: accumulators,
+  // running max and sum.
+  return 2 * kB * shape.head_dim + n_gqa * kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
 }
 
 void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
@@ -132,13 +124,10 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
   // change its result.
   std::atomic<int64_t> next_item{0};
   pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
-    float* k_rows = scratch + static_cast<int64_t>(thread) * per_thread;  // [kB, head_dim]
-    float* k_t = k_rows + kB * hd;                                        // [head_dim, kB]
-    float* v_tile = k_t + kB * hd;                                        // [kB, head_dim]
-    float* scores = v_tile + kB * hd;                                     // [n_gqa, kB]
-    float* states = scores + n_gqa * kB;  // [kQueryTile, state_floats]
-    // Lanes of slots a block does not read are scored and ignored: keep them finite.
-    std::fill(k_t, k_t + kB * hd, 0.0f);
+    float* k_t = scratch + static_cast<int64_t>(thread) * per_thread;  // [head_dim, kB]
+    float* v_tile = k_t + kB * hd;                                     // [kB, head_dim]
+    float* scores = v_tile + kB * hd;                                  // [n_gqa, kB]
+    float* states = scores + n_gqa * kB;                               // [kQueryTile, state_floats]
     // Items are taken in increasing order, so this thread finds its tiles by scanning forward.
     int64_t tile = 0, t0 = 0, t1 = n_batch > 0 ? tile_end(batch, 0) : 0;
     for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_items;
@@ -185,9 +174,9 @@ void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchTok
         if (lo_all > hi_all) continue;
         const int32_t block = table[static_cast<size_t>(b)];
         if (b < b_last) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], layer, g);
-        kv.read_tile(block, layer, 0, g, lo_all, hi_all - lo_all + 1, k_rows);
-        transpose_keys(k_rows, lo_all, hi_all - lo_all + 1, hd, k_t);
-        kv.read_tile(block, layer, 1, g, lo_all, hi_all - lo_all + 1, v_tile);
+        // Every key lane is read (the slots outside [lo_all, hi_all] are scored and ignored).
+        kv.read_keys(block, layer, g, k_t);
+        kv.read_values(block, layer, g, lo_all, hi_all - lo_all + 1, v_tile);
         for (int64_t t = t0; t < t1; ++t) {
           int64_t lo, hi;
           slots(t, lo, hi);

@@ -127,23 +127,24 @@ size_t KvBlockPool::head_offset(int32_t block, int64_t layer, int kv, int64_t he
 void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot,
                              const float* x) {
   const int64_t hd = head_dim_;
-  uint8_t* dst =
-      data_.data() +
-      (head_offset(block, layer, kv, head) + static_cast<size_t>(slot * hd)) * elem_bytes_;
+  const size_t base_offset = head_offset(block, layer, kv, head);
+  uint8_t* base = data_.data() + base_offset * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
-      std::memcpy(dst, x, static_cast<size_t>(hd) * sizeof(float));
+      for (int64_t i = 0; i < hd; ++i) {
+        std::memcpy(base + tile_element(kv, slot, i) * sizeof(float), x + i, sizeof(float));
+      }
       return;
     case KvType::kF16:
       for (int64_t i = 0; i < hd; ++i) {
         const uint16_t h = f32_to_fp16(x[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
+        std::memcpy(base + 2 * tile_element(kv, slot, i), &h, 2);
       }
       return;
     case KvType::kBF16:
       for (int64_t i = 0; i < hd; ++i) {
         const uint16_t h = f32_to_bf16(x[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
+        std::memcpy(base + 2 * tile_element(kv, slot, i), &h, 2);
       }
       return;
     case KvType::kFp8: {
@@ -160,17 +161,19 @@ void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head,
         int e = 0;
         std::frexp(amax / kE4m3Max, &e);  // 2^e > amax / 448
         const float needed = std::ldexp(1.0f, e + 4);
-        uint8_t* base = data_.data() + head_offset(block, layer, kv, head);
         if (scale > 0.0f) {
           const float ratio = scale / needed;
-          for (int64_t i = 0; i < slot * hd; ++i) {
-            base[i] = f32_to_e4m3(e4m3_to_f32(base[i]) * ratio);
+          for (int64_t s = 0; s < slot; ++s) {
+            for (int64_t i = 0; i < hd; ++i) {
+              uint8_t& q = base[tile_element(kv, s, i)];
+              q = f32_to_e4m3(e4m3_to_f32(q) * ratio);
+            }
           }
         }
         scale = needed;
       }
       const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (int64_t i = 0; i < hd; ++i) dst[i] = f32_to_e4m3(x[i] * inv);
+      for (int64_t i = 0; i < hd; ++i) base[tile_element(kv, slot, i)] = f32_to_e4m3(x[i] * inv);
       return;
     }
   }
@@ -193,28 +196,33 @@ void KvBlockPool::prefetch_tiles(int32_t block, int64_t layer, int64_t head) con
   }
 }
 
-void KvBlockPool::read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first,
-                            int64_t n, float* out) const {
-  assert(first >= 0 && first + n <= kKvBlockTokens);
-  const int64_t count = n * head_dim_;
-  const uint8_t* src =
-      data_.data() +
-      (head_offset(block, layer, kv, head) + static_cast<size_t>(first * head_dim_)) * elem_bytes_;
+void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const {
+  const uint8_t* src = data_.data() + offset * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
-      std::memcpy(out, src, static_cast<size_t>(count) * sizeof(float));
+      std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));
       return;
     case KvType::kF16:
     case KvType::kBF16:
       // Elements of 2 bytes in a page-aligned buffer, at even offsets: 2-byte aligned.
-      widen_(reinterpret_cast<const uint16_t*>(src), out, count);
+      widen_(reinterpret_cast<const uint16_t*>(src), out, n);
       return;
-    case KvType::kFp8: {
-      const float scale = scales_[scale_index(block, layer, kv, head)];
-      for (int64_t i = 0; i < count; ++i) out[i] = kE4m3Table[src[i]] * scale;
+    case KvType::kFp8:
+      for (int64_t i = 0; i < n; ++i) out[i] = kE4m3Table[src[i]] * scale;
       return;
-    }
   }
+}
+
+void KvBlockPool::read_keys(int32_t block, int64_t layer, int64_t head, float* kt) const {
+  const float scale = type_ == KvType::kFp8 ? scales_[scale_index(block, layer, 0, head)] : 1.0f;
+  widen(head_offset(block, layer, 0, head), scale, kKvBlockTokens * head_dim_, kt);
+}
+
+void KvBlockPool::read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
+                              float* out) const {
+  assert(first >= 0 && first + n <= kKvBlockTokens);
+  const float scale = type_ == KvType::kFp8 ? scales_[scale_index(block, layer, 1, head)] : 1.0f;
+  widen(head_offset(block, layer, 1, head) + tile_element(1, first, 0), scale, n * head_dim_, out);
 }
 
 SequenceKvCache::SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv,

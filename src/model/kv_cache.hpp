@@ -59,18 +59,28 @@ class KvBlockPool {
   // Stores `k` and `v` ([kv_dim] each) of `layer` at `slot` (< kKvBlockTokens) of `block`.
   // Slots of a block are written in order from 0: writing slot 0 starts the block afresh.
   void store(int32_t block, int64_t layer, int64_t slot, const float* k, const float* v);
-  // Reads slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim].
-  // `kv` 0 reads keys, 1 values.
-  void read_tile(int32_t block, int64_t layer, int kv, int64_t head, int64_t first, int64_t n,
-                 float* out) const;
+  // Reads the keys of one KV head in `block` as the transposed f32 tile that attention scores
+  // against: `kt` is [head_dim, kKvBlockTokens], lane s holding slot s. Every lane is read;
+  // lanes of slots not written since the block was started hold stale but finite values.
+  void read_keys(int32_t block, int64_t layer, int64_t head, float* kt) const;
+  // Reads the values of slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim].
+  void read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
+                   float* out) const;
   // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
   // `read_tile` will soon want: a block's tile is a few KiB far from the previous block's, so the
   // hardware prefetchers do not see it coming and each tile would start with a DRAM miss.
   void prefetch_tiles(int32_t block, int64_t layer, int64_t head) const;
 
  private:
-  // Element offset of (block, layer, kv, head, slot 0) in `data_`.
+  // Element offset of the (block, layer, kv, head) tile in `data_`.
   size_t head_offset(int32_t block, int64_t layer, int kv, int64_t head) const;
+  // Element offset of (slot, dimension i) inside a tile: keys are stored transposed.
+  size_t tile_element(int kv, int64_t slot, int64_t i) const {
+    return kv == 0 ? static_cast<size_t>(i * kKvBlockTokens + slot)
+                   : static_cast<size_t>(slot * head_dim_ + i);
+  }
+  // Widens `n` stored elements at element offset `offset` to f32.
+  void widen(size_t offset, float scale, int64_t n, float* out) const;
   size_t scale_index(int32_t block, int64_t layer, int kv, int64_t head) const;
   void store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot, const float* x);
 
@@ -83,7 +93,9 @@ class KvBlockPool {
   void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
-  // [n_blocks, n_layer, 2 (K, V), n_head_kv, kKvBlockTokens, head_dim] elements of `type_`.
+  // [n_blocks, n_layer, 2 (K, V), n_head_kv] tiles of kKvBlockTokens x head_dim elements of
+  // `type_`: a value tile is [slot, head_dim], a key tile [head_dim, slot], transposed for the
+  // score kernels (attention_tiles.hpp), so that no read has to transpose it.
   // Mapped, not touched, so that unused blocks cost address space only; on huge pages, because
   // attention reads one 2-4 KiB tile per block from blocks hundreds of KiB apart, and with 4 KiB
   // pages each tile cost a TLB miss and a page walk.
