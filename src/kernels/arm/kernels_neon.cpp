@@ -5,9 +5,9 @@
 
 #include <arm_neon.h>
 
+#include "kernels/arm/attention_neon.hpp"
 #include "kernels/arm/ops_neon.hpp"
 #include "kernels/arm/packed_neon.hpp"
-#include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 
@@ -72,10 +72,8 @@ consteval KernelTable make_neon_table() {
   t.bf16_to_f32 = neon::bf16_to_f32;
   t.dot_f32 = neon::dot_f32;
   t.axpy_f32 = neon::axpy_f32;
-  // The references' inner loops run over 16 key lanes or the head dimension with one fma each,
-  // which GCC vectorizes to `fmla` for this target.
-  t.attn_scores = scalar::attn_scores;
-  t.attn_values = scalar::attn_values;
+  t.attn_scores = neon::attn_scores;
+  t.attn_values = neon::attn_values;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, neon::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, neon::quantize_f16, neon::vec_dot_f16);
   set_quant_dot(t, GgmlType::kBF16, neon::quantize_bf16, neon::vec_dot_bf16);

@@ -1,0 +1,124 @@
+// NEON tile attention kernels: half a score row (8 keys, two registers) of two query heads per
+// pass, their four chains in 16 accumulators, each query quad loaded once and applied by lane;
+// values keep four heads' 16 output dimensions in registers across the keys.
+#include "kernels/arm/attention_neon.hpp"
+
+#include <arm_neon.h>
+
+#include <cmath>
+
+#include "kernels/attention_tiles.hpp"
+
+namespace capibara::kernels::neon {
+namespace {
+
+constexpr int64_t kL = kAttnTileKeys;
+static_assert(kL == 16, "two 8-key halves per score row");
+
+// Chain kC of kHeads heads over one row of the key tile (8 lanes at `row`), each head's query
+// value taken from lane kC of its query quad (`vfmaq_laneq_f32` wants a constant lane).
+template <int kC, int kHeads>
+void dimension_step(float32x4_t (&acc)[kHeads][4][2], const float32x4_t (&qv)[kHeads],
+                    const float* row) {
+  const float32x4_t k0 = vld1q_f32(row);
+  const float32x4_t k1 = vld1q_f32(row + 4);
+  for (int h = 0; h < kHeads; ++h) {
+    acc[h][kC][0] = vfmaq_laneq_f32(acc[h][kC][0], k0, qv[h], kC);
+    acc[h][kC][1] = vfmaq_laneq_f32(acc[h][kC][1], k1, qv[h], kC);
+  }
+}
+
+// Lanes [lane, lane + 8) of kHeads heads' score rows.
+template <int kHeads>
+void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int64_t lane,
+                  float* s) {
+  float32x4_t acc[kHeads][4][2];
+  for (int h = 0; h < kHeads; ++h) {
+    for (int c = 0; c < 4; ++c) acc[h][c][0] = acc[h][c][1] = vdupq_n_f32(0.0f);
+  }
+  int64_t i = 0;
+  for (; i + 4 <= hd; i += 4) {
+    float32x4_t qv[kHeads];
+    for (int h = 0; h < kHeads; ++h) qv[h] = vld1q_f32(q + h * hd + i);
+    dimension_step<0, kHeads>(acc, qv, kt + i * kL + lane);
+    dimension_step<1, kHeads>(acc, qv, kt + (i + 1) * kL + lane);
+    dimension_step<2, kHeads>(acc, qv, kt + (i + 2) * kL + lane);
+    dimension_step<3, kHeads>(acc, qv, kt + (i + 3) * kL + lane);
+  }
+  // The last dimensions continue chains 0, 1, 2 (i is a multiple of four here).
+  for (int c = 0; c < 3 && i + c < hd; ++c) {
+    const float32x4_t k0 = vld1q_f32(kt + (i + c) * kL + lane);
+    const float32x4_t k1 = vld1q_f32(kt + (i + c) * kL + lane + 4);
+    for (int h = 0; h < kHeads; ++h) {
+      const float qi = q[h * hd + i + c];
+      acc[h][c][0] = vfmaq_n_f32(acc[h][c][0], k0, qi);
+      acc[h][c][1] = vfmaq_n_f32(acc[h][c][1], k1, qi);
+    }
+  }
+  for (int h = 0; h < kHeads; ++h) {
+    for (int r = 0; r < 2; ++r) {
+      const float32x4_t sum =
+          vaddq_f32(vaddq_f32(acc[h][0][r], acc[h][1][r]), vaddq_f32(acc[h][2][r], acc[h][3][r]));
+      vst1q_f32(s + h * kL + lane + 4 * r, vmulq_n_f32(sum, scale));
+    }
+  }
+}
+
+// Dimensions [i, i + 4 kRegs) of kHeads heads, over every key.
+template <int kHeads, int kRegs>
+void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
+                  int64_t i, float* o) {
+  float32x4_t acc[kHeads][kRegs];
+  for (int h = 0; h < kHeads; ++h) {
+    for (int r = 0; r < kRegs; ++r) acc[h][r] = vld1q_f32(o + h * hd + i + 4 * r);
+  }
+  for (int64_t j = 0; j < n_keys; ++j) {
+    float32x4_t vj[kRegs];
+    for (int r = 0; r < kRegs; ++r) vj[r] = vld1q_f32(v + j * hd + i + 4 * r);
+    for (int h = 0; h < kHeads; ++h) {
+      const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
+      for (int r = 0; r < kRegs; ++r) acc[h][r] = vfmaq_n_f32(acc[h][r], vj[r], pj);
+    }
+  }
+  for (int h = 0; h < kHeads; ++h) {
+    for (int r = 0; r < kRegs; ++r) vst1q_f32(o + h * hd + i + 4 * r, acc[h][r]);
+  }
+}
+
+template <int kRegs>
+void values_columns(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                    int64_t hd, int64_t i, float* o) {
+  int64_t h = 0;
+  for (; h + 4 <= n_q; h += 4) {
+    values_heads<4, kRegs>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  }
+  for (; h < n_q; ++h) {
+    values_heads<1, kRegs>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  }
+}
+
+}  // namespace
+
+void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
+  for (int64_t lane = 0; lane < kL; lane += 8) {
+    int64_t h = 0;
+    for (; h + 2 <= n_q; h += 2) scores_heads<2>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+    if (h < n_q) scores_heads<1>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+  }
+}
+
+void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                 int64_t hd, float* o) {
+  int64_t i = 0;
+  for (; i + 16 <= hd; i += 16) values_columns<4>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  for (; i + 4 <= hd; i += 4) values_columns<1>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  // The last dimensions: the same fma per element, in scalar.
+  for (int64_t h = 0; h < n_q && i < hd; ++h) {
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
+      for (int64_t t = i; t < hd; ++t) o[h * hd + t] = std::fma(pj, v[j * hd + t], o[h * hd + t]);
+    }
+  }
+}
+
+}  // namespace capibara::kernels::neon
