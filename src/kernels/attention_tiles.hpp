@@ -36,6 +36,9 @@ namespace scalar {
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s);
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o);
+// `attn_values` for output dimensions [first, hd) only: the tail the vector kernels leave.
+void attn_values_from(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                      int64_t hd, int64_t first, float* o);
 }  // namespace scalar
 
 }  // namespace capibara::kernels

@@ -23,11 +23,16 @@ void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float
 
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o) {
+  attn_values_from(p, p_stride, n_q, v, n_keys, hd, 0, o);
+}
+
+void attn_values_from(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                      int64_t hd, int64_t first, float* o) {
   for (int64_t h = 0; h < n_q; ++h) {
     float* oh = o + h * hd;
     for (int64_t j = 0; j < n_keys; ++j) {
       const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
-      for (int64_t i = 0; i < hd; ++i) oh[i] = std::fma(pj, v[j * hd + i], oh[i]);
+      for (int64_t i = first; i < hd; ++i) oh[i] = std::fma(pj, v[j * hd + i], oh[i]);
     }
   }
 }

@@ -67,8 +67,9 @@ class KvBlockPool {
   void read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
                    float* out) const;
   // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
-  // `read_tile` will soon want: a block's tile is a few KiB far from the previous block's, so the
-  // hardware prefetchers do not see it coming and each tile would start with a DRAM miss.
+  // `read_keys` / `read_values` will soon want: a block's tile is a few KiB far from the previous
+  // block's, so the hardware prefetchers do not see it coming and each tile would start with a DRAM
+  // miss.
   void prefetch_tiles(int32_t block, int64_t layer, int64_t head) const;
 
  private:

@@ -5,8 +5,6 @@
 
 #include <arm_neon.h>
 
-#include <cmath>
-
 #include "kernels/attention_tiles.hpp"
 
 namespace capibara::kernels::neon {
@@ -112,13 +110,8 @@ void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, i
   int64_t i = 0;
   for (; i + 16 <= hd; i += 16) values_columns<4>(p, p_stride, n_q, v, n_keys, hd, i, o);
   for (; i + 4 <= hd; i += 4) values_columns<1>(p, p_stride, n_q, v, n_keys, hd, i, o);
-  // The last dimensions: the same fma per element, in scalar.
-  for (int64_t h = 0; h < n_q && i < hd; ++h) {
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
-      for (int64_t t = i; t < hd; ++t) o[h * hd + t] = std::fma(pj, v[j * hd + t], o[h * hd + t]);
-    }
-  }
+  // The last dimensions (none for the usual head sizes): the reference's fma per element.
+  if (i < hd) scalar::attn_values_from(p, p_stride, n_q, v, n_keys, hd, i, o);
 }
 
 }  // namespace capibara::kernels::neon

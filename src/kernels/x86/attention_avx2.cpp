@@ -5,8 +5,6 @@
 
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "kernels/attention_tiles.hpp"
 
 namespace capibara::kernels::avx2 {
@@ -88,13 +86,8 @@ void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, i
     }
     for (; h < n_q; ++h) values_heads<1>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
   }
-  // The last dimensions: the same fma per element, in scalar.
-  for (int64_t h = 0; h < n_q && i < hd; ++h) {
-    for (int64_t j = 0; j < n_keys; ++j) {
-      const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
-      for (int64_t t = i; t < hd; ++t) o[h * hd + t] = std::fma(pj, v[j * hd + t], o[h * hd + t]);
-    }
-  }
+  // The last dimensions (none for the usual head sizes): the reference's fma per element.
+  if (i < hd) scalar::attn_values_from(p, p_stride, n_q, v, n_keys, hd, i, o);
 }
 
 }  // namespace capibara::kernels::avx2
