@@ -93,9 +93,11 @@ MemoryEstimate estimate_expert_memory(const ExpertConfig& config) {
   int64_t kv_tokens =
       config.engine.kv_cache_tokens > 0 ? config.engine.kv_cache_tokens : slots * n_ctx;
   kv_tokens = (kv_tokens + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens;
+  // The pool lives on huge pages (kv_cache.hpp): its last one may be touched whole.
   e.kv_cache_bytes =
       static_cast<int64_t>(static_cast<double>(2 * mc.n_layer * kv_tokens * mc.kv_dim()) *
-                           kv_element_bytes(config.engine.kv_type));
+                           kv_element_bytes(config.engine.kv_type)) +
+      static_cast<int64_t>(HugePageBuffer::kHugePage);
 
   const int64_t batch =
       std::max(config.model.max_batch_tokens, config.engine.scheduler.max_num_batched_tokens);

@@ -7,6 +7,7 @@
 #include "core/huge_page_buffer.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/kernel_table.hpp"
+#include "model/kv_cache.hpp"
 #include "support/shared_data.hpp"
 
 namespace capibara {
@@ -39,6 +40,26 @@ TEST(MemoryEstimate, WeightsAreTheTensorsPlusThePackingOverhead) {
       }
     }
   }
+}
+
+// The engine's block pool for `kv_cache_tokens` positions (rounded to whole blocks), K and V of
+// every layer, plus the last huge page of its mapping, which a write may touch whole.
+TEST(MemoryEstimate, KvCacheIsTheEnginePoolPlusItsHugePageRounding) {
+  CAPIBARA_REQUIRE_SHARED(shared);
+  ExpertConfig config;
+  config.id = "synth-llama-q4_0";
+  config.model_path = shared / "models" / "synth-llama-q4_0.gguf";
+  config.engine.kv_cache_tokens = 1000;  // 63 blocks of 16
+  config.engine.kv_type = KvType::kF16;
+  const MemoryEstimate e = estimate_expert_memory(config);
+  const auto file = gguf::GgufFile::open(config.model_path);
+  const int64_t n_layer = file.get_int(file.architecture() + ".block_count").value();
+  const int64_t n_head = file.get_int(file.architecture() + ".attention.head_count").value();
+  const int64_t n_head_kv =
+      file.get_int(file.architecture() + ".attention.head_count_kv").value_or(n_head);
+  const int64_t n_embd = file.get_int(file.architecture() + ".embedding_length").value();
+  const KvBlockPool pool(n_layer, n_head_kv, n_embd / n_head, kv_blocks_for(1000), KvType::kF16);
+  EXPECT_EQ(e.kv_cache_bytes, static_cast<int64_t>(pool.size_bytes() + HugePageBuffer::kHugePage));
 }
 
 }  // namespace
