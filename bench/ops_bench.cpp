@@ -1,7 +1,8 @@
 // Row-wise operations per ISA at TinyLlama-1.1B's shapes (hidden 2048, feed-forward 5632, 32
-// heads of 64 dimensions) and attention-row lengths for softmax, reported as elements per
-// second. Run `capibara_microbench --benchmark_filter=Ops` (every available table is measured,
-// whatever CAPIBARA_ISA says).
+// heads of 64 dimensions, 8 query heads per KV head), attention-row lengths for softmax and one
+// KV block for the attention tile kernels, reported as elements per second. Run
+// `capibara_microbench --benchmark_filter=Ops` (every available table is measured, whatever
+// CAPIBARA_ISA says).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"
 
@@ -120,6 +122,28 @@ void bench_rope(benchmark::State& state, const KernelTable* t, RopeLayout layout
   finish(state, kHeads * kHeadDim);
 }
 
+// One KV block of a GQA group (TinyLlama: 8 query heads share a KV head): the scores of the
+// heads against the transposed key tile, then the values those weights pick, as attention runs
+// them once per block for each decoding token. Items: the multiply-adds of both.
+void bench_attention_tile(benchmark::State& state, const KernelTable* t) {
+  constexpr int64_t kGroup = 8;
+  constexpr int64_t kKeys = kAttnTileKeys;
+  const auto q = random_vector(kGroup * kHeadDim, -1.0f, 1.0f, 9);
+  const auto kt = random_vector(kHeadDim * kKeys, -1.0f, 1.0f, 10);
+  const auto v = random_vector(kKeys * kHeadDim, -1.0f, 1.0f, 11);
+  std::vector<float> s(static_cast<size_t>(kGroup * kKeys));
+  std::vector<float> o(static_cast<size_t>(kGroup * kHeadDim), 0.0f);
+  for (auto _ : state) {
+    t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
+    // Small weights keep the accumulated outputs bounded over the iterations.
+    for (auto& x : s) x *= 1e-3f;
+    t->attn_values(s.data(), kKeys, kGroup, v.data(), kKeys, kHeadDim, o.data());
+    benchmark::DoNotOptimize(o.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, 2 * kGroup * kKeys * kHeadDim);
+}
+
 // Registered at start-up: one benchmark per op x ISA.
 const bool kRegistered = [] {
   for (const KernelTable* table : available_kernel_tables()) {
@@ -135,6 +159,7 @@ const bool kRegistered = [] {
     reg("add:2048", bench_add);
     reg("rope_normal:32x64", bench_rope, RopeLayout::kNormal);
     reg("rope_neox:32x64", bench_rope, RopeLayout::kNeox);
+    reg("attention_tile:8x16x64", bench_attention_tile);
   }
   return true;
 }();

@@ -10,13 +10,18 @@ namespace capibara::kernels {
 
 // Byte offsets in one packed Q4_K block (packed_q4_k.cpp describes the layout). Every kernel
 // reads a block front to back: the scales it needs first, then the quants in order.
+inline constexpr size_t kQ4KRawScales = 0;  // 12 chunks of 16: byte c of row r at 16 c + r
+inline constexpr size_t kQ4KD = 192;
+inline constexpr size_t kQ4KDmin = 224;
+inline constexpr size_t kQ4KQuants = 256;
+inline constexpr size_t kQ4KBlockBytes = 2304;
+static_assert(kQ4KQuants % 64 == 0 && kQ4KBlockBytes % 64 == 0, "chunks stay 64-byte aligned");
+// The 6-bit scales and mins of a block as the kernels use them, unpacked per block into a
+// kQ4KUnpackedBytes buffer: scale of sub-block s, row r at kQ4KScales + 16 s + r; the mins of
+// sub-blocks 2p and 2p + 1 of row r side by side at kQ4KMins + 32 p + 2 r (int16 pairs).
 inline constexpr size_t kQ4KScales = 0;
 inline constexpr size_t kQ4KMins = 128;
-inline constexpr size_t kQ4KD = 256;
-inline constexpr size_t kQ4KDmin = 288;
-inline constexpr size_t kQ4KQuants = 320;
-inline constexpr size_t kQ4KBlockBytes = 2368;
-static_assert(kQ4KQuants % 64 == 0 && kQ4KBlockBytes % 64 == 0, "chunks stay 64-byte aligned");
+inline constexpr size_t kQ4KUnpackedBytes = 256;
 
 // Byte offsets in one packed Q6_K block (packed_q6_k.cpp describes the layout), also read front
 // to back: scales and d, then four steps of [ql chunks of field u = 0, of u = 1, qh chunks].

@@ -17,10 +17,11 @@
 // The unsigned offset (8 or 128) is taken out with the activations' block sums. The K-quants'
 // layouts (packed_q4_k.cpp, packed_q6_k.cpp) follow the same idea per 256-weight super-block.
 //
-// Memory trade-off: a packed matrix is exactly as large as the original tensor, but it lives in
-// anonymous memory; the loader drops the mapped pages it replaces (`MappedFile::advise(kDone)`),
-// so the resident size stays that of the model and only the load briefly holds both copies of
-// one matrix. Packing a 1.1B Q4_0 model takes well under a second on two threads.
+// Memory trade-off: a packed matrix is as large as the original tensor (Q6_K: 1 % more), but it
+// lives in anonymous memory; the loader drops the mapped pages it replaces
+// (`MappedFile::advise(kDone)`), so the resident size stays that of the model and only the load
+// briefly holds both copies of one matrix. Packing a 1.1B Q4_0 model takes well under a second on
+// two threads.
 //
 // Thread safety: pure functions; `pack_groups` may run on disjoint group ranges in parallel.
 #pragma once

@@ -101,8 +101,10 @@ TEST(PackedWeights, LayoutSizes) {
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_0, 2048), 16u * 64 * 18);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ8_0, 2048), 16u * 64 * 34);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_0, 32) % 64, 0u);
-  // Q4_K adds the 6-bit scales unpacked: 148 bytes a row per super-block instead of 144.
-  EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 148);
+  // Q4_K keeps the file's 144 bytes a row per super-block (its scales stay six-bit); Q6_K
+  // pads 210 to 212.
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 144);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ6_K, 2048), 8u * 16 * 212);
 }
 
 TEST(PackedWeights, ReferenceMatchesRowMajorVecDot) {

@@ -140,6 +140,28 @@ inline int16x8_t pair_sums(const int16_t* bsums, int p) {
   return vreinterpretq_s16_u32(vdupq_n_u32(uint32_t{lo} | (uint32_t{hi} << 16)));
 }
 
+// The block's raw six-bit scales and mins (packed_q4_k.cpp) into the unpacked layout at `out`
+// (kQ4KUnpackedBytes) for all 16 rows: ggml's `get_scale_min_k4` as byte masks and shifts.
+inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
+  const uint8x16_t six = vdupq_n_u8(0x3F);
+  const uint8x16_t nibble = vdupq_n_u8(0x0F);
+  uint8x16_t mins[8];
+  for (int c = 0; c < 4; ++c) {
+    const uint8x16_t sc = vld1q_u8(raw + 16 * c);        // scale c (low six bits)
+    const uint8x16_t mn = vld1q_u8(raw + 16 * (4 + c));  // min c (low six bits)
+    const uint8x16_t hi = vld1q_u8(raw + 16 * (8 + c));  // low nibbles of scale, min 4 + c
+    vst1q_u8(out + kQ4KScales + 16 * c, vandq_u8(sc, six));
+    vst1q_u8(out + kQ4KScales + 16 * (4 + c),
+             vorrq_u8(vandq_u8(hi, nibble), vshlq_n_u8(vshrq_n_u8(sc, 6), 4)));
+    mins[c] = vandq_u8(mn, six);
+    mins[4 + c] = vorrq_u8(vshrq_n_u8(hi, 4), vshlq_n_u8(vshrq_n_u8(mn, 6), 4));
+  }
+  for (int p = 0; p < 4; ++p) {  // mins 2p, 2p + 1 side by side per row
+    vst1q_u8(out + kQ4KMins + 32 * p, vzip1q_u8(mins[2 * p], mins[2 * p + 1]));
+    vst1q_u8(out + kQ4KMins + 32 * p + 16, vzip2q_u8(mins[2 * p], mins[2 * p + 1]));
+  }
+}
+
 // Q4_K: rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens. Per row quad and sub-block pair p,
 // chunks 8p..8p+7 hold sub-block 2p in their low nibbles and 2p + 1 in their high ones; each
 // half is unpacked once for the kT tokens.
@@ -148,8 +170,10 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
                float* y, size_t y_stride) {
   float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
   for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
+  uint8_t sm[kQ4KUnpackedBytes];
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    unpack_q4_k_scales(blk + kQ4KRawScales, sm);
     if constexpr (kQ == 4 && kT == 1) {
       // Decoding streams the weights once: ask for them a few blocks ahead.
       for (size_t line = 0; line < kQ4KBlockBytes; line += 64) {
@@ -171,7 +195,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
             const uint8x16_t v = vld1q_u8(blk + kQ4KQuants + 64 * (8 * p + c) + 16 * q);
             w[c] = vreinterpretq_s8_u8(h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4));
           }
-          const int32x4_t sc = load_u8x4(blk + kQ4KScales + 16 * (2 * p + h) + 4 * q);
+          const int32x4_t sc = load_u8x4(sm + kQ4KScales + 16 * (2 * p + h) + 4 * q);
 #pragma GCC unroll 4
           for (int t = 0; t < kT; ++t) {
             const int8_t* qs = a[t]->qs + 64 * p + 32 * h;
@@ -185,7 +209,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       // Row r's mins of sub-blocks 2p, 2p + 1 side by side, as int16 (four rows per register).
       int16x8_t m16[4];
       for (int p = 0; p < 4; ++p) {
-        m16[p] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + kQ4KMins + 32 * p + 8 * q)));
+        m16[p] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sm + kQ4KMins + 32 * p + 8 * q)));
       }
       const float32x4_t dw = load_halves(blk + kQ4KD + 8 * q);
       const float32x4_t dmin = load_halves(blk + kQ4KDmin + 8 * q);

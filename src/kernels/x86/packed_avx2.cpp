@@ -181,6 +181,37 @@ inline __m256i pair_sums(const uint8_t* a, int p) {
   return _mm256_set1_epi32(static_cast<int32_t>(uint32_t{lo} | (uint32_t{hi} << 16)));
 }
 
+// The block's raw six-bit scales and mins (packed_q4_k.cpp) into the unpacked layout at `out`
+// (kQ4KUnpackedBytes, 32-byte aligned) for all 16 rows: ggml's `get_scale_min_k4` as byte masks
+// and shifts (16-bit shifts whose stray bits the masks drop; (x >> 6) << 4 is (x >> 2) & 0x30).
+inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
+  const __m256i six = _mm256_set1_epi8(0x3F);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  for (int k = 0; k < 2; ++k) {
+    const __m256i sc = load(raw + 32 * k);        // bytes 2k, 2k + 1: scales 2k, 2k + 1
+    const __m256i mn = load(raw + 64 + 32 * k);   // bytes 4 + 2k, ..: mins 2k, 2k + 1
+    const __m256i hi = load(raw + 128 + 32 * k);  // bytes 8 + 2k, ..: low nibbles of 4 + 2k, ..
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + kQ4KScales + 32 * k),
+                       _mm256_and_si256(sc, six));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + kQ4KScales + 64 + 32 * k),
+                       _mm256_or_si256(_mm256_and_si256(hi, nibble),
+                                       _mm256_and_si256(_mm256_srli_epi16(sc, 2), top)));
+    const __m256i mins[2] = {
+        _mm256_and_si256(mn, six),  // [m 2k | m 2k+1], 16 rows each
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), nibble),
+                        _mm256_and_si256(_mm256_srli_epi16(mn, 2), top)),  // [m 4+2k | ..]
+    };
+    for (int j = 0; j < 2; ++j) {  // pair p = k + 2 j: mins 2p, 2p + 1 side by side per row
+      const __m128i even = _mm256_castsi256_si128(mins[j]);
+      const __m128i odd = _mm256_extracti128_si256(mins[j], 1);
+      uint8_t* dst = out + kQ4KMins + 32 * (k + 2 * j);
+      _mm_store_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi8(even, odd));
+      _mm_store_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi8(even, odd));
+    }
+  }
+}
+
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
 // 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its int16
 // sums are scaled per row by one `vpmaddwd` with the rows' scales.
@@ -189,10 +220,12 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
                size_t y_stride) {
   constexpr size_t kPrefetch = kQ4KBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
   const __m256i low = _mm256_set1_epi8(0x0F);
+  alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    unpack_q4_k_scales(blk + kQ4KRawScales, sm);
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -209,7 +242,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
             const __m256i v = load(blk + kQ4KQuants + 64 * (8 * p + c) + 32 * g);
             w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
           }
-          const __m256i sc = dup_u8_pairs(blk + kQ4KScales + 16 * (2 * p + h) + 8 * g);
+          const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
 #pragma GCC unroll 8
           for (int t = 0; t < kT; ++t) {
             const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs) + 64 * p + 32 * h;
@@ -225,7 +258,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       __m256i m16[4];
       for (int p = 0; p < 4; ++p) {
         m16[p] = _mm256_cvtepu8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ4KMins + 32 * p + 16 * g)));
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + kQ4KMins + 32 * p + 16 * g)));
       }
       const __m256 dw = load_halves(blk + kQ4KD + 16 * g);
       const __m256 dmin = load_halves(blk + kQ4KDmin + 16 * g);

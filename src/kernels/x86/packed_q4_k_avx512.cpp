@@ -31,14 +31,46 @@ inline __m512i pair_sums(const int16_t* bsums, int p) {
   return _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(lo) | (uint32_t{hi} << 16)));
 }
 
+// The block's raw six-bit scales and mins (packed_q4_k.cpp) into the unpacked layout at `out`
+// (kQ4KUnpackedBytes, 64-byte aligned), for all 16 rows at once: ggml's `get_scale_min_k4` as
+// byte masks and shifts (16-bit shifts whose stray bits the masks drop).
+inline void unpack_scales(const uint8_t* raw, uint8_t* out) {
+  const __m512i c0 = _mm512_load_si512(raw);        // bytes 0..3 of each row: scales 0..3
+  const __m512i c4 = _mm512_load_si512(raw + 64);   // bytes 4..7: mins 0..3
+  const __m512i c8 = _mm512_load_si512(raw + 128);  // bytes 8..11: low nibbles of 4..7
+  const __m512i six = _mm512_set1_epi8(0x3F);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const __m512i top = _mm512_set1_epi8(0x30);
+  // (x >> 6) << 4 of each byte is (x >> 2) & 0x30.
+  const __m512i scales_hi = _mm512_or_si512(_mm512_and_si512(c8, nibble),
+                                            _mm512_and_si512(_mm512_srli_epi16(c0, 2), top));
+  _mm512_store_si512(out + kQ4KScales, _mm512_and_si512(c0, six));
+  _mm512_store_si512(out + kQ4KScales + 64, scales_hi);
+  const __m512i mins_lo = _mm512_and_si512(c4, six);  // [m0 | m1 | m2 | m3], 16 rows each
+  const __m512i mins_hi =
+      _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(c8, 4), nibble),
+                      _mm512_and_si512(_mm512_srli_epi16(c4, 2), top));  // [m4 | .. | m7]
+  // Pair the mins of sub-blocks 2p and 2p + 1 row by row.
+  const __m512i even = _mm512_shuffle_i32x4(mins_lo, mins_hi, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m512i odd = _mm512_shuffle_i32x4(mins_lo, mins_hi, _MM_SHUFFLE(3, 1, 3, 1));
+  const __m512i rows_lo = _mm512_unpacklo_epi8(even, odd);  // lane p: rows 0..7 of pair p
+  const __m512i rows_hi = _mm512_unpackhi_epi8(even, odd);  // lane p: rows 8..15
+  const __m512i p01 = _mm512_shuffle_i32x4(rows_lo, rows_hi, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m512i p23 = _mm512_shuffle_i32x4(rows_lo, rows_hi, _MM_SHUFFLE(3, 2, 3, 2));
+  _mm512_store_si512(out + kQ4KMins, _mm512_shuffle_i32x4(p01, p01, _MM_SHUFFLE(3, 1, 2, 0)));
+  _mm512_store_si512(out + kQ4KMins + 64, _mm512_shuffle_i32x4(p23, p23, _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 template <int kT>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
           size_t y_stride) {
   const __m512i low = _mm512_set1_epi8(0x0F);
+  alignas(64) uint8_t sm[kQ4KUnpackedBytes];
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    unpack_scales(blk + kQ4KRawScales, sm);
     const BlockQ8_K* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride) + b;
@@ -56,9 +88,9 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
         hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
       const __m512i sc_lo = _mm512_cvtepu8_epi32(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ4KScales + 16 * (2 * p))));
+          _mm_load_si128(reinterpret_cast<const __m128i*>(sm + kQ4KScales + 16 * (2 * p))));
       const __m512i sc_hi = _mm512_cvtepu8_epi32(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(blk + kQ4KScales + 16 * (2 * p + 1))));
+          _mm_load_si128(reinterpret_cast<const __m128i*>(sm + kQ4KScales + 16 * (2 * p + 1))));
 #pragma GCC unroll 8
       for (int t = 0; t < kT; ++t) {
         const int8_t* q = a[t]->qs + 64 * p;
@@ -79,7 +111,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     __m512i m16[4];
     for (int p = 0; p < 4; ++p) {
       m16[p] = _mm512_cvtepu8_epi16(
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KMins + 32 * p)));
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(sm + kQ4KMins + 32 * p)));
     }
     for (int t = 0; t < kT; ++t) {
       __m512i mins = _mm512_madd_epi16(m16[0], pair_sums(a[t]->bsums, 0));
