@@ -85,9 +85,6 @@ struct KernelTable {
   // value is a float); the KV cache reads its tiles through these.
   void (*fp16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
   void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
-  // out[i] = the value of the fp8 E4M3 code x[i] (bias 7, 0x7F / 0xFF NaN) times `scale`, a
-  // power of two (or 0), so every product is exact; the fp8 KV cache reads its tiles through it.
-  void (*e4m3_to_f32)(const uint8_t* x, float scale, float* out, int64_t n) = nullptr;
 };
 
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "core/half.hpp"
 
@@ -103,18 +102,6 @@ void fp16_to_f32(const uint16_t* x, float* out, int64_t n) {
 
 void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
-}
-
-// An E4M3 code's sign, exponent and mantissa moved into an fp16 pattern (bias 15 instead of 7,
-// mantissa on top) is the code's value times 2^-8, subnormals included; the vector kernels do the
-// same with a half-precision conversion. The NaN codes (0x7F, 0xFF) would read as 1.875 · 2^8.
-void e4m3_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
-  const float factor = 256.0f * scale;
-  for (int64_t i = 0; i < n; ++i) {
-    const auto bits = static_cast<uint16_t>(((x[i] & 0x80) << 8) | ((x[i] & 0x7F) << 7));
-    out[i] = (x[i] & 0x7F) == 0x7F ? std::numeric_limits<float>::quiet_NaN()
-                                   : capibara::fp16_to_f32(bits) * factor;
-  }
 }
 
 }  // namespace capibara::kernels::scalar

@@ -105,7 +105,6 @@ KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, i
   // Attention widens every tile it reads: a vector conversion, not a per-element bit dance.
   if (type == KvType::kF16) widen_ = kernels::active_kernels().fp16_to_f32;
   if (type == KvType::kBF16) widen_ = kernels::active_kernels().bf16_to_f32;
-  widen_fp8_ = kernels::active_kernels().e4m3_to_f32;
 }
 
 size_t KvBlockPool::block_bytes() const {
@@ -209,7 +208,7 @@ void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const
       widen_(reinterpret_cast<const uint16_t*>(src), out, n);
       return;
     case KvType::kFp8:
-      widen_fp8_(src, scale, out, n);
+      for (int64_t i = 0; i < n; ++i) out[i] = kE4m3Table[src[i]] * scale;
       return;
   }
 }

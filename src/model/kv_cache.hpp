@@ -92,8 +92,6 @@ class KvBlockPool {
   KvType type_;
   // The active kernel table's conversion for fp16 / bf16 tiles; null for other types.
   void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
-  // The active kernel table's conversion for fp8 tiles.
-  void (*widen_fp8_)(const uint8_t* x, float scale, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
   // [n_blocks, n_layer, 2 (K, V), n_head_kv] tiles of kKvBlockTokens x head_dim elements of

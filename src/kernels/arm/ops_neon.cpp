@@ -9,10 +9,8 @@
 #include <arm_neon.h>
 
 #include <cmath>
-#include <limits>
 
 #include "core/half.hpp"
-#include "kernels/ops_scalar.hpp"
 
 namespace capibara::kernels::neon {
 namespace {
@@ -246,27 +244,6 @@ void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
     vst1q_f32(out + i + 4, vreinterpretq_f32_u32(vshll_high_n_u16(h, 16)));
   }
   for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
-}
-
-// scalar::e4m3_to_f32's fp16 pattern, eight codes a step (ops_scalar.cpp says why it is exact).
-void e4m3_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
-  const float factor = 256.0f * scale;
-  const float32x4_t nan = vdupq_n_f32(std::numeric_limits<float>::quiet_NaN());
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const uint16x8_t c = vmovl_u8(vld1_u8(x + i));
-    const uint16x8_t m = vandq_u16(c, vdupq_n_u16(0x7F));
-    const uint16x8_t bits =
-        vorrq_u16(vshlq_n_u16(vandq_u16(c, vdupq_n_u16(0x80)), 8), vshlq_n_u16(m, 7));
-    const float16x8_t h = vreinterpretq_f16_u16(bits);
-    // All-ones 16-bit lanes for the NaN codes, sign-extended to 32-bit select masks.
-    const int16x8_t is_nan = vreinterpretq_s16_u16(vceqq_u16(m, vdupq_n_u16(0x7F)));
-    const float32x4_t lo = vmulq_n_f32(vcvt_f32_f16(vget_low_f16(h)), factor);
-    const float32x4_t hi = vmulq_n_f32(vcvt_high_f32_f16(h), factor);
-    vst1q_f32(out + i, vbslq_f32(vreinterpretq_u32_s32(vmovl_s16(vget_low_s16(is_nan))), nan, lo));
-    vst1q_f32(out + i + 4, vbslq_f32(vreinterpretq_u32_s32(vmovl_high_s16(is_nan)), nan, hi));
-  }
-  scalar::e4m3_to_f32(x + i, scale, out + i, n - i);
 }
 
 }  // namespace capibara::kernels::neon

@@ -93,7 +93,6 @@ consteval KernelTable make_avx2_table() {
   t.rope_neox = avx2::rope_neox;
   t.fp16_to_f32 = avx2::fp16_to_f32;
   t.bf16_to_f32 = avx2::bf16_to_f32;
-  t.e4m3_to_f32 = avx2::e4m3_to_f32;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx2::attn_scores;

@@ -10,10 +10,8 @@
 #include <immintrin.h>
 
 #include <cmath>
-#include <limits>
 
 #include "core/half.hpp"
-#include "kernels/ops_scalar.hpp"
 
 namespace capibara::kernels::avx2 {
 namespace {
@@ -294,25 +292,6 @@ void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
     _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
   }
   for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
-}
-
-// scalar::e4m3_to_f32's fp16 pattern, eight codes a step (ops_scalar.cpp says why it is exact).
-void e4m3_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
-  const __m256 factor = _mm256_set1_ps(256.0f * scale);
-  const __m256 nan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN());
-  const __m128i magnitude = _mm_set1_epi16(0x7F);
-  const __m128i sign = _mm_set1_epi16(0x80);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i c = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
-    const __m128i m = _mm_and_si128(c, magnitude);
-    const __m128i bits =
-        _mm_or_si128(_mm_slli_epi16(_mm_and_si128(c, sign), 8), _mm_slli_epi16(m, 7));
-    const __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(bits), factor);
-    const __m256 is_nan = _mm256_castsi256_ps(_mm256_cvtepi16_epi32(_mm_cmpeq_epi16(m, magnitude)));
-    _mm256_storeu_ps(out + i, _mm256_blendv_ps(v, nan, is_nan));
-  }
-  scalar::e4m3_to_f32(x + i, scale, out + i, n - i);
 }
 
 }  // namespace capibara::kernels::avx2
