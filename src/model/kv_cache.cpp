@@ -127,8 +127,7 @@ size_t KvBlockPool::head_offset(int32_t block, int64_t layer, int kv, int64_t he
 void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot,
                              const float* x) {
   const int64_t hd = head_dim_;
-  const size_t base_offset = head_offset(block, layer, kv, head);
-  uint8_t* base = data_.data() + base_offset * elem_bytes_;
+  uint8_t* base = data_.data() + head_offset(block, layer, kv, head) * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
       for (int64_t i = 0; i < hd; ++i) {

@@ -21,40 +21,22 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// The dots of `q` with kKeys rows of `hd` floats (`hd` apart): two 8-lane accumulators each, their
-// sum reduced, then the tail.
-template <int kKeys>
-void dots(const float* q, const float* k, int64_t hd, float* out) {
-  __m256 acc0[kKeys];
-  __m256 acc1[kKeys];
-  for (int j = 0; j < kKeys; ++j) acc0[j] = acc1[j] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= hd; i += 16) {
-    const __m256 q0 = _mm256_loadu_ps(q + i);
-    const __m256 q1 = _mm256_loadu_ps(q + i + 8);
-    for (int j = 0; j < kKeys; ++j) {
-      acc0[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k + j * hd + i), acc0[j]);
-      acc1[j] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k + j * hd + i + 8), acc1[j]);
-    }
-  }
-  for (; i + 8 <= hd; i += 8) {
-    const __m256 q0 = _mm256_loadu_ps(q + i);
-    for (int j = 0; j < kKeys; ++j) {
-      acc0[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k + j * hd + i), acc0[j]);
-    }
-  }
-  for (int j = 0; j < kKeys; ++j) {
-    float sum = hsum(_mm256_add_ps(acc0[j], acc1[j]));
-    for (int64_t t = i; t < hd; ++t) sum += q[t] * k[j * hd + t];
-    out[j] = sum;
-  }
-}
-
 }  // namespace
 
+// Two 8-lane accumulators, their sum reduced, then the tail.
 float dot_f32(const float* a, const float* b, int64_t n) {
-  float sum;
-  dots<1>(a, b, n, &sum);
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  }
+  float sum = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
 
