@@ -26,43 +26,54 @@ constexpr int kTokens = 8;
 constexpr size_t kPrefetchBytes = 3072;
 constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 
-// Sixteen weight registers of one block: Q4_0's chunks split into low and high nibbles (weights
-// j and j + 16 of each row's block), Q8_0's eight chunks as stored.
+// Eight weight registers of one block: Q4_0's chunks split into low nibbles (weights j of each
+// row's block) and high nibbles kept in place (weights j + 16, times 16), Q8_0's eight chunks as
+// stored.
+//
+// Why the high nibbles stay in place: masking them with 0xF0 is one instruction where shifting
+// them down is two, and a decode pass is short of issue slots, not of arithmetic: fewer
+// instructions per byte let the core keep more weight lines in flight (a 1 GiB stream of Q4_0
+// groups on one core: 15.0 -> 16.0 GB/s). The dot then comes out times 16 (`kDotScale`) and is
+// exact (|16 dot| < 2^24); the pass folds the factor back in once at the end (see gemm_pass).
 template <bool kNibbles>
 struct Block {
   static constexpr int kRegs = 8;
+  static constexpr int32_t kDotScale = kNibbles ? 16 : 1;
   __m512i w[kRegs];
 
   explicit Block(const uint8_t* quants) {
     if constexpr (kNibbles) {
       const __m512i low = _mm512_set1_epi8(0x0F);
+      const __m512i high = _mm512_set1_epi8(static_cast<char>(0xF0));
       for (int k = 0; k < 4; ++k) {
         const __m512i v = _mm512_load_si512(quants + 64 * k);
         w[k] = _mm512_and_si512(v, low);
-        w[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        w[4 + k] = _mm512_and_si512(v, high);
       }
     } else {
       for (int k = 0; k < 8; ++k) w[k] = _mm512_load_si512(quants + 64 * k);
     }
   }
 
-  // The exact integer dots of the sixteen rows with one token's block, offset removed.
+  // kDotScale times the exact integer dots of the sixteen rows with one token's block, offset
+  // removed.
   __m512i dot(const BlockQ8Sum& a, int32_t offset) const {
     // Two independent chains halve the latency of the eight dependent dot steps.
-    __m512i s0 = _mm512_set1_epi32(-offset * a.sum);
+    __m512i s0 = _mm512_set1_epi32(-offset * kDotScale * a.sum);
     __m512i s1 = _mm512_setzero_si512();
     if constexpr (kNibbles) {
       for (int k = 0; k < 4; ++k) {
-        s0 = _mm512_dpbusd_epi32(s0, w[k], broadcast_quads(a.qs + 4 * k));
-        s1 = _mm512_dpbusd_epi32(s1, w[4 + k], broadcast_quads(a.qs + 16 + 4 * k));
+        s0 = _mm512_dpbusd_epi32(s0, w[4 + k], broadcast_quads(a.qs + 16 + 4 * k));
+        s1 = _mm512_dpbusd_epi32(s1, w[k], broadcast_quads(a.qs + 4 * k));
       }
+      return _mm512_add_epi32(s0, _mm512_slli_epi32(s1, 4));
     } else {
       for (int k = 0; k < 8; k += 2) {
         s0 = _mm512_dpbusd_epi32(s0, w[k], broadcast_quads(a.qs + 4 * k));
         s1 = _mm512_dpbusd_epi32(s1, w[k + 1], broadcast_quads(a.qs + 4 * k + 4));
       }
+      return _mm512_add_epi32(s0, s1);
     }
-    return _mm512_add_epi32(s0, s1);
   }
 };
 
@@ -90,7 +101,13 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(w.dot(a, offset)), d, acc[t]);
     }
   }
-  for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t]);
+  // acc holds kDotScale times the reference's sums, bit for bit: scaling by a power of two
+  // commutes with every rounding of the fma chain (the products d_w * d_a are at least 2^-48, so
+  // nothing becomes subnormal), and so does the one multiply that takes the factor out.
+  const __m512 unscale = _mm512_set1_ps(1.0f / static_cast<float>(Block<kNibbles>::kDotScale));
+  for (int t = 0; t < kT; ++t) {
+    _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, _mm512_mul_ps(acc[t], unscale));
+  }
 }
 
 template <bool kNibbles>

@@ -4,8 +4,11 @@
 // applies the rows' 6-bit scales and `vpmaddwd` the mins against the activations' 16-value sums.
 // A pass unpacks a pair once for kT tokens.
 //
-// The float operations per (row, token) are those of `scalar::packed_gemm_q4_k`, in its order,
-// so the results match it bit for bit whatever the number of tokens.
+// The high nibbles stay in place (one mask instead of a shift and a mask, as in the Q4_0
+// kernel), so their sums come out times 16; the low sub-block's scales and the mins are taken
+// times 16 to match, and the float sums are 16 times the reference's until the final multiply.
+// The float operations per (row, token) are otherwise those of `scalar::packed_gemm_q4_k`, in
+// its order, so the results match it bit for bit whatever the number of tokens.
 #include "kernels/x86/packed_avx512.hpp"
 
 #include "kernels/x86/avx512_common.hpp"
@@ -65,6 +68,7 @@ template <int kT>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
           size_t y_stride) {
   const __m512i low = _mm512_set1_epi8(0x0F);
+  const __m512i high = _mm512_set1_epi8(static_cast<char>(0xF0));
   alignas(64) uint8_t sm[kQ4KUnpackedBytes];
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
@@ -85,10 +89,12 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
       for (int c = 0; c < 8; ++c) {
         const __m512i v = _mm512_load_si512(blk + kQ4KQuants + 64 * (8 * p + c));
         lo[c] = _mm512_and_si512(v, low);
-        hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        hi[c] = _mm512_and_si512(v, high);  // times 16, see below
       }
-      const __m512i sc_lo = _mm512_cvtepu8_epi32(
-          _mm_load_si128(reinterpret_cast<const __m128i*>(sm + kQ4KScales + 16 * (2 * p))));
+      const __m512i sc_lo = _mm512_slli_epi32(
+          _mm512_cvtepu8_epi32(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(sm + kQ4KScales + 16 * (2 * p)))),
+          4);
       const __m512i sc_hi = _mm512_cvtepu8_epi32(
           _mm_load_si128(reinterpret_cast<const __m128i*>(sm + kQ4KScales + 16 * (2 * p + 1))));
 #pragma GCC unroll 8
@@ -110,8 +116,9 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
         _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + kQ4KDmin)));
     __m512i m16[4];
     for (int p = 0; p < 4; ++p) {
-      m16[p] = _mm512_cvtepu8_epi16(
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(sm + kQ4KMins + 32 * p)));
+      m16[p] = _mm512_slli_epi16(_mm512_cvtepu8_epi16(_mm256_load_si256(
+                                     reinterpret_cast<const __m256i*>(sm + kQ4KMins + 32 * p))),
+                                 4);
     }
     for (int t = 0; t < kT; ++t) {
       __m512i mins = _mm512_madd_epi16(m16[0], pair_sums(a[t]->bsums, 0));
@@ -124,7 +131,12 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
                                _mm512_mul_ps(dmin, da), acc[t]);
     }
   }
-  for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t]);
+  // total, mins and so acc are 16 times the reference's, bit for bit (packed_avx512.cpp says
+  // why); one exact multiply takes the factor out.
+  const __m512 unscale = _mm512_set1_ps(1.0f / 16.0f);
+  for (int t = 0; t < kT; ++t) {
+    _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, _mm512_mul_ps(acc[t], unscale));
+  }
 }
 
 }  // namespace
