@@ -1,0 +1,110 @@
+// How fast one core (or all) streams packed weights from DRAM through the decode kernels,
+// against a plain read loop over the same 1 GiB on huge pages. Decoding is memory-bound, and on
+// a machine of a few cores the limit is what each core keeps in flight: this is the figure a
+// decode kernel change must move (docs/PERFORMANCE.md, "Fewer instructions per weight byte").
+// The matrices are 2048 weights wide, like TinyLlama's attention; the bytes are a constant
+// pattern whose fp16 scales are normal numbers (subnormal halves cost a microcode assist in
+// `vcvtph2ps`, which would measure something else). Run `capibara_microbench
+// --benchmark_filter=Stream` on an otherwise idle machine.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/ggml_type.hpp"
+#include "core/huge_page_buffer.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/packed_weights.hpp"
+#include "tools/peak_loops.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr size_t kStreamBytes = size_t{1} << 30;
+constexpr int64_t kRowLength = 2048;
+
+const HugePageBuffer& stream_buffer() {
+  static const HugePageBuffer buffer = [] {
+    HugePageBuffer b(kStreamBytes);
+    std::memset(b.data(), 0x3C, b.size());  // fp16 0x3C3C = 1.06
+    return b;
+  }();
+  return buffer;
+}
+
+void BM_StreamRead(benchmark::State& state, int n_threads) {
+  const HugePageBuffer& buffer = stream_buffer();
+  const tools::PeakLoops& loops = tools::peak_loops_for(active_kernels().isa);
+  const size_t per_thread = buffer.size() / static_cast<size_t>(n_threads) / 256 * 256;
+  ThreadPool pool(n_threads);
+  std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
+  for (auto _ : state) {
+    pool.parallel_for(n_threads, [&](int64_t begin, int64_t end, int) {
+      for (int64_t t = begin; t < end; ++t) {
+        sums[static_cast<size_t>(t)] =
+            loops.read(buffer.data() + per_thread * static_cast<size_t>(t), per_thread);
+      }
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.counters["bytes"] =
+      benchmark::Counter(static_cast<double>(per_thread * static_cast<size_t>(n_threads)),
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_StreamDecode(benchmark::State& state, const KernelTable* table, GgmlType type,
+                     int n_threads) {
+  const HugePageBuffer& buffer = stream_buffer();
+  const size_t group_bytes = packed_group_bytes(type, kRowLength);
+  const int64_t n_rows = static_cast<int64_t>(buffer.size() / group_bytes) * kPackRows;
+  const size_t row_bytes = ggml_row_bytes(type, kRowLength).value_or(0);
+  // The row-major pointer is never read: matmul takes the packed one.
+  WeightMatrix w{type, buffer.data(), n_rows, kRowLength, row_bytes};
+  w.packed = buffer.data();
+  ThreadPool pool(n_threads);
+  MatmulScratch scratch(pool.size(), kRowLength, 1);
+  std::vector<float> x(kRowLength, 0.5f);
+  std::vector<float> y(static_cast<size_t>(n_rows));
+  for (auto _ : state) {
+    matmul(*table, w, x.data(), 1, y.data(), pool, scratch);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["bytes"] =
+      benchmark::Counter(static_cast<double>(static_cast<size_t>(n_rows / kPackRows) * group_bytes),
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+const bool kRegistered = [] {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<int> thread_counts{1};
+  if (hw > 1) thread_counts.push_back(hw);
+  for (const int n_threads : thread_counts) {
+    benchmark::RegisterBenchmark(("Stream/read/threads:" + std::to_string(n_threads)).c_str(),
+                                 BM_StreamRead, n_threads)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  for (const KernelTable* table : available_kernel_tables()) {
+    for (const GgmlType type :
+         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+      if (packed_gemm_kernel(*table, type) == nullptr) continue;
+      for (const int n_threads : thread_counts) {
+        const std::string name = "Stream/decode/" + std::string(isa_name(table->isa)) + "/" +
+                                 std::string(ggml_type_name(type)) +
+                                 "/threads:" + std::to_string(n_threads);
+        benchmark::RegisterBenchmark(name.c_str(), BM_StreamDecode, table, type, n_threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace capibara::kernels
