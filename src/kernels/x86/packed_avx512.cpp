@@ -102,8 +102,10 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
     }
   }
   // acc holds kDotScale times the reference's sums, bit for bit: scaling by a power of two
-  // commutes with every rounding of the fma chain (the products d_w * d_a are at least 2^-48, so
-  // nothing becomes subnormal), and so does the one multiply that takes the factor out.
+  // commutes with every rounding of the fma chain, and so does the one multiply that takes the
+  // factor out. That needs nothing to be subnormal or to overflow, and both scales are fp16
+  // values: every nonzero sum is a multiple of 2^-71, and a block adds at most 2^16 * 2^32, far
+  // below FLT_MAX / 16.
   const __m512 unscale = _mm512_set1_ps(1.0f / static_cast<float>(Block<kNibbles>::kDotScale));
   for (int t = 0; t < kT; ++t) {
     _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, _mm512_mul_ps(acc[t], unscale));
