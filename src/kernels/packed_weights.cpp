@@ -13,37 +13,37 @@ namespace capibara::kernels {
 namespace {
 
 constexpr int64_t kBlock = 32;
-constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 
 size_t round_up_64(size_t n) { return (n + 63) / 64 * 64; }
 
 // The unsigned offset of the stored quants, taken out with the activation sums.
 int32_t quant_offset(GgmlType type) { return type == GgmlType::kQ4_0 ? 8 : 128; }
 
+using PairsQ4_0 = PairedBlocks<256>;
+using PairsQ8_0 = PairedBlocks<512>;
+
 void pack_q4_0_group(const uint8_t* src, size_t row_bytes, int64_t nb, uint8_t* dst) {
-  uint8_t* scales = dst + static_cast<size_t>(nb) * 256;
   for (int r = 0; r < kPackRows; ++r) {
     const auto* row = reinterpret_cast<const BlockQ4_0*>(src + static_cast<size_t>(r) * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* quants = dst + static_cast<size_t>(b) * 256;
+      uint8_t* quants = dst + PairsQ4_0::quants(b);
       for (int k = 0; k < 4; ++k) std::memcpy(quants + 64 * k + 4 * r, row[b].qs + 4 * k, 4);
-      std::memcpy(scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, &row[b].d, 2);
+      std::memcpy(dst + PairsQ4_0::scales(b) + 2 * r, &row[b].d, 2);
     }
   }
 }
 
 void pack_q8_0_group(const uint8_t* src, size_t row_bytes, int64_t nb, uint8_t* dst) {
-  uint8_t* scales = dst + static_cast<size_t>(nb) * 512;
   for (int r = 0; r < kPackRows; ++r) {
     const auto* row = reinterpret_cast<const BlockQ8_0*>(src + static_cast<size_t>(r) * row_bytes);
     for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* quants = dst + static_cast<size_t>(b) * 512;
+      uint8_t* quants = dst + PairsQ8_0::quants(b);
       for (int k = 0; k < 8; ++k) {
         for (int i = 0; i < 4; ++i) {
           quants[64 * k + 4 * r + i] = static_cast<uint8_t>(row[b].qs[4 * k + i] + 128);
         }
       }
-      std::memcpy(scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, &row[b].d, 2);
+      std::memcpy(dst + PairsQ8_0::scales(b) + 2 * r, &row[b].d, 2);
     }
   }
 }
@@ -52,13 +52,12 @@ void pack_q8_0_group(const uint8_t* src, size_t row_bytes, int64_t nb, uint8_t* 
 template <int kChunks, bool kNibbles>
 void packed_gemm_ref(int64_t n, const uint8_t* group, const BlockQ8Sum* a, int32_t offset,
                      float* y) {
+  using Pairs = PairedBlocks<64 * kChunks>;
   const int64_t nb = n / kBlock;
-  constexpr size_t quant_bytes = 64 * kChunks;
-  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
   for (int r = 0; r < kPackRows; ++r) {
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+      const uint8_t* quants = group + Pairs::quants(b);
       int32_t dot = -offset * a[b].sum;
       for (int k = 0; k < kChunks; ++k) {
         for (int i = 0; i < 4; ++i) {
@@ -71,7 +70,7 @@ void packed_gemm_ref(int64_t n, const uint8_t* group, const BlockQ8Sum* a, int32
         }
       }
       uint16_t d;
-      std::memcpy(&d, scales + static_cast<size_t>(b) * kScaleBytes + 2 * r, 2);
+      std::memcpy(&d, group + Pairs::scales(b) + 2 * r, 2);
       acc = std::fma(static_cast<float>(dot), fp16_to_f32(d) * a[b].d, acc);
     }
     y[r] = acc;

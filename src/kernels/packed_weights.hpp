@@ -8,12 +8,18 @@
 // memory-bound. llama.cpp repacks for the same reason ("CPU_REPACK" buffers).
 //
 // Layout of a packed matrix: `n_rows / kPackRows` groups, `group_bytes` apart and 64-byte aligned.
-// The 32-weight types' groups hold, for their 16 rows and `nb` blocks of 32 weights per row:
-//   quants: nb x `quant_bytes` (256 for Q4_0, 512 for Q8_0). Chunk k of block b is 64 bytes,
-//           4 per row: row r's bytes [4k, 4k + 4) of the block's quants at offset 4 r. Q4_0 keeps
-//           its nibbles (the low nibble of byte j is weight j, the high one weight j + 16); Q8_0
-//           stores q + 128 as an unsigned byte, so both are u8 x s8 dots.
-//   scales: nb x 32 bytes, the 16 rows' fp16 block scales of block b side by side.
+// The 32-weight types' groups hold, for their 16 rows, `nb` blocks of 32 weights per row in
+// pairs of blocks (`PairedBlocks`): [scales of b][scales of b + 1][quants of b][quants of b + 1],
+// the last pair holding one block (and 32 bytes of padding) when nb is odd.
+//   quants: `quant_bytes` per block (256 for Q4_0, 512 for Q8_0). Chunk k of block b is 64
+//           bytes, 4 per row: row r's bytes [4k, 4k + 4) of the block's quants at offset 4 r.
+//           Q4_0 keeps its nibbles (the low nibble of byte j is weight j, the high one weight
+//           j + 16); Q8_0 stores q + 128 as an unsigned byte, so both are u8 x s8 dots.
+//   scales: 32 bytes per block, the 16 rows' fp16 block scales of block b side by side.
+// Why pairs: a pair is a whole number of cache lines, so the scales travel in the same line
+// stream as the quants. With the scales after all the quants, a decode pass read two streams,
+// and the scale lines were not in its software prefetch: the Q4_0 kernel streamed 2-6 % slower
+// (docs/PERFORMANCE.md, "Scales beside their quants").
 // The unsigned offset (8 or 128) is taken out with the activations' block sums. The K-quants'
 // layouts (packed_q4_k.cpp, packed_q6_k.cpp) follow the same idea per 256-weight super-block.
 //
@@ -43,6 +49,23 @@ struct BlockQ8Sum {
   int8_t qs[32];
 };
 static_assert(sizeof(BlockQ8Sum) == 40);
+
+// Where block `b` of a 32-weight type's group lies (see the layout above), as byte offsets from
+// the group.
+template <size_t kQuantBytes>
+struct PairedBlocks {
+  static constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
+  static constexpr size_t kPairBytes = 2 * (kScaleBytes + kQuantBytes);
+  static_assert(kPairBytes % 64 == 0);
+
+  static constexpr size_t pair(int64_t b) { return static_cast<size_t>(b / 2) * kPairBytes; }
+  static constexpr size_t scales(int64_t b) {
+    return pair(b) + static_cast<size_t>(b & 1) * kScaleBytes;
+  }
+  static constexpr size_t quants(int64_t b) {
+    return pair(b) + 2 * kScaleBytes + static_cast<size_t>(b & 1) * kQuantBytes;
+  }
+};
 
 // The packed multiply of one group (`kPackRows` rows, `n` weights each) with `n_tokens`
 // activation rows (`n / 32` BlockQ8Sum each, `act_stride` bytes apart): writes the 16 results of

@@ -12,6 +12,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/ggml_type.hpp"
+#include "core/quant_blocks.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/kernel_table.hpp"
@@ -105,6 +106,27 @@ TEST(PackedWeights, LayoutSizes) {
   // pads 210 to 212.
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 144);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ6_K, 2048), 8u * 16 * 212);
+}
+
+// Blocks of the 32-weight types go in pairs, scales first, so that a decode pass reads one line
+// stream: [scales 0][scales 1][quants 0][quants 1][scales 2][pad][quants 2] for three blocks.
+TEST(PackedWeights, ScalesSitBesideTheirQuantsInBlockPairs) {
+  const Fixture f(GgmlType::kQ4_0, kPackRows, 3 * 32, 1, 3);
+  ASSERT_EQ(packed_group_bytes(GgmlType::kQ4_0, f.n), 576u + 64 + 256);
+  const uint8_t* group = f.packed.data();
+  for (int r = 0; r < kPackRows; ++r) {
+    const auto* row =
+        reinterpret_cast<const BlockQ4_0*>(f.weights.data() + static_cast<size_t>(r) * f.row_bytes);
+    const size_t scales[] = {0, 32, 576};
+    const size_t quants[] = {64, 320, 640};
+    for (int b = 0; b < 3; ++b) {
+      EXPECT_EQ(std::memcmp(group + scales[b] + 2 * r, &row[b].d, 2), 0) << "block " << b;
+      // Chunk 0 of the block: the row's first four quant bytes at 4 r.
+      EXPECT_EQ(std::memcmp(group + quants[b] + 4 * r, row[b].qs, 4), 0) << "block " << b;
+    }
+  }
+  // The odd block's empty scale slot stays zero.
+  for (size_t i = 576 + 32; i < 640; ++i) EXPECT_EQ(group[i], 0) << i;
 }
 
 TEST(PackedWeights, ReferenceMatchesRowMajorVecDot) {

@@ -32,7 +32,6 @@ namespace {
 constexpr int kTokens = 4;
 // How far ahead decoding prefetches the 32-weight types (as on x86).
 constexpr size_t kPrefetchBytes = 4096;
-constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 
 // Q4_K's layout: packed_formats.hpp.
 
@@ -97,16 +96,20 @@ struct Quad {
 template <bool kNibbles, int kT, int kQ>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0, float* y,
           size_t y_stride) {
-  constexpr size_t quant_bytes = kNibbles ? 256 : 512;
-  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
+  using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
   float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
   for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+    const uint8_t* quants = group + Pairs::quants(b);
+    const uint8_t* scales = group + Pairs::scales(b);
     if constexpr (kQ == 4 && kT == 1) {
-      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
-      for (size_t line = 0; line < quant_bytes; line += 64) {
-        __builtin_prefetch(quants + kPrefetchBytes + line);
+      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead, half of the
+      // block pair's lines with each of its blocks.
+      constexpr size_t kLines = Pairs::kPairBytes / 64;
+      const auto half = static_cast<size_t>(b & 1);
+      const uint8_t* ahead = group + Pairs::pair(b) + kPrefetchBytes;
+      for (size_t line = kLines * half / 2; line < kLines * (half + 1) / 2; ++line) {
+        __builtin_prefetch(ahead + 64 * line);
       }
     }
     const BlockQ8Sum* a[kT];
@@ -117,7 +120,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int i = 0; i < kQ; ++i) {
       const int q = q0 + i;
       const Quad<kNibbles> w(quants + 16 * q);
-      const float32x4_t dw = load_halves(scales + static_cast<size_t>(b) * kScaleBytes + 8 * q);
+      const float32x4_t dw = load_halves(scales + 8 * q);
 #pragma GCC unroll 4
       for (int t = 0; t < kT; ++t) {
         const float32x4_t d = vmulq_f32(dw, vdupq_n_f32(a[t]->d));

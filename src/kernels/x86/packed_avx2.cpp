@@ -38,7 +38,6 @@ namespace {
 // reuses them for two tokens only (measured 9% faster than four at 16 tokens).
 template <int kFormat>
 inline constexpr int kTokens = kFormat == 1 ? 2 : 4;
-constexpr size_t kScaleBytes = kPackRows * sizeof(uint16_t);
 // How far ahead decoding prefetches the 32-weight types. Measured with the weights on huge pages
 // (CAPIBARA_ISA=avx2, TinyLlama Q4_0 tg128): 4 KiB 47.6 tok/s, 3 KiB 46.7, 8 KiB 42.9.
 constexpr size_t kPrefetchBytes = 4096;
@@ -137,15 +136,16 @@ struct Half {
 template <bool kNibbles, int kT>
 void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
              size_t y_stride) {
-  constexpr size_t quant_bytes = kNibbles ? 256 : 512;
-  const uint8_t* scales = group + static_cast<size_t>(nb) * quant_bytes;
+  using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* quants = group + static_cast<size_t>(b) * quant_bytes;
+    const uint8_t* quants = group + Pairs::quants(b);
+    const uint8_t* scales = group + Pairs::scales(b);
     if constexpr (kT == 1) {
       // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
-      x86::prefetch_part(quants + kPrefetchBytes, quant_bytes, 0, 1);
+      x86::prefetch_part(group + Pairs::pair(b) + kPrefetchBytes, Pairs::kPairBytes,
+                         static_cast<int>(b & 1), 2);
     }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
@@ -154,7 +154,7 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
     }
     for (int g = 0; g < 2; ++g) {
       const Half<kNibbles> w(quants + 32 * g);
-      const __m256 dw = load_halves(scales + static_cast<size_t>(b) * kScaleBytes + 16 * g);
+      const __m256 dw = load_halves(scales + 16 * g);
 #pragma GCC unroll 8
       for (int t = 0; t < kT; ++t) {
         const __m256 d =
