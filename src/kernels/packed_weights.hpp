@@ -18,8 +18,8 @@
 //   scales: 32 bytes per block, the 16 rows' fp16 block scales of block b side by side.
 // Why pairs: a pair is a whole number of cache lines, so the scales travel in the same line
 // stream as the quants. With the scales after all the quants, a decode pass read two streams,
-// and the scale lines were not in its software prefetch: the Q4_0 kernel streamed 2-6 % slower
-// (docs/PERFORMANCE.md, "Scales beside their quants").
+// and the scale lines were not in its software prefetch: the Q4_0 kernels streamed 6 % (AVX-512)
+// and 20 % (AVX2) slower from DRAM (docs/PERFORMANCE.md, "Scales beside their quants").
 // The unsigned offset (8 or 128) is taken out with the activations' block sums. The K-quants'
 // layouts (packed_q4_k.cpp, packed_q6_k.cpp) follow the same idea per 256-weight super-block.
 //
