@@ -105,12 +105,8 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     if constexpr (kQ == 4 && kT == 1) {
       // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead, half of the
       // block pair's lines with each of its blocks.
-      constexpr size_t kLines = Pairs::kPairBytes / 64;
-      const auto half = static_cast<size_t>(b & 1);
-      const uint8_t* ahead = group + Pairs::pair(b) + kPrefetchBytes;
-      for (size_t line = kLines * half / 2; line < kLines * (half + 1) / 2; ++line) {
-        __builtin_prefetch(ahead + 64 * line);
-      }
+      const uint8_t* ahead = group + Pairs::half(b) + kPrefetchBytes;
+      for (size_t line = 0; line < Pairs::kHalfLines; ++line) __builtin_prefetch(ahead + 64 * line);
     }
     const BlockQ8Sum* a[kT];
     for (int t = 0; t < kT; ++t) {

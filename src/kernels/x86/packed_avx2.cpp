@@ -147,14 +147,15 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
     const uint8_t* scales = group + Pairs::scales(b);
     if constexpr (kT == 1) {
       // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
-      x86::prefetch_part(group + Pairs::pair(b) + kPrefetchBytes, Pairs::kPairBytes,
-                         static_cast<int>(b & 1), 2);
+      x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] =
           act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
     }
+    // Both row halves unrolled, so the accumulators stay in registers.
+#pragma GCC unroll 2
     for (int g = 0; g < 2; ++g) {
       const Half<kNibbles> w(quants + 32 * g);
       const __m256 dw = load_halves(scales + 16 * g);

@@ -86,8 +86,7 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   for (int64_t b = 0; b < nb; ++b) {
     // Every pass streams the weights (decoding reads each once; batches of a few sequences are
     // as memory-bound): ask for the lines kPrefetchBytes ahead.
-    x86::prefetch_part(group + Pairs::pair(b) + kPrefetchBytes, Pairs::kPairBytes,
-                       static_cast<int>(b & 1), 2);
+    x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     const Block<kNibbles> w(group + Pairs::quants(b));
     const __m512 dw = _mm512_cvtph_ps(
         _mm256_load_si256(reinterpret_cast<const __m256i*>(group + Pairs::scales(b))));

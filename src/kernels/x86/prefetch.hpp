@@ -20,4 +20,9 @@ inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
   for (size_t line = first; line < last; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
 }
 
+// Prefetches `lines` cache lines from p into L2.
+inline void prefetch_lines(const uint8_t* p, size_t lines) {
+  for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
+}
+
 }  // namespace capibara::kernels::x86
