@@ -12,17 +12,17 @@
 
 namespace capibara::kernels::x86 {
 
+// Prefetches `lines` cache lines from p into L2.
+inline void prefetch_lines(const uint8_t* p, size_t lines) {
+  for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
+}
+
 // Prefetches part `part` of `parts` of the cache lines of [p, p + bytes) into L2.
 inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
   const size_t lines = (bytes + 63) / 64;
   const size_t first = lines * static_cast<size_t>(part) / static_cast<size_t>(parts);
   const size_t last = lines * static_cast<size_t>(part + 1) / static_cast<size_t>(parts);
-  for (size_t line = first; line < last; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
-}
-
-// Prefetches `lines` cache lines from p into L2.
-inline void prefetch_lines(const uint8_t* p, size_t lines) {
-  for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
+  prefetch_lines(p + 64 * first, last - first);
 }
 
 }  // namespace capibara::kernels::x86
