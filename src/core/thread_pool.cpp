@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 namespace capibara {
 namespace {
@@ -24,12 +25,39 @@ inline void cpu_relax() {
 // the gaps of a forward pass and only sleep once the model is idle.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 
+uint64_t pack_bounds(int64_t front, int64_t back) {
+  return static_cast<uint64_t>(front) | static_cast<uint64_t>(back) << 32;
+}
+int64_t front_of(uint64_t bounds) { return static_cast<int64_t>(bounds & 0xFFFFFFFFu); }
+int64_t back_of(uint64_t bounds) { return static_cast<int64_t>(bounds >> 32); }
+
+struct Piece {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Claims up to `grain` items from the front (the owner) or the back (a thief) of `bounds`;
+// an empty piece when none are left.
+Piece take(std::atomic<uint64_t>& bounds, int64_t grain, bool from_front) {
+  uint64_t seen = bounds.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t front = front_of(seen);
+    const int64_t back = back_of(seen);
+    if (front >= back) return {};
+    const int64_t n = std::min(grain, back - front);
+    const Piece piece = from_front ? Piece{front, front + n} : Piece{back - n, back};
+    const uint64_t left = from_front ? pack_bounds(front + n, back) : pack_bounds(front, back - n);
+    if (bounds.compare_exchange_weak(seen, left, std::memory_order_relaxed)) return piece;
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0)
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
+  slices_ = std::make_unique<SharedSlice[]>(static_cast<size_t>(n_threads_));
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -42,16 +70,53 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_slice(int thread_index) {
+  if (grain_ > 0) {
+    run_balanced(thread_index);
+    return;
+  }
   const int64_t begin = n_items_ * thread_index / n_threads_;
   const int64_t end = n_items_ * (thread_index + 1) / n_threads_;
   if (begin < end) trampoline_(ctx_, begin, end, thread_index);
 }
 
-void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline) {
+void ThreadPool::run_balanced(int thread_index) {
+  // The slices were set before the generation bump that started this operation; claims after
+  // that need no ordering of their own (the results are published by pending_).
+  for (;;) {
+    const Piece p = take(slices_[thread_index].bounds, grain_, true);
+    if (p.begin == p.end) break;
+    trampoline_(ctx_, p.begin, p.end, thread_index);
+  }
+  for (;;) {
+    int victim = -1;
+    int64_t most_left = 0;
+    for (int t = 0; t < n_threads_; ++t) {
+      const uint64_t bounds = slices_[t].bounds.load(std::memory_order_relaxed);
+      if (back_of(bounds) - front_of(bounds) > most_left) {
+        most_left = back_of(bounds) - front_of(bounds);
+        victim = t;
+      }
+    }
+    if (victim < 0) return;
+    const Piece p = take(slices_[victim].bounds, grain_, false);
+    if (p.begin < p.end) trampoline_(ctx_, p.begin, p.end, thread_index);
+  }
+}
+
+void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t grain) {
   if (n_items <= 0) return;
   if (n_threads_ == 1 || n_items == 1) {
     trampoline(ctx, 0, n_items, 0);
     return;
+  }
+  // Slice bounds are packed in 32 bits each; a larger operation (none in this code base) is
+  // split statically.
+  grain_ = n_items <= std::numeric_limits<uint32_t>::max() ? std::max<int64_t>(grain, 0) : 0;
+  if (grain_ > 0) {
+    for (int t = 0; t < n_threads_; ++t) {
+      slices_[t].bounds.store(pack_bounds(n_items * t / n_threads_, n_items * (t + 1) / n_threads_),
+                              std::memory_order_relaxed);
+    }
   }
   // The operation is published by the increment the workers acquire; seq_cst pairs it with the
   // sleepers_ read below against a worker's sleepers_ increment and generation re-check.
