@@ -112,6 +112,7 @@ std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
     BenchResult r{fmt::format("pp{}{}", o.n_prompt, at), o.n_prompt, 0, o.n_depth, {}, 0, 0};
     runner.prompt(std::min(o.n_prompt, model.max_batch_tokens()));  // warm-up
     for (int i = 0; i < o.reps; ++i) {
+      if (o.before_each_run) o.before_each_run();
       r.samples_tokens_per_s.push_back(static_cast<double>(o.n_prompt) / runner.prompt(o.n_prompt));
     }
     summarize(r);
@@ -121,6 +122,7 @@ std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
     BenchResult r{fmt::format("tg{}{}", o.n_gen, at), 0, o.n_gen, o.n_depth, {}, 0, 0};
     runner.generate(std::min<int64_t>(o.n_gen, 4));  // warm-up
     for (int i = 0; i < o.reps; ++i) {
+      if (o.before_each_run) o.before_each_run();
       r.samples_tokens_per_s.push_back(static_cast<double>(o.n_gen) / runner.generate(o.n_gen));
     }
     summarize(r);

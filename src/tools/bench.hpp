@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct BenchOptions {
   int reps = 5;
   KvType kv_type = KvType::kF16;
   uint64_t seed = 42;  // of the random token ids
+  // Called before each measured run (not the warm-ups), off the clock: `bench --roofline`
+  // streams its bandwidth probe there, so that the bound covers the runs' minutes.
+  std::function<void()> before_each_run;
 };
 
 struct BenchResult {

@@ -37,30 +37,27 @@ size_t read_slice(size_t buffer_bytes, int n) {
   return buffer_bytes / static_cast<size_t>(n) / kAlignment * kAlignment;
 }
 
-// Best read bandwidth of the pool's threads streaming their slices of `raw`
-// (`read_slice(...) * pool.size()` bytes).
-double measure_read(ThreadPool& pool, const PeakLoops& loops, uint8_t* raw, size_t slice) {
-  const int n = pool.size();
-  // First touch from the thread that will read the slice (page placement), off the clock.
-  pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+// First touch from the thread that will read each slice (page placement).
+void first_touch(ThreadPool& pool, uint8_t* raw, size_t slice) {
+  pool.parallel_for(pool.size(), [&](int64_t begin, int64_t end, int) {
     for (int64_t t = begin; t < end; ++t) {
       std::memset(raw + static_cast<size_t>(t) * slice, static_cast<int>(t + 1), slice);
     }
   });
-  double best = 0.0;
-  for (int pass = 0; pass < kBandwidthPasses; ++pass) {
-    const auto start = Clock::now();
-    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
-      uint64_t sum = 0;
-      for (int64_t t = begin; t < end; ++t) {
-        sum += loops.read(raw + static_cast<size_t>(t) * slice, slice);
-      }
-      g_sink_u64 = g_sink_u64 + sum;
-    });
-    const double s = seconds_since(start);
-    best = std::max(best, static_cast<double>(slice) * n / s);
-  }
-  return best;
+}
+
+// Bytes per second of one pass of the pool's threads over their slices of `raw`.
+double read_pass(ThreadPool& pool, const PeakLoops& loops, const uint8_t* raw, size_t slice) {
+  const int n = pool.size();
+  const auto start = Clock::now();
+  pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+    uint64_t sum = 0;
+    for (int64_t t = begin; t < end; ++t) {
+      sum += loops.read(raw + static_cast<size_t>(t) * slice, slice);
+    }
+    g_sink_u64 = g_sink_u64 + sum;
+  });
+  return static_cast<double>(slice) * n / seconds_since(start);
 }
 
 // Operations per second of `run(iterations)` on every thread at once, `ops` per iteration.
@@ -91,31 +88,58 @@ bool is_block_quantized(GgmlType type) { return traits_of(type).block_size > 1; 
 
 }  // namespace
 
-MachinePeaks measure_machine_peaks(int n_threads, kernels::Isa isa, size_t buffer_bytes) {
-  ThreadPool pool(n_threads);
-  const PeakLoops& loops = peak_loops_for(isa);
+ReadProbe::ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes)
+    : pool_(n_threads),
+      loops_(&peak_loops_for(isa)),
+      slice_(read_slice(buffer_bytes, pool_.size())),
+      buffer_(slice_ * static_cast<size_t>(pool_.size())) {
+  first_touch(pool_, buffer_.data(), slice_);
+}
+
+double ReadProbe::pass() {
+  const double rate = read_pass(pool_, *loops_, buffer_.data(), slice_);
+  best_ = std::max(best_, rate);
+  worst_ = passes_ == 0 ? rate : std::min(worst_, rate);
+  ++passes_;
+  return rate;
+}
+
+void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks) {
+  peaks.read_bytes_per_s = probe.best_bytes_per_s();
+  peaks.read_bytes_per_s_worst = probe.worst_bytes_per_s();
+  peaks.read_passes = probe.passes();
+}
+
+MachinePeaks measure_machine_peaks(ReadProbe& probe) {
+  ThreadPool& pool = probe.pool();
+  const PeakLoops& loops = probe.loops();
   MachinePeaks peaks;
   peaks.loops = std::string(loops.name);
   peaks.n_threads = pool.size();
-  peaks.buffer_bytes = buffer_bytes;
-  const size_t slice = read_slice(buffer_bytes, pool.size());
-  const size_t bytes = slice * static_cast<size_t>(pool.size());
-  {
-    // Huge pages, as the packed weights get (model/weight_packing.cpp): the bound.
-    HugePageBuffer huge(bytes);
-    peaks.read_bytes_per_s = measure_read(pool, loops, huge.data(), slice);
-  }
+  peaks.buffer_bytes = probe.buffer_bytes();
+  for (int pass = 0; pass < kBandwidthPasses; ++pass) probe.pass();
+  record_read_passes(probe, peaks);
   {
     // Plain heap memory, not advised for huge pages (in the kernel's "always" mode it may still
     // get some, and the two figures come close).
-    AlignedBuffer small(bytes);
-    peaks.read_bytes_per_s_small_pages = measure_read(pool, loops, small.data(), slice);
+    const size_t slice = read_slice(peaks.buffer_bytes, pool.size());
+    AlignedBuffer small(peaks.buffer_bytes);
+    first_touch(pool, small.data(), slice);
+    for (int pass = 0; pass < kBandwidthPasses; ++pass) {
+      peaks.read_bytes_per_s_small_pages =
+          std::max(peaks.read_bytes_per_s_small_pages, read_pass(pool, loops, small.data(), slice));
+    }
   }
   peaks.fp32_flops_per_s = measure_compute(
       pool, [&](int64_t it) { g_sink_f32 = loops.fp32(it); }, loops.fp32_flops_per_iteration);
   peaks.int8_ops_per_s = measure_compute(
       pool, [&](int64_t it) { g_sink_i32 = loops.int8(it); }, loops.int8_ops_per_iteration);
   return peaks;
+}
+
+MachinePeaks measure_machine_peaks(int n_threads, kernels::Isa isa, size_t buffer_bytes) {
+  ReadProbe probe(n_threads, isa, buffer_bytes);
+  return measure_machine_peaks(probe);
 }
 
 TokenCost token_cost(const Model& model, KvType kv_type) {

@@ -8,14 +8,21 @@
 // token, so its bound is usually the compute peak: int8 operations for quantized weights (their
 // dot products run on 8-bit activations), fp32 for float weights and attention.
 //
-// Thread safety: `measure_machine_peaks` owns a pool and a buffer for the call; the rest are
-// pure functions.
+// On a shared machine (a VM whose host serves other tenants) the read bandwidth moves by tens
+// of percent within seconds, so a bound measured once, before a run, can be exceeded by the run
+// itself. `ReadProbe` lets a benchmark stream the buffer again between its measured runs; the
+// bound is the best rate the machine delivered over the whole benchmark.
+//
+// Thread safety: `ReadProbe` and `measure_machine_peaks` are used by one thread (each owns a
+// pool); the rest are pure functions.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "core/huge_page_buffer.hpp"
+#include "core/thread_pool.hpp"
 #include "kernels/kernel_table.hpp"
 #include "model/kv_cache.hpp"
 
@@ -28,8 +35,10 @@ namespace tools {
 struct MachinePeaks {
   std::string loops;  // the ISA of the loops: "avx512", "avx2", "generic"
   int n_threads = 0;
-  size_t buffer_bytes = 0;        // streamed for the bandwidth
-  double read_bytes_per_s = 0.0;  // best of several passes, buffer on huge pages (the bound)
+  size_t buffer_bytes = 0;              // streamed for the bandwidth
+  double read_bytes_per_s = 0.0;        // best of several passes, buffer on huge pages (the bound)
+  double read_bytes_per_s_worst = 0.0;  // worst of the same passes: how much the machine moves
+  int read_passes = 0;
   // The same on 4 KiB pages: what a model reading its weights straight from the mapped file
   // (no repacking, or transparent huge pages off) can hope for.
   double read_bytes_per_s_small_pages = 0.0;
@@ -37,11 +46,43 @@ struct MachinePeaks {
   double fp32_flops_per_s = 0.0;  // 2 operations per fused multiply-add
 };
 
-// Measures the machine with `n_threads` threads (each streams its slice of a buffer of
-// `buffer_bytes`, larger than the last-level cache, and runs its own compute chains) using the
-// loops of `isa`. Takes about a second.
+struct PeakLoops;
+
+// Read bandwidth of `n_threads` threads, each streaming its slice of a buffer of `buffer_bytes`
+// on huge pages (as the packed weights are) with the read loop of `isa`; one pass per call.
+class ReadProbe {
+ public:
+  ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes);
+
+  // Streams the buffer once; returns the pass's bytes per second and records it.
+  double pass();
+
+  double best_bytes_per_s() const { return best_; }
+  double worst_bytes_per_s() const { return worst_; }
+  int passes() const { return passes_; }
+  size_t buffer_bytes() const { return slice_ * static_cast<size_t>(pool_.size()); }
+  ThreadPool& pool() { return pool_; }
+  const PeakLoops& loops() const { return *loops_; }
+
+ private:
+  ThreadPool pool_;
+  const PeakLoops* loops_;
+  size_t slice_;  // bytes per thread
+  HugePageBuffer buffer_;
+  double best_ = 0.0;
+  double worst_ = 0.0;
+  int passes_ = 0;
+};
+
+// Measures the machine with the probe's threads: a few read passes of the probe (each thread
+// streams its slice of a buffer larger than the last-level cache), then the compute chains of
+// the probe's ISA on every thread. Takes about a second.
+MachinePeaks measure_machine_peaks(ReadProbe& probe);
 MachinePeaks measure_machine_peaks(int n_threads, kernels::Isa isa,
                                    size_t buffer_bytes = size_t{1} << 30);
+
+// The probe's passes so far into `peaks`: the bound becomes the best of them.
+void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks);
 
 // The work of one token of a model.
 struct TokenCost {
