@@ -25,6 +25,9 @@ inline void cpu_relax() {
 // the gaps of a forward pass and only sleep once the model is idle.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 
+// Where thread `t`'s static slice of [0, n_items) starts (and thread t - 1's ends).
+int64_t slice_start(int64_t n_items, int t, int n_threads) { return n_items * t / n_threads; }
+
 uint64_t pack_bounds(int64_t front, int64_t back) {
   return static_cast<uint64_t>(front) | static_cast<uint64_t>(back) << 32;
 }
@@ -74,8 +77,8 @@ void ThreadPool::run_slice(int thread_index) {
     run_balanced(thread_index);
     return;
   }
-  const int64_t begin = n_items_ * thread_index / n_threads_;
-  const int64_t end = n_items_ * (thread_index + 1) / n_threads_;
+  const int64_t begin = slice_start(n_items_, thread_index, n_threads_);
+  const int64_t end = slice_start(n_items_, thread_index + 1, n_threads_);
   if (begin < end) trampoline_(ctx_, begin, end, thread_index);
 }
 
@@ -114,8 +117,9 @@ void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t 
   grain_ = n_items <= std::numeric_limits<uint32_t>::max() ? std::max<int64_t>(grain, 0) : 0;
   if (grain_ > 0) {
     for (int t = 0; t < n_threads_; ++t) {
-      slices_[t].bounds.store(pack_bounds(n_items * t / n_threads_, n_items * (t + 1) / n_threads_),
-                              std::memory_order_relaxed);
+      slices_[t].bounds.store(
+          pack_bounds(slice_start(n_items, t, n_threads_), slice_start(n_items, t + 1, n_threads_)),
+          std::memory_order_relaxed);
     }
   }
   // The operation is published by the increment the workers acquire; seq_cst pairs it with the
