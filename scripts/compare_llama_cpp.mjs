@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// capibara bench against llama.cpp's llama-bench on the same GGUF files, same CPU, same
+// threads, so that the yardstick is measured on the machine at hand (docs/PERFORMANCE.md,
+// "llama.cpp on the same host").
+//
+// Why alternate: on a shared host the memory bandwidth moves by tens of percent from minute to
+// minute, so runs of one program and then the other would compare two machines. Each round runs
+// both programs back to back, the order flipping from round to round (A B, B A, ...), and the
+// table gives every round's figures next to their mean.
+//
+// Usage: node scripts/compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH]
+//          [-p 512] [-n 128] [-t 2] [-r 5] [--rounds 2] MODEL.gguf...
+// llama-bench is not built by this project: see PERFORMANCE.md for how the figures there were
+// obtained.
+import {execFileSync} from "node:child_process";
+import {existsSync} from "node:fs";
+import {parseArgs} from "node:util";
+
+const usage =
+  "usage: compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH] [-p N] [-n N] [-t N] " +
+  "[-r N] [--rounds N] MODEL.gguf...";
+
+function fail(message) {
+  console.error(`compare_llama_cpp: ${message}\n${usage}`);
+  process.exit(2);
+}
+
+function positiveInt(name, text, allowZero = false) {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    fail(`${name} must be a ${allowZero ? "non-negative" : "positive"} integer, got '${text}'`);
+  }
+  return value;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      "llama-bench": {type: "string"},
+      capibara: {type: "string", default: "build/capibara"},
+      "n-prompt": {type: "string", short: "p", default: "512"},
+      "n-gen": {type: "string", short: "n", default: "128"},
+      threads: {type: "string", short: "t", default: "2"},
+      repetitions: {type: "string", short: "r", default: "5"},
+      rounds: {type: "string", default: "2"},
+    },
+  });
+} catch (error) {
+  fail(error.message);
+}
+const opts = parsed.values;
+const models = parsed.positionals;
+if (!opts["llama-bench"]) fail("--llama-bench is required");
+if (models.length === 0) fail("no model given");
+for (const path of [opts["llama-bench"], opts.capibara, ...models]) {
+  if (!existsSync(path)) fail(`no such file: ${path}`);
+}
+const nPrompt = positiveInt("-p", opts["n-prompt"], true);
+const nGen = positiveInt("-n", opts["n-gen"], true);
+if (nPrompt === 0 && nGen === 0) fail("-p and -n are both 0: nothing to measure");
+const threads = positiveInt("-t", opts.threads);
+const reps = positiveInt("-r", opts.repetitions);
+const rounds = positiveInt("--rounds", opts.rounds);
+
+function runJson(program, args) {
+  const output = execFileSync(program, args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    maxBuffer: 64 << 20,
+  });
+  try {
+    return JSON.parse(output);
+  } catch (error) {
+    throw new Error(`${program} printed no JSON: ${error.message}`);
+  }
+}
+
+// Both programs' results as {test: {tps, sd, bound?}}; tests are named like llama-bench's.
+function runLlamaBench(model) {
+  const args = ["-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-t", `${threads}`];
+  const results = runJson(opts["llama-bench"], [...args, "-r", `${reps}`, "-o", "json"]);
+  const byTest = {};
+  for (const r of results) {
+    const test = r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`;
+    byTest[test] = {tps: r.avg_ts, sd: r.stddev_ts, build: r.build_commit};
+  }
+  return byTest;
+}
+
+function runCapibara(model) {
+  const args = ["bench", "-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-t", `${threads}`];
+  const report = runJson(opts.capibara, [...args, "-r", `${reps}`, "--roofline", "--json"]);
+  const byTest = {};
+  for (const r of report.results) {
+    byTest[r.test] = {tps: r.tokens_per_s, sd: r.stddev, bound: r.bound_tokens_per_s};
+  }
+  return {byTest, isa: report.isa, modelType: report.model_type};
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const fixed = (x, digits = 2) => x.toFixed(digits);
+const percent = (x) => `${(100 * x).toFixed(1)} %`;
+
+const rows = [];
+for (const model of models) {
+  const capibara = [];
+  const llama = [];
+  let info = {};
+  for (let round = 0; round < rounds; ++round) {
+    const order = round % 2 === 0 ? ["llama", "capibara"] : ["capibara", "llama"];
+    for (const who of order) {
+      const started = new Date().toISOString().slice(0, 19) + "Z";
+      if (who === "llama") {
+        llama.push(runLlamaBench(model));
+      } else {
+        const run = runCapibara(model);
+        info = run;
+        capibara.push(run.byTest);
+      }
+      console.error(`${started} ${model} round ${round + 1}: ${who} done`);
+    }
+  }
+  for (const test of Object.keys(capibara[0])) {
+    const ours = capibara.map((r) => r[test].tps);
+    const theirs = llama.map((r) => r[test]?.tps ?? NaN);
+    const bound = mean(capibara.map((r) => r[test].bound));
+    rows.push({
+      model: info.modelType,
+      isa: info.isa,
+      test,
+      ours,
+      theirs,
+      build: llama[0][test]?.build ?? "?",
+      ratio: mean(ours) / mean(theirs),
+      oursOfBound: mean(ours) / bound,
+      theirsOfBound: mean(theirs) / bound,
+      bound,
+    });
+  }
+}
+
+console.log(`threads ${threads}, ${reps} repetitions per run, ${rounds} rounds (order alternating)\n`);
+console.log(
+  "| model | test | capibara tok/s (rounds) | llama.cpp tok/s (rounds) | ratio | " +
+    "capibara of bound | llama.cpp of bound | bound tok/s |",
+);
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const r of rows) {
+  console.log(
+    `| ${r.model} (${r.isa}; llama.cpp ${r.build}) | ${r.test} | ` +
+      `**${fixed(mean(r.ours))}** (${r.ours.map((x) => fixed(x, 1)).join(", ")}) | ` +
+      `${fixed(mean(r.theirs))} (${r.theirs.map((x) => fixed(x, 1)).join(", ")}) | ` +
+      `**${fixed(r.ratio)}×** | ${percent(r.oursOfBound)} | ${percent(r.theirsOfBound)} | ` +
+      `${fixed(r.bound, 1)} |`,
+  );
+}
