@@ -64,16 +64,27 @@ const threads = positiveInt("-t", opts.threads);
 const reps = positiveInt("-r", opts.repetitions);
 const rounds = positiveInt("--rounds", opts.rounds);
 
+// A failed run ends the comparison with the program's own error output: a table with a hole
+// would hide which figure is missing.
 function runJson(program, args) {
-  const output = execFileSync(program, args, {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "ignore"],
-    maxBuffer: 64 << 20,
-  });
+  let output;
+  try {
+    output = execFileSync(program, args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 << 20,
+    });
+  } catch (error) {
+    const stderr = `${error.stderr ?? ""}`.trim().split("\n").slice(-5).join("\n");
+    const how = error.status != null ? `exit status ${error.status}` : error.message;
+    console.error(`compare_llama_cpp: ${program} ${args.join(" ")} failed (${how})\n${stderr}`);
+    process.exit(1);
+  }
   try {
     return JSON.parse(output);
   } catch (error) {
-    throw new Error(`${program} printed no JSON: ${error.message}`);
+    console.error(`compare_llama_cpp: ${program} printed no JSON: ${error.message}`);
+    process.exit(1);
   }
 }
 
@@ -100,8 +111,8 @@ function runCapibara(model) {
 }
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const fixed = (x, digits = 2) => x.toFixed(digits);
-const percent = (x) => `${(100 * x).toFixed(1)} %`;
+const fixed = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
+const percent = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : "n/a");
 
 const rows = [];
 for (const model of models) {
