@@ -35,6 +35,7 @@ struct BenchCliOptions {
   bool no_repack = false;
   bool roofline = false;
   int64_t roofline_mib = 1024;  // streamed for the bandwidth; must exceed the last-level cache
+  bool pool_stats = false;
 
   // The serving benchmarks (tools/serving_bench.hpp).
   std::vector<int32_t> parallel;
@@ -114,6 +115,21 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
     }
     fmt::print("{}\n", line);
   }
+  if (!rows.empty() && rows.front().result.pool) {
+    fmt::print(
+        "\npool time, share of the measured runs (caller: the thread running the passes):\n\n"
+        "| {:<{}} | caller in work | caller waiting at ends | caller outside | workers in work |"
+        " operations/token |\n"
+        "| {} | -------------: | ---------------------: | -------------: | --------------: |"
+        " ---------------: |\n",
+        "test", test_width, std::string(test_width, '-'));
+    for (const auto& row : rows) {
+      const auto& p = *row.result.pool;
+      fmt::print("| {:<{}} | {:>13.1f}% | {:>21.1f}% | {:>13.1f}% | {:>14.1f}% | {:>16.2f} |\n",
+                 row.result.test, test_width, 100.0 * p.caller_work, 100.0 * p.caller_end_wait,
+                 100.0 * p.caller_outside, 100.0 * p.workers_work, p.operations_per_token);
+    }
+  }
 }
 
 void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
@@ -145,6 +161,13 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
       e["fraction_of_bound"] = r.tokens_per_s / row.bound->tokens_per_s;
       e["bound_limit"] = row.bound->limit;
     }
+    if (r.pool) {
+      e["pool_times"] = {{"caller_work", r.pool->caller_work},
+                         {"caller_end_wait", r.pool->caller_end_wait},
+                         {"caller_outside", r.pool->caller_outside},
+                         {"workers_work", r.pool->workers_work},
+                         {"operations_per_token", r.pool->operations_per_token}};
+    }
     j["results"].push_back(std::move(e));
   }
   if (peaks) {
@@ -167,8 +190,14 @@ int run(const BenchCliOptions& o) {
   }
   const auto kv = parse_kv_type(o.kv_type);
   if (!kv) throw InvalidArgumentError("unknown KV cache type '" + o.kv_type + "'");
+  if (o.pool_stats && o.model_path.empty()) {
+    throw InvalidArgumentError("bench --pool-stats needs -m MODEL");
+  }
   if (!o.parallel.empty() || o.prefix_cache || o.interference) {
     if (o.model_path.empty()) throw InvalidArgumentError("bench needs -m MODEL");
+    if (o.pool_stats) {
+      throw InvalidArgumentError("bench --pool-stats applies to the pp/tg tests, not to serving");
+    }
     tools::ServingBenchOptions so;
     so.model_path = o.model_path;
     so.n_threads = o.threads;
@@ -214,6 +243,7 @@ int run(const BenchCliOptions& o) {
     bo.reps = o.reps;
     bo.kv_type = *kv;
     if (probe) bo.before_each_run = [&probe] { probe->pass(); };
+    bo.pool_times = o.pool_stats;
     const tools::TokenCost cost = tools::token_cost(*model, *kv);
     auto results = tools::run_bench(*model, bo);
     if (probe) tools::record_read_passes(*probe, *peaks);
@@ -268,6 +298,10 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--no-repack", opts->no_repack,
                 "Use the matrices row-major from the file instead of repacking them at load "
                 "(to measure what the packed kernels gain)");
+  cmd->add_flag("--pool-stats", opts->pool_stats,
+                "Also show where the thread pool's time went in the measured runs: the caller in "
+                "work, waiting for the other threads at the end of operations, or outside them; "
+                "the other threads in work (two clock reads per piece of work while on)");
   cmd->add_flag("--roofline", opts->roofline,
                 "Measure this machine's read bandwidth (before the tests and again before each "
                 "measured run; the best pass is the bound) and int8 / fp32 peaks, and show the "

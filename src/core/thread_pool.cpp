@@ -25,6 +25,12 @@ inline void cpu_relax() {
 // the gaps of a forward pass and only sleep once the model is idle.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Where thread `t`'s static slice of [0, n_items) starts (and thread t - 1's ends).
 int64_t slice_start(int64_t n_items, int t, int n_threads) { return n_items * t / n_threads; }
 
@@ -61,6 +67,7 @@ ThreadPool::ThreadPool(int n_threads) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
   slices_ = std::make_unique<SharedSlice[]>(static_cast<size_t>(n_threads_));
+  work_clocks_ = std::make_unique<WorkClock[]>(static_cast<size_t>(n_threads_));
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -72,6 +79,36 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+void ThreadPool::set_timing(bool on) {
+  for (int t = 0; t < n_threads_; ++t) work_clocks_[t].work_ns.store(0, std::memory_order_relaxed);
+  end_wait_ns_ = 0;
+  operations_ = 0;
+  timing_.store(on, std::memory_order_relaxed);
+}
+
+ThreadPool::Times ThreadPool::times() const {
+  Times times;
+  for (int t = 0; t < n_threads_; ++t) {
+    times.work_ns.push_back(work_clocks_[t].work_ns.load(std::memory_order_relaxed));
+  }
+  times.end_wait_ns = end_wait_ns_;
+  times.operations = operations_;
+  return times;
+}
+
+void ThreadPool::work(Trampoline trampoline, void* ctx, int64_t begin, int64_t end,
+                      int thread_index) {
+  if (!timing_.load(std::memory_order_relaxed)) {
+    trampoline(ctx, begin, end, thread_index);
+    return;
+  }
+  const int64_t start = now_ns();
+  trampoline(ctx, begin, end, thread_index);
+  auto& clock = work_clocks_[thread_index].work_ns;
+  clock.store(clock.load(std::memory_order_relaxed) + (now_ns() - start),
+              std::memory_order_relaxed);
+}
+
 void ThreadPool::run_slice(int thread_index) {
   if (grain_ > 0) {
     run_balanced(thread_index);
@@ -79,7 +116,7 @@ void ThreadPool::run_slice(int thread_index) {
   }
   const int64_t begin = slice_start(n_items_, thread_index, n_threads_);
   const int64_t end = slice_start(n_items_, thread_index + 1, n_threads_);
-  if (begin < end) trampoline_(ctx_, begin, end, thread_index);
+  if (begin < end) work(trampoline_, ctx_, begin, end, thread_index);
 }
 
 void ThreadPool::run_balanced(int thread_index) {
@@ -88,7 +125,7 @@ void ThreadPool::run_balanced(int thread_index) {
   for (;;) {
     const Piece p = take(slices_[thread_index].bounds, grain_, true);
     if (p.begin == p.end) break;
-    trampoline_(ctx_, p.begin, p.end, thread_index);
+    work(trampoline_, ctx_, p.begin, p.end, thread_index);
   }
   for (;;) {
     int victim = -1;
@@ -102,14 +139,16 @@ void ThreadPool::run_balanced(int thread_index) {
     }
     if (victim < 0) return;
     const Piece p = take(slices_[victim].bounds, grain_, false);
-    if (p.begin < p.end) trampoline_(ctx_, p.begin, p.end, thread_index);
+    if (p.begin < p.end) work(trampoline_, ctx_, p.begin, p.end, thread_index);
   }
 }
 
 void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t grain) {
   if (n_items <= 0) return;
+  const bool timing = timing_.load(std::memory_order_relaxed);
+  operations_ += timing ? 1 : 0;
   if (n_threads_ == 1 || n_items == 1) {
-    trampoline(ctx, 0, n_items, 0);
+    work(trampoline, ctx, 0, n_items, 0);
     return;
   }
   // Slice bounds are packed in 32 bits each; a larger operation (none in this code base) is
@@ -132,11 +171,13 @@ void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t 
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
   run_slice(0);
   // The workers' slices are about as long as ours: spin, and yield only if one was descheduled.
+  const int64_t wait_start = timing ? now_ns() : 0;
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
     cpu_relax();
     if (++spins > 256) std::this_thread::yield();
   }
+  if (timing) end_wait_ns_ += now_ns() - wait_start;
 }
 
 void ThreadPool::worker_loop(int thread_index) {

@@ -28,6 +28,18 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
+  // Where the pool's threads spent their time, for diagnostics (`capibara bench --pool-stats`):
+  // off by default, because while it is on each piece of work costs two clock reads.
+  struct Times {
+    std::vector<int64_t> work_ns;  // per thread (0: the caller), inside the callbacks
+    int64_t end_wait_ns = 0;       // the caller, waiting for the others at an operation's end
+    int64_t operations = 0;
+  };
+  // Turns the accounting on or off and zeroes it. Both calls only between operations, from the
+  // thread that runs them.
+  void set_timing(bool on);
+  Times times() const;
+
   // Calls `fn(begin, end, thread_index)` on disjoint contiguous slices covering [0, n_items),
   // one slice per thread, and returns when all slices are done.
   template <typename Fn>
@@ -72,6 +84,14 @@ class ThreadPool {
   void worker_loop(int thread_index);
   void run_slice(int thread_index);
   void run_balanced(int thread_index);
+  // Calls the trampoline on one range, timed while timing is on.
+  void work(Trampoline trampoline, void* ctx, int64_t begin, int64_t end, int thread_index);
+
+  // One thread's work time, written only by that thread (atomic so that `times` and
+  // `set_timing` may read and zero it between operations).
+  struct alignas(64) WorkClock {
+    std::atomic<int64_t> work_ns{0};
+  };
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -85,6 +105,11 @@ class ThreadPool {
   int64_t grain_ = 0;
   std::unique_ptr<SharedSlice[]> slices_;  // [n_threads], balanced operations only
   std::atomic<int> pending_{0};
+  // Set between operations; workers read it after the generation bump that publishes it.
+  std::atomic<bool> timing_{false};
+  std::unique_ptr<WorkClock[]> work_clocks_;  // [n_threads]
+  int64_t end_wait_ns_ = 0;                   // the caller's own
+  int64_t operations_ = 0;
 };
 
 }  // namespace capibara

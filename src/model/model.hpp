@@ -92,6 +92,9 @@ class Model {
   int64_t n_ctx() const { return n_ctx_; }
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
   int n_threads() const { return pool_.size(); }
+  // The pool `forward` runs on; for its time accounting (`capibara bench --pool-stats`), which
+  // may only be switched between forward passes, by the thread that runs them.
+  ThreadPool& thread_pool() { return pool_; }
 
   SequenceKvCache make_kv_cache(KvType type) const;
 

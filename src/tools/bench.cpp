@@ -95,6 +95,58 @@ void summarize(BenchResult& r) {
   r.stddev = s.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
 }
 
+namespace {
+
+// Sums of the pool's accounting over a test's measured runs.
+struct PoolTotals {
+  double wall_ns = 0.0;
+  double caller_work_ns = 0.0;
+  double end_wait_ns = 0.0;
+  double workers_work_ns = 0.0;
+  double operations = 0.0;
+
+  void add(const ThreadPool::Times& t, double seconds) {
+    wall_ns += seconds * 1e9;
+    caller_work_ns += static_cast<double>(t.work_ns.front());
+    end_wait_ns += static_cast<double>(t.end_wait_ns);
+    for (size_t i = 1; i < t.work_ns.size(); ++i) {
+      workers_work_ns +=
+          static_cast<double>(t.work_ns[i]) / static_cast<double>(t.work_ns.size() - 1);
+    }
+    operations += static_cast<double>(t.operations);
+  }
+
+  PoolTimeShares shares(double tokens) const {
+    PoolTimeShares s;
+    s.caller_work = caller_work_ns / wall_ns;
+    s.caller_end_wait = end_wait_ns / wall_ns;
+    s.caller_outside = std::max(0.0, 1.0 - s.caller_work - s.caller_end_wait);
+    s.workers_work = workers_work_ns / wall_ns;
+    s.operations_per_token = operations / tokens;
+    return s;
+  }
+};
+
+// The measured runs of one test: `run()` returns a run's seconds for `tokens` tokens.
+template <typename Run>
+void measure(Model& model, const BenchOptions& o, int64_t tokens, BenchResult& r, Run&& run) {
+  PoolTotals totals;
+  for (int i = 0; i < o.reps; ++i) {
+    if (o.before_each_run) o.before_each_run();
+    if (o.pool_times) model.thread_pool().set_timing(true);
+    const double seconds = run();
+    if (o.pool_times) {
+      totals.add(model.thread_pool().times(), seconds);
+      model.thread_pool().set_timing(false);
+    }
+    r.samples_tokens_per_s.push_back(static_cast<double>(tokens) / seconds);
+  }
+  if (o.pool_times) r.pool = totals.shares(static_cast<double>(tokens) * o.reps);
+  summarize(r);
+}
+
+}  // namespace
+
 std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps < 1) {
     throw InvalidArgumentError("bench: -p, -n and -d must be >= 0 and -r >= 1");
@@ -109,23 +161,17 @@ std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
   const std::string at = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";
   std::vector<BenchResult> results;
   if (o.n_prompt > 0) {
-    BenchResult r{fmt::format("pp{}{}", o.n_prompt, at), o.n_prompt, 0, o.n_depth, {}, 0, 0};
+    BenchResult r{
+        fmt::format("pp{}{}", o.n_prompt, at), o.n_prompt, 0, o.n_depth, {}, 0, 0, std::nullopt};
     runner.prompt(std::min(o.n_prompt, model.max_batch_tokens()));  // warm-up
-    for (int i = 0; i < o.reps; ++i) {
-      if (o.before_each_run) o.before_each_run();
-      r.samples_tokens_per_s.push_back(static_cast<double>(o.n_prompt) / runner.prompt(o.n_prompt));
-    }
-    summarize(r);
+    measure(model, o, o.n_prompt, r, [&] { return runner.prompt(o.n_prompt); });
     results.push_back(std::move(r));
   }
   if (o.n_gen > 0) {
-    BenchResult r{fmt::format("tg{}{}", o.n_gen, at), 0, o.n_gen, o.n_depth, {}, 0, 0};
+    BenchResult r{
+        fmt::format("tg{}{}", o.n_gen, at), 0, o.n_gen, o.n_depth, {}, 0, 0, std::nullopt};
     runner.generate(std::min<int64_t>(o.n_gen, 4));  // warm-up
-    for (int i = 0; i < o.reps; ++i) {
-      if (o.before_each_run) o.before_each_run();
-      r.samples_tokens_per_s.push_back(static_cast<double>(o.n_gen) / runner.generate(o.n_gen));
-    }
-    summarize(r);
+    measure(model, o, o.n_gen, r, [&] { return runner.generate(o.n_gen); });
     results.push_back(std::move(r));
   }
   return results;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,19 @@ struct BenchOptions {
   // Called before each measured run (not the warm-ups), off the clock: `bench --roofline`
   // streams its bandwidth probe there, so that the bound covers the runs' minutes.
   std::function<void()> before_each_run;
+  // Accounts the model's pool time over the measured runs (BenchResult::pool).
+  bool pool_times = false;
+};
+
+// Shares of the measured runs' wall time (`--pool-stats`). The caller is the thread that runs
+// the forward passes: in work inside pool operations, waiting for the other threads at their
+// end, or outside any operation (serial work between them, and the pool's own bookkeeping).
+struct PoolTimeShares {
+  double caller_work = 0.0;
+  double caller_end_wait = 0.0;
+  double caller_outside = 0.0;
+  double workers_work = 0.0;  // mean over the other threads (0 with one thread)
+  double operations_per_token = 0.0;
 };
 
 struct BenchResult {
@@ -46,6 +60,7 @@ struct BenchResult {
   std::vector<double> samples_tokens_per_s;  // one per measured run
   double tokens_per_s = 0.0;                 // mean of the samples
   double stddev = 0.0;                       // sample standard deviation (0 for one run)
+  std::optional<PoolTimeShares> pool;        // with BenchOptions::pool_times
 };
 
 // The tests `options` asks for, in order pp then tg. The model's context must hold

@@ -129,6 +129,49 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
   }
 }
 
+TEST_F(BenchCli, PoolStatsSplitTheCallersTime) {
+  CAPIBARA_REQUIRE_BINARY(bin);
+  const std::string model = tiny_model(bin);
+  const auto r = run_command(bin + " bench -m " + shell_quote(model) +
+                             " -p 16 -n 4 -r 2 -t 2 --pool-stats --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("results").size(), 2u) << j;
+  for (const auto& res : j.at("results")) {
+    const auto& p = res.at("pool_times");
+    const double work = p.at("caller_work").get<double>();
+    const double wait = p.at("caller_end_wait").get<double>();
+    const double outside = p.at("caller_outside").get<double>();
+    EXPECT_GT(work, 0.0) << p;
+    EXPECT_GE(wait, 0.0) << p;
+    EXPECT_GE(outside, 0.0) << p;
+    // Work and waits are measured inside the runs, so they cannot exceed them.
+    EXPECT_LE(work + wait, 1.0) << p;
+    EXPECT_NEAR(work + wait + outside, 1.0, 1e-9) << p;
+    EXPECT_GT(p.at("workers_work").get<double>(), 0.0) << p;
+    EXPECT_LE(p.at("workers_work").get<double>(), 1.0) << p;
+    // A forward pass runs several operations per layer, for one token (tg) or for a whole
+    // batch (pp).
+    const double per_token = p.at("operations_per_token").get<double>();
+    EXPECT_GT(per_token, res.at("n_gen").get<int>() > 0 ? 2.0 : 0.0) << p;
+  }
+
+  const auto text =
+      run_command(bin + " bench -m " + shell_quote(model) + " -p 0 -n 4 -r 1 -t 2 --pool-stats");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("caller waiting at ends"), std::string::npos) << text.out;
+
+  const auto plain =
+      run_command(bin + " bench -m " + shell_quote(model) + " -p 0 -n 2 -r 1 --json");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_FALSE(nlohmann::json::parse(plain.out).at("results")[0].contains("pool_times"));
+
+  const auto serving =
+      run_command(bin + " bench -m " + shell_quote(model) + " --parallel 1 -n 2 -r 1 --pool-stats");
+  EXPECT_NE(serving.exit_code, 0);
+  EXPECT_NE(serving.err.find("--pool-stats"), std::string::npos) << serving.err;
+}
+
 TEST_F(BenchCli, ParallelGivesOneResultPerLevelThroughTheEngine) {
   CAPIBARA_REQUIRE_BINARY(bin);
   const std::string model = tiny_model(bin);

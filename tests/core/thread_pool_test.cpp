@@ -109,5 +109,61 @@ TEST(ThreadPool, StaticAndBalancedOperationsAlternate) {
   EXPECT_EQ(sum.load(), 1000 * 4950);
 }
 
+TEST(ThreadPool, TimingIsOffByDefaultAndZeroedWhenSwitched) {
+  ThreadPool pool(2);
+  pool.parallel_for(
+      2, [](int64_t, int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
+  ThreadPool::Times off = pool.times();
+  ASSERT_EQ(off.work_ns.size(), 2u);
+  EXPECT_EQ(off.work_ns[0] + off.work_ns[1] + off.end_wait_ns + off.operations, 0);
+
+  pool.set_timing(true);
+  pool.parallel_for(
+      2, [](int64_t, int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
+  EXPECT_GE(pool.times().work_ns[1], 2'000'000);
+  pool.set_timing(true);  // zeroes what was counted
+  const ThreadPool::Times zeroed = pool.times();
+  EXPECT_EQ(zeroed.work_ns[0] + zeroed.work_ns[1] + zeroed.end_wait_ns + zeroed.operations, 0);
+}
+
+TEST(ThreadPool, TimingSplitsWorkFromTheCallersWaitAtTheEnd) {
+  constexpr int64_t kMs = 1'000'000;
+  ThreadPool pool(2);
+  pool.set_timing(true);
+  // The worker's slice takes 30 ms, the caller's 1 ms: the caller waits for the rest.
+  pool.parallel_for(2, [](int64_t begin, int64_t, int) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(begin == 0 ? 1 : 30));
+  });
+  // Balanced operations are timed per piece, every piece counted once.
+  std::atomic<int64_t> pieces{0};
+  pool.parallel_for_balanced(8, 1, [&](int64_t, int64_t, int) {
+    ++pieces;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  // A pool of one runs inline, and that counts too.
+  ThreadPool single(1);
+  single.set_timing(true);
+  single.parallel_for(
+      1, [](int64_t, int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(3)); });
+
+  const ThreadPool::Times t = pool.times();
+  EXPECT_EQ(t.operations, 2);
+  EXPECT_EQ(pieces.load(), 8);
+  EXPECT_GE(t.work_ns[1], 30 * kMs);
+  EXPECT_GE(t.work_ns[0], 1 * kMs);
+  // The worker cannot start before the operation does, so the caller's wait is at least the
+  // difference of the two slices (less the balanced operation's, at most 8 ms apart).
+  EXPECT_GE(t.end_wait_ns, 20 * kMs);
+  EXPECT_GE(t.work_ns[0] + t.work_ns[1], (1 + 30 + 8) * kMs);
+  const ThreadPool::Times s = single.times();
+  EXPECT_EQ(s.operations, 1);
+  EXPECT_GE(s.work_ns[0], 3 * kMs);
+  EXPECT_EQ(s.end_wait_ns, 0);
+
+  pool.set_timing(false);
+  pool.parallel_for(2, [](int64_t, int64_t, int) {});
+  EXPECT_EQ(pool.times().operations, 0);
+}
+
 }  // namespace
 }  // namespace capibara
