@@ -127,7 +127,7 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
       const auto& p = *row.result.pool;
       fmt::print("| {:<{}} | {:>13.1f}% | {:>21.1f}% | {:>13.1f}% | {:>14.1f}% | {:>16.2f} |\n",
                  row.result.test, test_width, 100.0 * p.caller_work, 100.0 * p.caller_end_wait,
-                 100.0 * p.caller_outside, 100.0 * p.workers_work, p.operations_per_token);
+                 100.0 * p.caller_outside(), 100.0 * p.workers_work, p.operations_per_token);
     }
   }
 }
@@ -164,7 +164,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
     if (r.pool) {
       e["pool_times"] = {{"caller_work", r.pool->caller_work},
                          {"caller_end_wait", r.pool->caller_end_wait},
-                         {"caller_outside", r.pool->caller_outside},
+                         {"caller_outside", r.pool->caller_outside()},
                          {"workers_work", r.pool->workers_work},
                          {"operations_per_token", r.pool->operations_per_token}};
     }

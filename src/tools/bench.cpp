@@ -83,20 +83,6 @@ class Runner {
   int64_t depth_ = 0;
 };
 
-}  // namespace
-
-void summarize(BenchResult& r) {
-  const auto& s = r.samples_tokens_per_s;
-  if (s.empty()) return;
-  const double n = static_cast<double>(s.size());
-  r.tokens_per_s = std::accumulate(s.begin(), s.end(), 0.0) / n;
-  double ss = 0.0;
-  for (double v : s) ss += (v - r.tokens_per_s) * (v - r.tokens_per_s);
-  r.stddev = s.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
-}
-
-namespace {
-
 // Sums of the pool's accounting over a test's measured runs.
 struct PoolTotals {
   double wall_ns = 0.0;
@@ -120,7 +106,6 @@ struct PoolTotals {
     PoolTimeShares s;
     s.caller_work = caller_work_ns / wall_ns;
     s.caller_end_wait = end_wait_ns / wall_ns;
-    s.caller_outside = std::max(0.0, 1.0 - s.caller_work - s.caller_end_wait);
     s.workers_work = workers_work_ns / wall_ns;
     s.operations_per_token = operations / tokens;
     return s;
@@ -146,6 +131,16 @@ void measure(Model& model, const BenchOptions& o, int64_t tokens, BenchResult& r
 }
 
 }  // namespace
+
+void summarize(BenchResult& r) {
+  const auto& s = r.samples_tokens_per_s;
+  if (s.empty()) return;
+  const double n = static_cast<double>(s.size());
+  r.tokens_per_s = std::accumulate(s.begin(), s.end(), 0.0) / n;
+  double ss = 0.0;
+  for (double v : s) ss += (v - r.tokens_per_s) * (v - r.tokens_per_s);
+  r.stddev = s.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+}
 
 std::vector<BenchResult> run_bench(Model& model, const BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps < 1) {

@@ -47,9 +47,10 @@ struct BenchOptions {
 struct PoolTimeShares {
   double caller_work = 0.0;
   double caller_end_wait = 0.0;
-  double caller_outside = 0.0;
   double workers_work = 0.0;  // mean over the other threads (0 with one thread)
   double operations_per_token = 0.0;
+
+  double caller_outside() const { return 1.0 - caller_work - caller_end_wait; }
 };
 
 struct BenchResult {

@@ -145,9 +145,9 @@ TEST_F(BenchCli, PoolStatsSplitTheCallersTime) {
     EXPECT_GT(work, 0.0) << p;
     EXPECT_GE(wait, 0.0) << p;
     EXPECT_GE(outside, 0.0) << p;
-    // Work and waits are measured inside the runs, so they cannot exceed them.
+    // Work and waits are measured inside the runs, so they cannot exceed them (the rest is
+    // reported as outside, which is then never negative).
     EXPECT_LE(work + wait, 1.0) << p;
-    EXPECT_NEAR(work + wait + outside, 1.0, 1e-9) << p;
     EXPECT_GT(p.at("workers_work").get<double>(), 0.0) << p;
     EXPECT_LE(p.at("workers_work").get<double>(), 1.0) << p;
     // A forward pass runs several operations per layer, for one token (tg) or for a whole
