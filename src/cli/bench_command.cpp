@@ -119,15 +119,18 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
     fmt::print(
         "\npool time, share of the measured runs (caller: the thread running the passes):\n\n"
         "| {:<{}} | caller in work | caller waiting at ends | caller outside | workers in work |"
-        " operations/token |\n"
+        " operations/token | ended short-handed |\n"
         "| {} | -------------: | ---------------------: | -------------: | --------------: |"
-        " ---------------: |\n",
+        " ---------------: | -----------------: |\n",
         "test", test_width, std::string(test_width, '-'));
     for (const auto& row : rows) {
       const auto& p = *row.result.pool;
-      fmt::print("| {:<{}} | {:>13.1f}% | {:>21.1f}% | {:>13.1f}% | {:>14.1f}% | {:>16.2f} |\n",
-                 row.result.test, test_width, 100.0 * p.caller_work, 100.0 * p.caller_end_wait,
-                 100.0 * p.caller_outside(), 100.0 * p.workers_work, p.operations_per_token);
+      fmt::print(
+          "| {:<{}} | {:>13.1f}% | {:>21.1f}% | {:>13.1f}% | {:>14.1f}% | {:>16.2f} | {:>17.1f}% "
+          "|\n",
+          row.result.test, test_width, 100.0 * p.caller_work, 100.0 * p.caller_end_wait,
+          100.0 * p.caller_outside(), 100.0 * p.workers_work, p.operations_per_token,
+          100.0 * p.short_handed);
     }
   }
 }
@@ -166,7 +169,8 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                          {"caller_end_wait", r.pool->caller_end_wait},
                          {"caller_outside", r.pool->caller_outside()},
                          {"workers_work", r.pool->workers_work},
-                         {"operations_per_token", r.pool->operations_per_token}};
+                         {"operations_per_token", r.pool->operations_per_token},
+                         {"short_handed", r.pool->short_handed}};
     }
     j["results"].push_back(std::move(e));
   }
@@ -301,7 +305,8 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_flag("--pool-stats", opts->pool_stats,
                 "Also show where the thread pool's time went in the measured runs: the caller in "
                 "work, waiting for the other threads at the end of operations, or outside them; "
-                "the other threads in work (two clock reads per piece of work while on)");
+                "the other threads in work; the share of operations that ended before every "
+                "thread joined them (two clock reads per piece of work while on)");
   cmd->add_flag("--roofline", opts->roofline,
                 "Measure this machine's read bandwidth (before the tests and again before each "
                 "measured run; the best pass is the bound) and int8 / fp32 peaks, and show the "

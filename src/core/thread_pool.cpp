@@ -1,10 +1,13 @@
 // Persistent worker threads: wait for a generation counter to move (spinning briefly, then
-// sleeping on it), work a static slice, count down.
+// sleeping on it), join the operation if it is still open, take pieces of it, count themselves
+// done.
 #include "core/thread_pool.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace capibara {
 namespace {
@@ -40,6 +43,19 @@ uint64_t pack_bounds(int64_t front, int64_t back) {
 int64_t front_of(uint64_t bounds) { return static_cast<int64_t>(bounds & 0xFFFFFFFFu); }
 int64_t back_of(uint64_t bounds) { return static_cast<int64_t>(bounds >> 32); }
 
+// The operation word: its generation, a closed bit, and counts of the workers that joined it and
+// that are done with it.
+constexpr uint64_t kDoneOne = 1;
+constexpr uint64_t kJoinedOne = uint64_t{1} << 16;
+constexpr uint64_t kCountMask = 0x7FFF;  // joined and done each fit 15 bits
+constexpr uint64_t kClosed = uint64_t{1} << 31;
+constexpr int kMaxThreads = static_cast<int>(kCountMask) + 1;
+
+uint64_t open_operation(uint32_t generation) { return static_cast<uint64_t>(generation) << 32; }
+uint32_t generation_of(uint64_t op) { return static_cast<uint32_t>(op >> 32); }
+int joined_of(uint64_t op) { return static_cast<int>(op / kJoinedOne & kCountMask); }
+int done_of(uint64_t op) { return static_cast<int>(op / kDoneOne & kCountMask); }
+
 struct Piece {
   int64_t begin = 0;
   int64_t end = 0;
@@ -65,7 +81,12 @@ Piece take(std::atomic<uint64_t>& bounds, int64_t grain, bool from_front) {
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0)
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n_threads > kMaxThreads) {
+    throw std::invalid_argument("a thread pool holds at most " + std::to_string(kMaxThreads) +
+                                " threads, not " + std::to_string(n_threads));
+  }
   n_threads_ = n_threads;
+  operation_.store(kClosed, std::memory_order_relaxed);  // none yet
   slices_ = std::make_unique<SharedSlice[]>(static_cast<size_t>(n_threads_));
   work_clocks_ = std::make_unique<WorkClock[]>(static_cast<size_t>(n_threads_));
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
@@ -83,6 +104,7 @@ void ThreadPool::set_timing(bool on) {
   for (int t = 0; t < n_threads_; ++t) work_clocks_[t].work_ns.store(0, std::memory_order_relaxed);
   end_wait_ns_ = 0;
   operations_ = 0;
+  short_handed_ = 0;
   timing_.store(on, std::memory_order_relaxed);
 }
 
@@ -93,6 +115,7 @@ ThreadPool::Times ThreadPool::times() const {
   }
   times.end_wait_ns = end_wait_ns_;
   times.operations = operations_;
+  times.short_handed = short_handed_;
   return times;
 }
 
@@ -109,19 +132,10 @@ void ThreadPool::work(Trampoline trampoline, void* ctx, int64_t begin, int64_t e
               std::memory_order_relaxed);
 }
 
-void ThreadPool::run_slice(int thread_index) {
-  if (grain_ > 0) {
-    run_balanced(thread_index);
-    return;
-  }
-  const int64_t begin = slice_start(n_items_, thread_index, n_threads_);
-  const int64_t end = slice_start(n_items_, thread_index + 1, n_threads_);
-  if (begin < end) work(trampoline_, ctx_, begin, end, thread_index);
-}
-
-void ThreadPool::run_balanced(int thread_index) {
-  // The slices were set before the generation bump that started this operation; claims after
-  // that need no ordering of their own (the results are published by pending_).
+void ThreadPool::run_pieces(int thread_index) {
+  // The slices were set before the operation was opened, and a worker reads them only after
+  // joining it; claims need no ordering of their own (the results are published by the done
+  // count).
   for (;;) {
     const Piece p = take(slices_[thread_index].bounds, grain_, true);
     if (p.begin == p.end) break;
@@ -143,6 +157,31 @@ void ThreadPool::run_balanced(int thread_index) {
   }
 }
 
+bool ThreadPool::join(uint32_t& generation) {
+  uint64_t op = operation_.load(std::memory_order_acquire);
+  for (;;) {
+    generation = generation_of(op);
+    if ((op & kClosed) != 0) return false;
+    if (operation_.compare_exchange_weak(op, op + kJoinedOne, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+int ThreadPool::close_and_wait() {
+  uint64_t op = operation_.fetch_or(kClosed, std::memory_order_acquire);
+  const int joined = joined_of(op);
+  // The workers that joined are at most a piece behind: spin, and yield only if one was
+  // descheduled.
+  int spins = 0;
+  while (done_of(op) != joined) {
+    cpu_relax();
+    if (++spins > 256) std::this_thread::yield();
+    op = operation_.load(std::memory_order_acquire);
+  }
+  return joined;
+}
+
 void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t grain) {
   if (n_items <= 0) return;
   const bool timing = timing_.load(std::memory_order_relaxed);
@@ -151,33 +190,37 @@ void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t 
     work(trampoline, ctx, 0, n_items, 0);
     return;
   }
-  // Slice bounds are packed in 32 bits each; a larger operation (none in this code base) is
-  // split statically.
-  grain_ = n_items <= std::numeric_limits<uint32_t>::max() ? std::max<int64_t>(grain, 0) : 0;
-  if (grain_ > 0) {
-    for (int t = 0; t < n_threads_; ++t) {
-      slices_[t].bounds.store(
-          pack_bounds(slice_start(n_items, t, n_threads_), slice_start(n_items, t + 1, n_threads_)),
-          std::memory_order_relaxed);
-    }
+  // Slice bounds are packed in 32 bits each.
+  if (n_items > std::numeric_limits<uint32_t>::max()) {
+    throw std::length_error("a thread pool operation covers at most 2^32 - 1 items, not " +
+                            std::to_string(n_items));
   }
-  // The operation is published by the increment the workers acquire; seq_cst pairs it with the
-  // sleepers_ read below against a worker's sleepers_ increment and generation re-check.
+  // The previous operation ended with every worker that joined it done: no one reads these now.
+  // A static operation is one piece per slice, so that a thread done early can still run the
+  // slice of one that has not started.
   n_items_ = n_items;
   ctx_ = ctx;
   trampoline_ = trampoline;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  grain_ = grain > 0 ? grain : n_items;
+  for (int t = 0; t < n_threads_; ++t) {
+    slices_[t].bounds.store(
+        pack_bounds(slice_start(n_items, t, n_threads_), slice_start(n_items, t + 1, n_threads_)),
+        std::memory_order_relaxed);
+  }
+  // Opening the operation releases the writes above to the workers that join it; seq_cst on the
+  // bump pairs it with the sleepers_ read below against a worker's sleepers_ increment and
+  // generation re-check.
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  operation_.store(open_operation(generation), std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
-  run_slice(0);
-  // The workers' slices are about as long as ours: spin, and yield only if one was descheduled.
+  run_pieces(0);
   const int64_t wait_start = timing ? now_ns() : 0;
-  int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
-    cpu_relax();
-    if (++spins > 256) std::this_thread::yield();
+  const int joined = close_and_wait();
+  if (timing) {
+    end_wait_ns_ += now_ns() - wait_start;
+    short_handed_ += joined < n_threads_ - 1 ? 1 : 0;
   }
-  if (timing) end_wait_ns_ += now_ns() - wait_start;
 }
 
 void ThreadPool::worker_loop(int thread_index) {
@@ -204,9 +247,11 @@ void ThreadPool::worker_loop(int thread_index) {
       }
     }
     if (stopping_.load(std::memory_order_relaxed)) return;
-    seen = now;
-    run_slice(thread_index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // `seen` becomes the generation of the operation looked at, joined or found closed (it may
+    // be newer than `now` if the caller has moved on since).
+    if (!join(seen)) continue;
+    run_pieces(thread_index);
+    operation_.fetch_add(kDoneOne, std::memory_order_release);
   }
 }
 

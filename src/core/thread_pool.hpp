@@ -5,6 +5,11 @@
 // sleep on a futex. An operation splits its range statically (`parallel_for`) or lets threads
 // that finish early take over the rest of slower ones (`parallel_for_balanced`).
 //
+// An operation ends when its work is done, not when every worker has shown up: a worker joins
+// an operation before it reads it, and the caller, once nothing is left to take, closes the
+// operation to late workers and waits only for those that joined. On a busy machine a worker
+// may not run for a whole scheduler slice; the caller then does its share instead of waiting.
+//
 // Thread safety: one thread at a time may call `parallel_for` or `parallel_for_balanced` (the
 // engine thread that owns the pool); the callback runs concurrently on every pool thread.
 #pragma once
@@ -34,6 +39,7 @@ class ThreadPool {
     std::vector<int64_t> work_ns;  // per thread (0: the caller), inside the callbacks
     int64_t end_wait_ns = 0;       // the caller, waiting for the others at an operation's end
     int64_t operations = 0;
+    int64_t short_handed = 0;  // operations that ended before every worker had joined them
   };
   // Turns the accounting on or off and zeroes it. Both calls only between operations, from the
   // thread that runs them.
@@ -41,7 +47,9 @@ class ThreadPool {
   Times times() const;
 
   // Calls `fn(begin, end, thread_index)` on disjoint contiguous slices covering [0, n_items),
-  // one slice per thread, and returns when all slices are done.
+  // one slice per thread, and returns when all slices are done. A thread done with its own
+  // slice runs whole slices of threads that have not started theirs, so `thread_index` names
+  // the thread that runs the call (for per-thread scratch), not the slice.
   template <typename Fn>
   void parallel_for(int64_t n_items, Fn&& fn) {
     using F = std::remove_reference_t<Fn>;
@@ -82,8 +90,12 @@ class ThreadPool {
   // `grain` 0: one static slice per thread; otherwise balanced, as `parallel_for_balanced`.
   void run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t grain = 0);
   void worker_loop(int thread_index);
-  void run_slice(int thread_index);
-  void run_balanced(int thread_index);
+  void run_pieces(int thread_index);
+  // Adds the calling worker to the open operation; false if it was closed first.
+  bool join(uint32_t& generation);
+  // Closes the operation to workers that have not joined and waits for those that did; returns
+  // how many joined.
+  int close_and_wait();
   // Calls the trampoline on one range, timed while timing is on.
   void work(Trampoline trampoline, void* ctx, int64_t begin, int64_t end, int thread_index);
 
@@ -98,18 +110,23 @@ class ThreadPool {
   std::atomic<uint32_t> generation_{0};  // bumped once per operation (and to stop); wraps
   std::atomic<int> sleepers_{0};         // workers blocked in generation_.wait
   std::atomic<bool> stopping_{false};
-  // The current operation; written before the generation bump, read by workers after it.
-  int64_t n_items_ = 0;
+  // The operation's generation, whether it is closed, and how many workers joined it and are
+  // done with it, in one word: a worker's join and the caller's close are ordered by it, so a
+  // worker either joins before the close (and is waited for) or not at all.
+  alignas(64) std::atomic<uint64_t> operation_{0};
+  // The current operation; written before the operation word's release that opens it, read by
+  // workers only after they joined, rewritten only once every joined worker is done.
+  alignas(64) int64_t n_items_ = 0;
   void* ctx_ = nullptr;
   Trampoline trampoline_ = nullptr;
   int64_t grain_ = 0;
-  std::unique_ptr<SharedSlice[]> slices_;  // [n_threads], balanced operations only
-  std::atomic<int> pending_{0};
-  // Set between operations; workers read it after the generation bump that publishes it.
+  std::unique_ptr<SharedSlice[]> slices_;  // [n_threads]
+  // Set between operations; workers read it after joining the operation that follows.
   std::atomic<bool> timing_{false};
   std::unique_ptr<WorkClock[]> work_clocks_;  // [n_threads]
   int64_t end_wait_ns_ = 0;                   // the caller's own
   int64_t operations_ = 0;
+  int64_t short_handed_ = 0;
 };
 
 }  // namespace capibara

@@ -90,6 +90,7 @@ struct PoolTotals {
   double end_wait_ns = 0.0;
   double workers_work_ns = 0.0;
   double operations = 0.0;
+  double short_handed = 0.0;
 
   void add(const ThreadPool::Times& t, double seconds) {
     wall_ns += seconds * 1e9;
@@ -100,6 +101,7 @@ struct PoolTotals {
           static_cast<double>(t.work_ns[i]) / static_cast<double>(t.work_ns.size() - 1);
     }
     operations += static_cast<double>(t.operations);
+    short_handed += static_cast<double>(t.short_handed);
   }
 
   PoolTimeShares shares(double tokens) const {
@@ -108,6 +110,7 @@ struct PoolTotals {
     s.caller_end_wait = end_wait_ns / wall_ns;
     s.workers_work = workers_work_ns / wall_ns;
     s.operations_per_token = operations / tokens;
+    s.short_handed = operations > 0 ? short_handed / operations : 0.0;
     return s;
   }
 };

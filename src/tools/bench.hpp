@@ -49,6 +49,7 @@ struct PoolTimeShares {
   double caller_end_wait = 0.0;
   double workers_work = 0.0;  // mean over the other threads (0 with one thread)
   double operations_per_token = 0.0;
+  double short_handed = 0.0;  // of the operations, those that ended before every worker joined
 
   double caller_outside() const { return 1.0 - caller_work - caller_end_wait; }
 };

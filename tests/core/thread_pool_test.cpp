@@ -1,5 +1,6 @@
 // The thread pool covers every item exactly once, with each slice on one thread; balanced
-// operations cover it in pieces and move the work of a slow thread to the others.
+// operations cover it in pieces and move the work of a slow thread to the others; an operation
+// ends without a worker that does not run.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -8,6 +9,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include "core/thread_pool.hpp"
 
@@ -109,6 +113,90 @@ TEST(ThreadPool, StaticAndBalancedOperationsAlternate) {
   EXPECT_EQ(sum.load(), 1000 * 4950);
 }
 
+// A signal handler can reach only globals: these hold a worker parked outside any operation.
+std::atomic<bool> g_worker_parked{false};
+std::atomic<bool> g_release_worker{false};
+
+void park_worker(int) {
+  g_worker_parked.store(true);
+  const timespec ms = {0, 1'000'000};
+  while (!g_release_worker.load()) nanosleep(&ms, nullptr);
+}
+
+TEST(ThreadPool, OperationsEndWithoutAWorkerThatDoesNotRun) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer runs a signal handler only at its own interceptors, and a "
+                  "worker asleep on its futex reaches none: the worker could not be parked";
+#endif
+  ThreadPool pool(2);
+  // The worker's thread, from the slice only it can run: the caller's slice waits for it.
+  pthread_t worker{};
+  std::atomic<bool> worker_known{false};
+  pool.parallel_for(2, [&](int64_t begin, int64_t, int) {
+    if (begin == 1) {
+      worker = pthread_self();
+      worker_known = true;
+    }
+    while (!worker_known.load()) std::this_thread::yield();
+  });
+
+  // Park the worker between operations, as a descheduled thread would be. A watchdog lets it go
+  // after 60 s, so that a pool which waits for it fails this test instead of hanging.
+  g_worker_parked = false;
+  g_release_worker = false;
+  struct sigaction parking {
+  }, previous{};
+  parking.sa_handler = park_worker;
+  sigemptyset(&parking.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &parking, &previous), 0);
+  ASSERT_EQ(pthread_kill(worker, SIGUSR1), 0);
+  while (!g_worker_parked.load()) std::this_thread::yield();
+  std::atomic<bool> operations_done{false};
+  std::atomic<bool> watchdog_fired{false};
+  std::thread watchdog([&] {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!operations_done.load() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    watchdog_fired = !operations_done.load();
+    g_release_worker = true;
+  });
+
+  pool.set_timing(true);
+  constexpr int kOperations = 1000;
+  std::atomic<int64_t> sum{0};
+  std::atomic<int> other_thread_calls{0};
+  for (int round = 0; round < kOperations; ++round) {
+    auto add = [&](int64_t begin, int64_t end, int thread) {
+      for (int64_t i = begin; i < end; ++i) sum += i;
+      if (thread != 0) ++other_thread_calls;
+    };
+    if (round % 2 == 0) {
+      pool.parallel_for(100, add);
+    } else {
+      pool.parallel_for_balanced(100, 7, add);
+    }
+  }
+  operations_done = true;
+  watchdog.join();
+  const ThreadPool::Times times = pool.times();
+  pool.set_timing(false);
+  EXPECT_FALSE(watchdog_fired) << "the operations waited for the parked worker";
+  EXPECT_EQ(sum.load(), int64_t{kOperations} * 4950);
+  EXPECT_EQ(other_thread_calls.load(), 0);
+  EXPECT_EQ(times.operations, kOperations);
+  EXPECT_EQ(times.short_handed, kOperations);
+
+  // Released, the worker takes part again (its slice is the one the caller's waits for).
+  std::atomic<bool> worker_ran{false};
+  pool.parallel_for(2, [&](int64_t begin, int64_t, int thread) {
+    if (begin == 1) worker_ran = thread == 1;
+    while (begin == 0 && !worker_ran.load()) std::this_thread::yield();
+  });
+  EXPECT_TRUE(worker_ran.load());
+  sigaction(SIGUSR1, &previous, nullptr);
+}
+
 TEST(ThreadPool, TimingIsOffByDefaultAndZeroedWhenSwitched) {
   ThreadPool pool(2);
   pool.parallel_for(
@@ -130,9 +218,17 @@ TEST(ThreadPool, TimingSplitsWorkFromTheCallersWaitAtTheEnd) {
   constexpr int64_t kMs = 1'000'000;
   ThreadPool pool(2);
   pool.set_timing(true);
-  // The worker's slice takes 30 ms, the caller's 1 ms: the caller waits for the rest.
-  pool.parallel_for(2, [](int64_t begin, int64_t, int) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(begin == 0 ? 1 : 30));
+  // The worker's slice takes 30 ms, the caller's 1 ms once the worker has started (else the
+  // caller could run the worker's slice itself): the caller waits for the rest.
+  std::atomic<bool> worker_started{false};
+  pool.parallel_for(2, [&](int64_t begin, int64_t, int) {
+    if (begin == 0) {
+      while (!worker_started.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      worker_started = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
   });
   // Balanced operations are timed per piece, every piece counted once.
   std::atomic<int64_t> pieces{0};
