@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/error.hpp"
+
 namespace capibara {
 namespace {
 
@@ -82,8 +84,8 @@ ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0)
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (n_threads > kMaxThreads) {
-    throw std::invalid_argument("a thread pool holds at most " + std::to_string(kMaxThreads) +
-                                " threads, not " + std::to_string(n_threads));
+    throw InvalidArgumentError("a thread pool holds at most " + std::to_string(kMaxThreads) +
+                               " threads, not " + std::to_string(n_threads));
   }
   n_threads_ = n_threads;
   operation_.store(kClosed, std::memory_order_relaxed);  // none yet

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "core/error.hpp"
 #include "core/thread_pool.hpp"
 
 namespace capibara {
@@ -35,6 +36,10 @@ TEST(ThreadPool, CoversEveryItemOnceForManySizes) {
       EXPECT_LT(max_thread.load(), threads);
     }
   }
+}
+
+TEST(ThreadPool, RefusesMoreThreadsThanItsOperationWordCounts) {
+  EXPECT_THROW(ThreadPool(40'000), InvalidArgumentError);
 }
 
 TEST(ThreadPool, ManyConsecutiveOperations) {
