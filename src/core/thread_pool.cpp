@@ -216,7 +216,15 @@ void ThreadPool::run(int64_t n_items, void* ctx, Trampoline trampoline, int64_t 
   operation_.store(open_operation(generation), std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
-  run_pieces(0);
+  try {
+    run_pieces(0);
+  } catch (...) {
+    // The rest of the range is abandoned, but workers that joined may hold pieces: the callback
+    // they run lives in the caller's frame, so wait for them before it goes.
+    for (int t = 0; t < n_threads_; ++t) slices_[t].bounds.store(0, std::memory_order_relaxed);
+    close_and_wait();
+    throw;
+  }
   const int64_t wait_start = timing ? now_ns() : 0;
   const int joined = close_and_wait();
   if (timing) {

@@ -11,7 +11,10 @@
 // may not run for a whole scheduler slice; the caller then does its share instead of waiting.
 //
 // Thread safety: one thread at a time may call `parallel_for` or `parallel_for_balanced` (the
-// engine thread that owns the pool); the callback runs concurrently on every pool thread.
+// engine thread that owns the pool); the callback runs concurrently on every pool thread. A
+// callback may throw only on the calling thread (thread index 0): the operation then stops
+// handing out pieces, waits for the workers' pieces in flight and rethrows. On a worker, an
+// exception ends the process (std::terminate), as on any thread.
 #pragma once
 
 #include <atomic>

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -226,17 +227,69 @@ TEST(ThreadPool, LateWorkersNeverRunAnOperationThatEnded) {
   EXPECT_EQ(total, 0);
 }
 
-TEST(ThreadPool, TimingIsOffByDefaultAndZeroedWhenSwitched) {
+TEST(ThreadPool, AnExceptionOnTheCallerStopsTheOperationAndLeavesThePoolUsable) {
   ThreadPool pool(2);
-  pool.parallel_for(
-      2, [](int64_t, int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
+  for (int round = 0; round < 5; ++round) {
+    // The worker's pieces take 1 ms each; the caller throws once the worker is at work.
+    std::vector<std::atomic<int>> hits(10'000);
+    std::atomic<bool> worker_started{false};
+    std::atomic<int> worker_pieces{0};
+    EXPECT_THROW(
+        pool.parallel_for_balanced(10'000, 1,
+                                   [&](int64_t begin, int64_t, int thread) {
+                                     ++hits[static_cast<size_t>(begin)];
+                                     if (thread == 0) {
+                                       while (!worker_started.load()) {
+                                         std::this_thread::yield();
+                                       }
+                                       throw std::runtime_error("bad item");
+                                     }
+                                     worker_started = true;
+                                     ++worker_pieces;
+                                     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                                   }),
+        std::runtime_error);
+    // Once the exception is out, no worker runs the callback any more (the rest of the range is
+    // abandoned): the count stays where it was.
+    const int pieces = worker_pieces.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(worker_pieces.load(), pieces);
+    EXPECT_LT(pieces, 5'000);
+    for (const auto& h : hits) ASSERT_LE(h.load(), 1);
+  }
+  std::atomic<int64_t> sum{0};
+  pool.parallel_for(100, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) sum += i;
+  });
+  EXPECT_EQ(sum.load(), 4950);
+}
+
+// A static operation on a pool of two whose slices each thread runs itself: the caller's waits
+// until the worker has started its own (else the caller, done first, could run both).
+void run_both_slices(ThreadPool& pool, std::chrono::milliseconds caller,
+                     std::chrono::milliseconds worker) {
+  std::atomic<bool> worker_started{false};
+  pool.parallel_for(2, [&](int64_t begin, int64_t, int) {
+    if (begin == 0) {
+      while (!worker_started.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(caller);
+    } else {
+      worker_started = true;
+      std::this_thread::sleep_for(worker);
+    }
+  });
+}
+
+TEST(ThreadPool, TimingIsOffByDefaultAndZeroedWhenSwitched) {
+  using std::chrono::milliseconds;
+  ThreadPool pool(2);
+  run_both_slices(pool, milliseconds(2), milliseconds(2));
   ThreadPool::Times off = pool.times();
   ASSERT_EQ(off.work_ns.size(), 2u);
   EXPECT_EQ(off.work_ns[0] + off.work_ns[1] + off.end_wait_ns + off.operations, 0);
 
   pool.set_timing(true);
-  pool.parallel_for(
-      2, [](int64_t, int64_t, int) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
+  run_both_slices(pool, milliseconds(2), milliseconds(2));
   EXPECT_GE(pool.times().work_ns[1], 2'000'000);
   pool.set_timing(true);  // zeroes what was counted
   const ThreadPool::Times zeroed = pool.times();
@@ -247,18 +300,9 @@ TEST(ThreadPool, TimingSplitsWorkFromTheCallersWaitAtTheEnd) {
   constexpr int64_t kMs = 1'000'000;
   ThreadPool pool(2);
   pool.set_timing(true);
-  // The worker's slice takes 30 ms, the caller's 1 ms once the worker has started (else the
-  // caller could run the worker's slice itself): the caller waits for the rest.
-  std::atomic<bool> worker_started{false};
-  pool.parallel_for(2, [&](int64_t begin, int64_t, int) {
-    if (begin == 0) {
-      while (!worker_started.load()) std::this_thread::yield();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else {
-      worker_started = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    }
-  });
+  // The worker's slice takes 30 ms, the caller's 1 ms once the worker has started: the caller
+  // waits for the rest.
+  run_both_slices(pool, std::chrono::milliseconds(1), std::chrono::milliseconds(30));
   // Balanced operations are timed per piece, every piece counted once.
   std::atomic<int64_t> pieces{0};
   pool.parallel_for_balanced(8, 1, [&](int64_t, int64_t, int) {
