@@ -110,8 +110,10 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::atomic<uint32_t> generation_{0};  // bumped once per operation (and to stop); wraps
-  std::atomic<int> sleepers_{0};         // workers blocked in generation_.wait
+  // Bumped once per operation (and to stop); wraps. It repeats the operation word's generation
+  // because workers sleep on it, and a futex word is 32 bits.
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<int> sleepers_{0};  // workers blocked in generation_.wait
   std::atomic<bool> stopping_{false};
   // The operation's generation, whether it is closed, and how many workers joined it and are
   // done with it, in one word: a worker's join and the caller's close are ordered by it, so a

@@ -143,16 +143,13 @@ TEST_F(BenchCli, PoolStatsSplitTheCallersTime) {
     const double wait = p.at("caller_end_wait").get<double>();
     const double outside = p.at("caller_outside").get<double>();
     EXPECT_GT(work, 0.0) << p;
-    EXPECT_GE(wait, 0.0) << p;
     EXPECT_GE(outside, 0.0) << p;
     // Work and waits are measured inside the runs, so they cannot exceed them (the rest is
     // reported as outside, which is then never negative).
     EXPECT_LE(work + wait, 1.0) << p;
     // A busy machine may not run the worker while the caller works through a tiny model's
-    // operations: the operations then end short-handed, without it.
-    EXPECT_GE(p.at("workers_work").get<double>(), 0.0) << p;
+    // operations (they then end short-handed, without it), so its work may be 0.
     EXPECT_LE(p.at("workers_work").get<double>(), 1.0) << p;
-    EXPECT_GE(p.at("short_handed").get<double>(), 0.0) << p;
     EXPECT_LE(p.at("short_handed").get<double>(), 1.0) << p;
     // A worker that worked had joined an operation.
     if (p.at("workers_work").get<double>() > 0.0) {
