@@ -89,14 +89,26 @@ const bool kRegistered = [] {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
-  for (const KernelTable* table : available_kernel_tables()) {
+  // Both prefetch variants of the x86 tables (stream_prefetch.hpp), each kernel once: the
+  // variants share their K-quant kernels.
+  std::vector<PackedGemmFn> registered;
+  for (const KernelTable* table : available_kernel_table_variants()) {
     for (const GgmlType type :
          {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
-      if (packed_gemm_kernel(*table, type) == nullptr) continue;
+      const PackedGemmFn kernel = packed_gemm_kernel(*table, type);
+      if (kernel == nullptr ||
+          std::find(registered.begin(), registered.end(), kernel) != registered.end()) {
+        continue;
+      }
+      registered.push_back(kernel);
+      const bool variants = type == GgmlType::kQ4_0 || type == GgmlType::kQ8_0;
       for (const int n_threads : thread_counts) {
-        const std::string name = "Stream/decode/" + std::string(isa_name(table->isa)) + "/" +
-                                 std::string(ggml_type_name(type)) +
-                                 "/threads:" + std::to_string(n_threads);
+        const std::string name =
+            "Stream/decode/" + std::string(isa_name(table->isa)) +
+            (variants && table->isa != Isa::kScalar
+                 ? "/" + std::string(stream_prefetch_name(table->stream_prefetch))
+                 : std::string()) +
+            "/" + std::string(ggml_type_name(type)) + "/threads:" + std::to_string(n_threads);
         benchmark::RegisterBenchmark(name.c_str(), BM_StreamDecode, table, type, n_threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();

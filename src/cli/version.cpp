@@ -1,5 +1,5 @@
-// What `capibara --version` prints: the version, the kernel table in use and the ones this CPU
-// could run (so a bug report says which code path ran).
+// What `capibara --version` prints: the version, the kernel table in use with its prefetch variant,
+// and the ones this CPU could run (so a bug report says which code path ran).
 #include <string>
 
 #include <fmt/core.h>
@@ -11,14 +11,17 @@
 namespace capibara::cli {
 
 std::string version_text() {
-  std::string available;
-  for (const auto* table : kernels::available_kernel_tables()) {
-    available += (available.empty() ? "" : ", ") + std::string(kernels::isa_name(table->isa));
-  }
   try {
-    return fmt::format("capibara {}\nkernels: {} (available on this CPU: {})", CAPIBARA_VERSION,
-                       kernels::isa_name(kernels::active_kernels().isa), available);
-  } catch (const Error& e) {  // CAPIBARA_ISA names one this CPU lacks
+    std::string available;
+    for (const auto* table : kernels::available_kernel_tables()) {
+      available += (available.empty() ? "" : ", ") + std::string(kernels::isa_name(table->isa));
+    }
+    const auto& active = kernels::active_kernels();
+    return fmt::format(
+        "capibara {}\nkernels: {}, {} prefetch when decoding (available on this CPU: {})",
+        CAPIBARA_VERSION, kernels::isa_name(active.isa),
+        kernels::stream_prefetch_name(active.stream_prefetch), available);
+  } catch (const Error& e) {  // CAPIBARA_ISA or CAPIBARA_PREFETCH names what this CPU lacks
     return fmt::format("capibara {}\nkernels: none: {}", CAPIBARA_VERSION, e.what());
   }
 }

@@ -1,4 +1,5 @@
-// Chooses the kernel table once from the CPU's features (or `CAPIBARA_ISA`).
+// Chooses the kernel table once from the CPU's features (or `CAPIBARA_ISA`), and the x86 tables'
+// prefetch variant from the CPU's vendor (or `CAPIBARA_PREFETCH`).
 #include <cstdlib>
 #include <string>
 
@@ -12,8 +13,8 @@
 namespace capibara::kernels {
 
 #if !(defined(__x86_64__) || defined(_M_X64))
-const KernelTable* avx2_kernel_table() { return nullptr; }
-const KernelTable* avx512_kernel_table() { return nullptr; }
+const KernelTable* avx2_kernel_table(StreamPrefetch) { return nullptr; }
+const KernelTable* avx512_kernel_table(StreamPrefetch) { return nullptr; }
 #endif
 #if !defined(__aarch64__)
 const KernelTable* neon_kernel_table() { return nullptr; }
@@ -55,6 +56,27 @@ bool cpu_has_neon_dotprod() {
 #endif
 }
 
+bool cpu_is_amd() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return __builtin_cpu_is("amd");
+#else
+  return false;
+#endif
+}
+
+// The x86 tables usable on this CPU in one prefetch variant, AVX2 first.
+void add_x86_tables(StreamPrefetch prefetch, std::vector<const KernelTable*>& tables) {
+  // The CPU checks come first: an ISA table is only touched on a CPU that can run it.
+  if (cpu_has_avx2()) {
+    if (const auto* avx2 = avx2_kernel_table(prefetch); avx2 != nullptr) tables.push_back(avx2);
+  }
+  if (cpu_has_avx512_vnni()) {
+    if (const auto* avx512 = avx512_kernel_table(prefetch); avx512 != nullptr) {
+      tables.push_back(avx512);
+    }
+  }
+}
+
 const KernelTable& choose() {
   const auto tables = available_kernel_tables();
   const char* forced = std::getenv("CAPIBARA_ISA");
@@ -85,18 +107,37 @@ std::string_view isa_name(Isa isa) {
   return "unknown";
 }
 
+std::string_view stream_prefetch_name(StreamPrefetch prefetch) {
+  return prefetch == StreamPrefetch::kSoftware ? "software" : "hardware";
+}
+
+StreamPrefetch stream_prefetch_for_this_cpu() {
+  const char* forced = std::getenv("CAPIBARA_PREFETCH");
+  if (forced == nullptr || *forced == '\0') {
+    return cpu_is_amd() ? StreamPrefetch::kHardware : StreamPrefetch::kSoftware;
+  }
+  for (const auto p : {StreamPrefetch::kSoftware, StreamPrefetch::kHardware}) {
+    if (stream_prefetch_name(p) == forced) return p;
+  }
+  throw InvalidArgumentError("CAPIBARA_PREFETCH=" + std::string(forced) +
+                             " is not a prefetch variant (software or hardware)");
+}
+
 std::vector<const KernelTable*> available_kernel_tables() {
   std::vector<const KernelTable*> tables{&scalar_kernel_table()};
-  // The CPU checks come first: an ISA table is only touched on a CPU that can run it.
-  if (cpu_has_avx2()) {
-    if (const auto* avx2 = avx2_kernel_table(); avx2 != nullptr) tables.push_back(avx2);
-  }
-  if (cpu_has_avx512_vnni()) {
-    if (const auto* avx512 = avx512_kernel_table(); avx512 != nullptr) tables.push_back(avx512);
-  }
+  add_x86_tables(stream_prefetch_for_this_cpu(), tables);
   if (cpu_has_neon_dotprod()) {
     if (const auto* neon = neon_kernel_table(); neon != nullptr) tables.push_back(neon);
   }
+  return tables;
+}
+
+std::vector<const KernelTable*> available_kernel_table_variants() {
+  std::vector<const KernelTable*> tables = available_kernel_tables();
+  const StreamPrefetch other = stream_prefetch_for_this_cpu() == StreamPrefetch::kSoftware
+                                   ? StreamPrefetch::kHardware
+                                   : StreamPrefetch::kSoftware;
+  add_x86_tables(other, tables);
   return tables;
 }
 

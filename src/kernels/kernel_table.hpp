@@ -1,6 +1,8 @@
 // The kernel layer's dispatch table: one set of function pointers per instruction set, chosen
 // once at start-up from the CPU's features (`CAPIBARA_ISA=scalar|avx2|avx512|neon` overrides it
-// for tests and benchmarks). Callers fetch the table once per operation, never per element.
+// for tests and benchmarks). The x86 tables come in two variants that differ only in how the
+// decoding kernels prefetch (stream_prefetch.hpp), also chosen per CPU. Callers fetch the table
+// once per operation, never per element.
 //
 // Thread safety: the active table is chosen on first use (thread-safe static initialisation)
 // and immutable afterwards.
@@ -14,6 +16,7 @@
 #include "core/ggml_type.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/packed_weights.hpp"
+#include "kernels/stream_prefetch.hpp"
 
 namespace capibara::kernels {
 
@@ -49,6 +52,9 @@ struct QuantDotKernels {
 
 struct KernelTable {
   Isa isa = Isa::kScalar;
+  // How the packed Q4_0 and Q8_0 kernels stream weights when decoding. The scalar kernels never
+  // prefetch; the NEON ones always do.
+  StreamPrefetch stream_prefetch = StreamPrefetch::kHardware;
   // sum_i a[i] * b[i]
   float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
   // y[i] += alpha * x[i]
@@ -93,8 +99,13 @@ const QuantDotKernels& quant_dot_kernels(const KernelTable& table, GgmlType weig
 // The packed kernel of `table` for `weight_type`, or null.
 PackedGemmFn packed_gemm_kernel(const KernelTable& table, GgmlType weight_type);
 
-// Tables compiled into this binary and usable on this CPU, scalar first.
+// Tables compiled into this binary and usable on this CPU, scalar first: one per ISA, in this
+// CPU's prefetch variant (`stream_prefetch_for_this_cpu`; InvalidArgumentError when
+// `CAPIBARA_PREFETCH` is not a valid value).
 std::vector<const KernelTable*> available_kernel_tables();
+// The same with both prefetch variants of each x86 ISA, for tests and benchmarks that check or
+// compare them.
+std::vector<const KernelTable*> available_kernel_table_variants();
 // The table in use: the best available, or the one `CAPIBARA_ISA` names (InvalidArgumentError
 // when it names an unknown ISA or one this CPU lacks).
 const KernelTable& active_kernels();
@@ -102,8 +113,8 @@ const KernelTable& active_kernels();
 // Per-ISA tables, defined in their own translation units (x86/, arm/). Only call the ISA ones
 // after checking the CPU (`available_kernel_tables` does).
 const KernelTable& scalar_kernel_table();
-const KernelTable* avx2_kernel_table();    // nullptr when not compiled in
-const KernelTable* avx512_kernel_table();  // nullptr when not compiled in
-const KernelTable* neon_kernel_table();    // nullptr when not compiled in (non-aarch64 builds)
+const KernelTable* avx2_kernel_table(StreamPrefetch prefetch);    // nullptr when not compiled in
+const KernelTable* avx512_kernel_table(StreamPrefetch prefetch);  // nullptr when not compiled in
+const KernelTable* neon_kernel_table();  // nullptr when not compiled in (non-aarch64 builds)
 
 }  // namespace capibara::kernels

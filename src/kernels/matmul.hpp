@@ -78,7 +78,7 @@ class MatmulScratch {
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulScratch& scratch);
 // The same with the kernels of `table` instead of the active ones (tests and benchmarks compare
-// ISAs with it). `table` must be one of `available_kernel_tables()`.
+// ISAs with it). `table` must be one of `available_kernel_table_variants()`.
 void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int64_t n_tokens,
             float* y, ThreadPool& pool, MatmulScratch& scratch);
 

@@ -80,8 +80,21 @@ TEST(RunCommand, VersionNamesTheKernelsInUse) {
   const auto r = run_command("CAPIBARA_ISA=scalar " + bin + " --version");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("capibara "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("kernels: scalar (available on this CPU: scalar"), std::string::npos)
+  // The scalar kernels never prefetch in software.
+  EXPECT_NE(r.out.find("kernels: scalar, hardware prefetch when decoding (available on this "
+                       "CPU: scalar"),
+            std::string::npos)
       << r.out;
+  const auto bad = run_command("CAPIBARA_PREFETCH=sometimes " + bin + " --version");
+  EXPECT_NE(bad.out.find("kernels: none: CAPIBARA_PREFETCH=sometimes is not a prefetch variant"),
+            std::string::npos)
+      << bad.out;
+  const auto avx2 =
+      run_command("CAPIBARA_ISA=avx2 CAPIBARA_PREFETCH=software " + bin + " --version");
+  if (avx2.out.find("kernels: none") == std::string::npos) {  // a CPU with AVX2
+    EXPECT_NE(avx2.out.find("kernels: avx2, software prefetch when decoding"), std::string::npos)
+        << avx2.out;
+  }
 }
 
 // Every command the top-level help lists (so a new command is covered without editing this).

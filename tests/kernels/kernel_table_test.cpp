@@ -1,12 +1,14 @@
 // Every ISA's kernels against the scalar reference, on random data at odd sizes.
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/error.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace capibara::kernels {
@@ -42,6 +44,67 @@ TEST(KernelTable, ActiveIsTheExpectedIsa) {
     available = available || isa_name(t->isa) == expected;
   }
   EXPECT_TRUE(available) << expected << " is not among the available tables";
+}
+
+// Restores an environment variable when the test ends.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(KernelTable, PrefetchVariantFollowsTheEnvironment) {
+  for (const auto prefetch : {StreamPrefetch::kSoftware, StreamPrefetch::kHardware}) {
+    const std::string name(stream_prefetch_name(prefetch));
+    const ScopedEnv env("CAPIBARA_PREFETCH", name.c_str());
+    EXPECT_EQ(stream_prefetch_for_this_cpu(), prefetch);
+    for (const auto* t : available_kernel_tables()) {
+      if (t->isa == Isa::kAvx2 || t->isa == Isa::kAvx512) {
+        EXPECT_EQ(t->stream_prefetch, prefetch) << isa_name(t->isa);
+      }
+    }
+  }
+  const ScopedEnv env("CAPIBARA_PREFETCH", "sometimes");
+  EXPECT_THROW(stream_prefetch_for_this_cpu(), InvalidArgumentError);
+  EXPECT_THROW(available_kernel_tables(), InvalidArgumentError);
+}
+
+// Each x86 table comes in both variants, which differ in the Q4_0 and Q8_0 kernels only.
+TEST(KernelTable, VariantsHoldBothPrefetchesOfEachX86Table) {
+  const auto tables = available_kernel_tables();
+  const auto variants = available_kernel_table_variants();
+  for (const auto* t : tables) {
+    const bool x86 = t->isa == Isa::kAvx2 || t->isa == Isa::kAvx512;
+    int same_isa = 0;
+    for (const auto* v : variants) {
+      if (v->isa != t->isa) continue;
+      ++same_isa;
+      if (v == t) continue;
+      EXPECT_NE(v->stream_prefetch, t->stream_prefetch);
+      EXPECT_NE(v->packed_gemm[static_cast<int>(GgmlType::kQ4_0)],
+                t->packed_gemm[static_cast<int>(GgmlType::kQ4_0)]);
+      EXPECT_NE(v->packed_gemm[static_cast<int>(GgmlType::kQ8_0)],
+                t->packed_gemm[static_cast<int>(GgmlType::kQ8_0)]);
+      EXPECT_EQ(v->packed_gemm[static_cast<int>(GgmlType::kQ4_K)],
+                t->packed_gemm[static_cast<int>(GgmlType::kQ4_K)]);
+    }
+    EXPECT_EQ(same_isa, x86 ? 2 : 1) << isa_name(t->isa);
+  }
 }
 
 TEST(KernelTable, DotMatchesScalarAtOddSizes) {

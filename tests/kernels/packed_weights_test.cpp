@@ -155,9 +155,11 @@ TEST(PackedWeights, ReferenceMatchesRowMajorVecDot) {
   }
 }
 
+// Both prefetch variants of each x86 table: they differ only in prefetch instructions, which a
+// wrong address could still turn into a fault.
 TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
   int tested = 0;
-  for (const auto* table : available_kernel_tables()) {
+  for (const auto* table : available_kernel_table_variants()) {
     for (const GgmlType type : kPackedTypes) {
       const PackedGemmFn gemm = packed_gemm_kernel(*table, type);
       if (gemm == nullptr) continue;
@@ -175,8 +177,9 @@ TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
           ref(f.n, f.packed.data(), act.data(), stride, tokens, want.data(), y_stride);
           for (size_t i = 0; i < got.size(); ++i) {
             ASSERT_TRUE(same_bits(got[i], want[i]))
-                << isa_name(table->isa) << " " << ggml_type_name(type) << " blocks " << blocks
-                << " tokens " << tokens << " at " << i << ": " << got[i] << " vs " << want[i];
+                << isa_name(table->isa) << " (" << stream_prefetch_name(table->stream_prefetch)
+                << " prefetch) " << ggml_type_name(type) << " blocks " << blocks << " tokens "
+                << tokens << " at " << i << ": " << got[i] << " vs " << want[i];
           }
           // One token at a time gives the same bits as the whole batch (batched == alone).
           for (int64_t t = 0; t < tokens; ++t) {
@@ -200,7 +203,7 @@ TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
 TEST(PackedWeights, MatmulOnPackedMatchesRowMajor) {
   ThreadPool pool(2);
   int tested = 0;
-  for (const auto* table : available_kernel_tables()) {
+  for (const auto* table : available_kernel_table_variants()) {
     for (const GgmlType type : kPackedTypes) {
       if (packed_gemm_kernel(*table, type) == nullptr) continue;
       for (const int64_t tokens : {1, 5, 70}) {

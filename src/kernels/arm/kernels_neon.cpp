@@ -59,6 +59,7 @@ consteval KernelTable make_neon_table() {
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kNeon;
+  t.stream_prefetch = StreamPrefetch::kSoftware;  // one variant: measured on no ARM CPU yet
   t.rms_norm = neon::rms_norm;
   t.layer_norm = neon::layer_norm;
   t.softmax = neon::softmax;

@@ -31,11 +31,12 @@ namespace {
 
 // Starts from the scalar kernels (Q2_K and Q3_K keep them) and overrides the vectorized ones.
 // `consteval`: the compiler builds the table, so no AVX2 code runs before the CPU check.
-consteval KernelTable make_avx2_table() {
+consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   using scalar::set_quant_dot;
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kAvx2;
+  t.stream_prefetch = prefetch;
   t.rms_norm = avx2::rms_norm;
   t.layer_norm = avx2::layer_norm;
   t.softmax = avx2::softmax;
@@ -68,17 +69,23 @@ consteval KernelTable make_avx2_table() {
   set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);
   set_quant_dot(t, GgmlType::kQ5_K, avx2::quantize_q8_k, avx2::vec_dot_q5_k);
   set_quant_dot(t, GgmlType::kQ6_K, avx2::quantize_q8_k, avx2::vec_dot_q6_k);
-  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = avx2::packed_gemm_q4_0;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = avx2::packed_gemm_q8_0;
+  const bool software = prefetch == StreamPrefetch::kSoftware;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] =
+      software ? avx2::packed_gemm_q4_0 : avx2::packed_gemm_q4_0_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
+      software ? avx2::packed_gemm_q8_0 : avx2::packed_gemm_q8_0_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = avx2::packed_gemm_q4_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = avx2::packed_gemm_q6_k;
   return t;
 }
 
-constexpr KernelTable kAvx2Table = make_avx2_table();
+constexpr KernelTable kAvx2Table = make_avx2_table(StreamPrefetch::kSoftware);
+constexpr KernelTable kAvx2TableHardwarePrefetch = make_avx2_table(StreamPrefetch::kHardware);
 
 }  // namespace
 
-const KernelTable* avx2_kernel_table() { return &kAvx2Table; }
+const KernelTable* avx2_kernel_table(StreamPrefetch prefetch) {
+  return prefetch == StreamPrefetch::kSoftware ? &kAvx2Table : &kAvx2TableHardwarePrefetch;
+}
 
 }  // namespace capibara::kernels

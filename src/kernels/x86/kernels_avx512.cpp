@@ -19,11 +19,12 @@ namespace capibara::kernels {
 namespace {
 
 // `consteval`: the compiler builds the table, so no AVX-512 code runs before the CPU check.
-consteval KernelTable make_avx512_table() {
+consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   using scalar::set_quant_dot;
   KernelTable t;
   scalar::set_scalar_quant_dot(t);
   t.isa = Isa::kAvx512;
+  t.stream_prefetch = prefetch;
   t.rms_norm = avx2::rms_norm;
   t.layer_norm = avx2::layer_norm;
   t.softmax = avx2::softmax;
@@ -51,8 +52,11 @@ consteval KernelTable make_avx512_table() {
                              avx512::kTileTokens);
   scalar::set_quant_dot_tile(t, GgmlType::kQ8_0, avx512::vec_dot_tile_q8_0, avx512::kTileRows,
                              avx512::kTileTokens);
-  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = avx512::packed_gemm_q4_0;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = avx512::packed_gemm_q8_0;
+  const bool software = prefetch == StreamPrefetch::kSoftware;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] =
+      software ? avx512::packed_gemm_q4_0 : avx512::packed_gemm_q4_0_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
+      software ? avx512::packed_gemm_q8_0 : avx512::packed_gemm_q8_0_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = avx512::packed_gemm_q4_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = avx512::packed_gemm_q6_k;
   set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
@@ -63,10 +67,13 @@ consteval KernelTable make_avx512_table() {
   return t;
 }
 
-constexpr KernelTable kAvx512Table = make_avx512_table();
+constexpr KernelTable kAvx512Table = make_avx512_table(StreamPrefetch::kSoftware);
+constexpr KernelTable kAvx512TableHardwarePrefetch = make_avx512_table(StreamPrefetch::kHardware);
 
 }  // namespace
 
-const KernelTable* avx512_kernel_table() { return &kAvx512Table; }
+const KernelTable* avx512_kernel_table(StreamPrefetch prefetch) {
+  return prefetch == StreamPrefetch::kSoftware ? &kAvx512Table : &kAvx512TableHardwarePrefetch;
+}
 
 }  // namespace capibara::kernels

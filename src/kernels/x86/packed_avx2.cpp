@@ -28,6 +28,7 @@
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
 #include "kernels/packed_weights.hpp"
+#include "kernels/stream_prefetch.hpp"
 #include "kernels/token_passes.hpp"
 #include "kernels/x86/prefetch.hpp"
 
@@ -136,7 +137,7 @@ struct Half {
   }
 };
 
-template <bool kNibbles, int kT>
+template <bool kNibbles, StreamPrefetch kPrefetch, int kT>
 void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
              size_t y_stride) {
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
@@ -145,8 +146,9 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* quants = group + Pairs::quants(b);
     const uint8_t* scales = group + Pairs::scales(b);
-    if constexpr (kT == 1) {
-      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead.
+    if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kSoftware) {
+      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead (unless this
+      // CPU's hardware prefetchers do better alone, stream_prefetch.hpp).
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     }
     const uint8_t* a[kT];
@@ -397,7 +399,7 @@ void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
 }
 
 // kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q6_K.
-template <int kFormat>
+template <int kFormat, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const int64_t nb = n / (kFormat >= 2 ? 256 : 32);
@@ -406,9 +408,9 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
     const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
     float* out = y + static_cast<size_t>(t) * y_stride;
     if constexpr (kFormat == 0) {
-      pass_32<true, kT>(nb, group, a, act_stride, out, y_stride);
+      pass_32<true, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else if constexpr (kFormat == 1) {
-      pass_32<false, kT>(nb, group, a, act_stride, out, y_stride);
+      pass_32<false, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else if constexpr (kFormat == 2) {
       pass_q4_k<kT>(nb, group, a, act_stride, out, y_stride);
     } else {
@@ -427,6 +429,18 @@ void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t a
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<1>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<0, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<1, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

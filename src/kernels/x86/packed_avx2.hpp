@@ -12,6 +12,13 @@ void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t a
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+// The same without software prefetch in decoding passes (stream_prefetch.hpp).
+void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride);
+void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride);
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

@@ -14,15 +14,17 @@
 #include <cstring>
 
 #include "kernels/packed_weights.hpp"
+#include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
 
 constexpr int kTokens = 8;
-// How far ahead decoding prefetches (into L2, see prefetch.hpp). With the weights on huge pages
-// 3 KiB measured best of 1-16 KiB (Q4_0 TinyLlama tg128: 48.7 tok/s against 45.5 without
-// prefetch and 46 at 8 KiB, the best with 4 KiB pages).
+// How far ahead the passes prefetch (into L2, see prefetch.hpp). With the weights on huge pages
+// 3 KiB measured best of 1-16 KiB on the Intel Xeon (Q4_0 TinyLlama tg128: 48.7 tok/s against
+// 45.5 without prefetch and 46 at 8 KiB, the best with 4 KiB pages). The hardware-prefetch
+// variant leaves decoding passes to the CPU (stream_prefetch.hpp).
 constexpr size_t kPrefetchBytes = 3072;
 
 // Eight weight registers of one block: Q4_0's chunks split into low nibbles (weights j of each
@@ -76,7 +78,7 @@ struct Block {
   }
 };
 
-template <bool kNibbles, int kT>
+template <bool kNibbles, StreamPrefetch kPrefetch, int kT>
 void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                size_t y_stride) {
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
@@ -85,8 +87,11 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     // Every pass streams the weights (decoding reads each once; batches of a few sequences are
-    // as memory-bound): ask for the lines kPrefetchBytes ahead.
-    x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
+    // as memory-bound): ask for the lines kPrefetchBytes ahead, unless this CPU's hardware
+    // prefetchers stream a decoding pass better alone (stream_prefetch.hpp).
+    if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
+      x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
+    }
     const Block<kNibbles> w(group + Pairs::quants(b));
     const __m512 dw = _mm512_cvtph_ps(
         _mm256_load_si256(reinterpret_cast<const __m256i*>(group + Pairs::scales(b))));
@@ -109,13 +114,13 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   }
 }
 
-template <bool kNibbles>
+template <bool kNibbles, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    gemm_pass<kNibbles, kT>(n / 32, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                            y + static_cast<size_t>(t) * y_stride, y_stride);
+    gemm_pass<kNibbles, kPrefetch, kT>(n / 32, group, a + static_cast<size_t>(t) * act_stride,
+                                       act_stride, y + static_cast<size_t>(t) * y_stride, y_stride);
   });
 }
 
@@ -123,12 +128,24 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<true>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<false>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx512

@@ -1,0 +1,29 @@
+// How the decoding kernels of the 32-weight packed types (Q4_0, Q8_0) get their weight lines from
+// DRAM ahead of use: by software prefetch a few KiB ahead (x86/prefetch.hpp), or from the CPU's
+// hardware prefetchers alone. The x86 tables come in both variants; the dispatcher picks one per
+// CPU, and `CAPIBARA_PREFETCH=software|hardware` overrides its choice.
+//
+// Why per CPU: the same kernels on two machines disagree. On the Intel Xeon of the first sessions,
+// prefetching 3 KiB ahead raised TinyLlama Q4_0 decoding from 45.5 to 48.7 tok/s. On an AMD EPYC
+// (Zen 5) it lowers it: alternated in one process, Q4_0 and Q8_0 tg64 ran 7 % faster on average
+// without it, and even a plain read loop streams 5-20 % slower with it (docs/PERFORMANCE.md,
+// "Software prefetch per CPU"). Only decoding (one token per pass) changes: the multi-token passes
+// of prefill keep their prefetch, which still gains 5-8 % there, and so do the K-quants, whose
+// large blocks stream 20 % slower without it on both machines.
+//
+// Thread safety: pure functions; `stream_prefetch_for_this_cpu` reads the environment.
+#pragma once
+
+#include <string_view>
+
+namespace capibara::kernels {
+
+enum class StreamPrefetch { kSoftware, kHardware };
+
+std::string_view stream_prefetch_name(StreamPrefetch prefetch);  // "software", "hardware"
+
+// This CPU's variant: `CAPIBARA_PREFETCH` when set (InvalidArgumentError for a value other than
+// "software" or "hardware"), else hardware on AMD CPUs and software elsewhere.
+StreamPrefetch stream_prefetch_for_this_cpu();
+
+}  // namespace capibara::kernels
