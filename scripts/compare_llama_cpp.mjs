@@ -6,7 +6,10 @@
 // Why alternate: on a shared host the memory bandwidth moves by tens of percent from minute to
 // minute, so runs of one program and then the other would compare two machines. Each round runs
 // both programs back to back, the order flipping from round to round (A B, B A, ...), and the
-// table gives every round's figures next to their mean.
+// table gives every round's figures next to their mean. The bound is the best read pass of
+// capibara's runs; capibara's fraction "beside its runs" sets each of its runs against the read
+// passes made just before and after it instead (`capibara bench --roofline`), which llama-bench
+// cannot report.
 //
 // Usage: node scripts/compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH]
 //          [-p 512] [-n 128] [-t 2] [-r 5] [--rounds 2] MODEL.gguf...
@@ -105,7 +108,12 @@ function runCapibara(model) {
   const report = runJson(opts.capibara, [...args, "-r", `${reps}`, "--roofline", "--json"]);
   const byTest = {};
   for (const r of report.results) {
-    byTest[r.test] = {tps: r.tokens_per_s, sd: r.stddev, bound: r.bound_tokens_per_s};
+    byTest[r.test] = {
+      tps: r.tokens_per_s,
+      sd: r.stddev,
+      bound: r.bound_tokens_per_s,
+      besideRuns: r.fraction_of_bound_beside_runs,
+    };
   }
   return {byTest, isa: report.isa, modelType: report.model_type};
 }
@@ -146,6 +154,7 @@ for (const model of models) {
       build: llama[0][test]?.build ?? "?",
       ratio: mean(ours) / mean(theirs),
       oursOfBound: mean(ours) / bound,
+      oursBesideRuns: mean(capibara.map((r) => r[test].besideRuns)),
       theirsOfBound: mean(theirs) / bound,
       bound,
     });
@@ -155,15 +164,15 @@ for (const model of models) {
 console.log(`threads ${threads}, ${reps} repetitions per run, ${rounds} rounds (order alternating)\n`);
 console.log(
   "| model | test | capibara tok/s (rounds) | llama.cpp tok/s (rounds) | ratio | " +
-    "capibara of bound | llama.cpp of bound | bound tok/s |",
+    "capibara of bound | llama.cpp of bound | bound tok/s | capibara of bound beside its runs |",
 );
-console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) {
   console.log(
     `| ${r.model} (${r.isa}; llama.cpp ${r.build}) | ${r.test} | ` +
       `**${fixed(mean(r.ours))}** (${r.ours.map((x) => fixed(x, 1)).join(", ")}) | ` +
       `${fixed(mean(r.theirs))} (${r.theirs.map((x) => fixed(x, 1)).join(", ")}) | ` +
       `**${fixed(r.ratio)}×** | ${percent(r.oursOfBound)} | ${percent(r.theirsOfBound)} | ` +
-      `${fixed(r.bound, 1)} |`,
+      `${fixed(r.bound, 1)} | ${percent(r.oursBesideRuns)} |`,
   );
 }

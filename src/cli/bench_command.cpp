@@ -71,8 +71,35 @@ ModelInfo describe(const Model& model) {
 
 struct Row {
   tools::BenchResult result;
-  std::optional<tools::Bound> bound;
+  std::optional<tools::Bound> bound;  // at the best read pass
+  // With --roofline: the read rate beside each measured run (the mean of the passes just before
+  // and just after it), and the mean over the runs of each run's speed over the bound at that
+  // rate. The host's bandwidth can move by tens of percent within a minute; set against the
+  // best pass, a run also pays for the moments the host was slow, set against the passes
+  // beside it, only for what the program leaves unread.
+  std::vector<double> read_beside_runs;  // bytes/s, one per measured run
+  std::optional<double> fraction_beside_runs;
 };
+
+// `row.read_beside_runs` and `row.fraction_beside_runs` for the runs whose first one is run
+// `first_run` of the whole benchmark. pass_before[k] indexes the probe's pass made just before
+// run k; the pass after run k is the next one the probe made.
+template <typename BoundAt>
+void set_beside_runs(Row& row, size_t first_run, const std::vector<size_t>& pass_before,
+                     const std::vector<double>& pass_rates, const tools::MachinePeaks& peaks,
+                     BoundAt&& bound_at) {
+  const auto& samples = row.result.samples_tokens_per_s;
+  double sum = 0.0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const size_t before = pass_before.at(first_run + i);
+    const double rate = 0.5 * (pass_rates.at(before) + pass_rates.at(before + 1));
+    row.read_beside_runs.push_back(rate);
+    tools::MachinePeaks at_run = peaks;
+    at_run.read_bytes_per_s = rate;
+    sum += samples[i] / bound_at(at_run).tokens_per_s;
+  }
+  if (!samples.empty()) row.fraction_beside_runs = sum / static_cast<double>(samples.size());
+}
 
 void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
                 const std::optional<tools::MachinePeaks>& peaks, const std::vector<Row>& rows) {
@@ -99,8 +126,8 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
       " ---------------: |",
       std::string(test_width, '-'));
   if (peaks) {
-    header += " bound t/s | of bound | limit   |";
-    rule += " --------: | -------: | ------- |";
+    header += " bound t/s | of bound | beside runs | limit   |";
+    rule += " --------: | -------: | ----------: | ------- |";
   }
   fmt::print("{}\n{}\n", header, rule);
   for (const auto& row : rows) {
@@ -110,10 +137,16 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
         static_cast<double>(info->n_bytes) / (1024.0 * 1024.0), isa, threads, r.test, test_width,
         fmt::format("{:.2f} ± {:.2f}", r.tokens_per_s, r.stddev));
     if (row.bound) {
-      line += fmt::format(" {:>9.2f} | {:>7.1f}% | {:<7} |", row.bound->tokens_per_s,
-                          100.0 * r.tokens_per_s / row.bound->tokens_per_s, row.bound->limit);
+      line += fmt::format(" {:>9.2f} | {:>7.1f}% | {:>10.1f}% | {:<7} |", row.bound->tokens_per_s,
+                          100.0 * r.tokens_per_s / row.bound->tokens_per_s,
+                          100.0 * row.fraction_beside_runs.value_or(0.0), row.bound->limit);
     }
     fmt::print("{}\n", line);
+  }
+  if (peaks && !rows.empty()) {
+    fmt::print(
+        "\nof bound: against the best read pass; beside runs: each run against the mean of the "
+        "read passes just before and after it, averaged over the runs\n");
   }
   if (!rows.empty() && rows.front().result.pool) {
     fmt::print(
@@ -163,6 +196,8 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
       e["bound_tokens_per_s"] = row.bound->tokens_per_s;
       e["fraction_of_bound"] = r.tokens_per_s / row.bound->tokens_per_s;
       e["bound_limit"] = row.bound->limit;
+      e["read_bytes_per_s_beside_runs"] = row.read_beside_runs;
+      e["fraction_of_bound_beside_runs"] = row.fraction_beside_runs.value_or(0.0);
     }
     if (r.pool) {
       e["pool_times"] = {{"caller_work", r.pool->caller_work},
@@ -181,6 +216,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                      {"read_bytes_per_s", peaks->read_bytes_per_s},
                      {"read_bytes_per_s_worst", peaks->read_bytes_per_s_worst},
                      {"read_passes", peaks->read_passes},
+                     {"read_bytes_per_s_each_pass", peaks->read_pass_rates},
                      {"read_bytes_per_s_small_pages", peaks->read_bytes_per_s_small_pages},
                      {"int8_ops_per_s", peaks->int8_ops_per_s},
                      {"fp32_flops_per_s", peaks->fp32_flops_per_s}};
@@ -246,19 +282,34 @@ int run(const BenchCliOptions& o) {
     bo.n_depth = o.n_depth;
     bo.reps = o.reps;
     bo.kv_type = *kv;
-    if (probe) bo.before_each_run = [&probe] { probe->pass(); };
+    std::vector<size_t> pass_before;  // per measured run, in the order they ran
+    if (probe) {
+      bo.before_each_run = [&probe, &pass_before] {
+        pass_before.push_back(static_cast<size_t>(probe->passes()));
+        probe->pass();
+      };
+    }
     bo.pool_times = o.pool_stats;
     const tools::TokenCost cost = tools::token_cost(*model, *kv);
     auto results = tools::run_bench(*model, bo);
-    if (probe) tools::record_read_passes(*probe, *peaks);
+    if (probe) {
+      probe->pass();  // the pass after the last run
+      tools::record_read_passes(*probe, *peaks);
+    }
+    size_t first_run = 0;
     for (auto& r : results) {
-      Row row{std::move(r), std::nullopt};
+      Row row{std::move(r), std::nullopt, {}, std::nullopt};
       if (peaks) {
-        row.bound = row.result.n_prompt > 0
-                        ? tools::prompt_bound(cost, *peaks, row.result.n_prompt,
-                                              model->max_batch_tokens(), o.n_depth)
-                        : tools::generation_bound(cost, *peaks, row.result.n_gen, o.n_depth);
+        const auto bound_at = [&](const tools::MachinePeaks& at) {
+          return row.result.n_prompt > 0
+                     ? tools::prompt_bound(cost, at, row.result.n_prompt, model->max_batch_tokens(),
+                                           o.n_depth)
+                     : tools::generation_bound(cost, at, row.result.n_gen, o.n_depth);
+        };
+        row.bound = bound_at(*peaks);
+        set_beside_runs(row, first_run, pass_before, probe->pass_rates(), *peaks, bound_at);
       }
+      first_run += row.result.samples_tokens_per_s.size();
       rows.push_back(std::move(row));
     }
   }
@@ -308,9 +359,10 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
                 "the other threads in work; the share of operations that ended before every "
                 "thread joined them (two clock reads per piece of work while on)");
   cmd->add_flag("--roofline", opts->roofline,
-                "Measure this machine's read bandwidth (before the tests and again before each "
-                "measured run; the best pass is the bound) and int8 / fp32 peaks, and show the "
-                "fraction of the bound each result reaches");
+                "Measure this machine's read bandwidth (before the tests, before each measured "
+                "run and after the last; the best pass is the bound) and int8 / fp32 peaks, and "
+                "show the fraction of the bound each result reaches, and the same against the "
+                "bandwidth read beside each run (the passes just before and after it)");
   cmd->add_option("--roofline-mib", opts->roofline_mib,
                   "Buffer streamed to measure the read bandwidth, MiB (larger than the caches)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))

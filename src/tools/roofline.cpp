@@ -99,8 +99,8 @@ ReadProbe::ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes)
 double ReadProbe::pass() {
   const double rate = read_pass(pool_, *loops_, buffer_.data(), slice_);
   best_ = std::max(best_, rate);
-  worst_ = passes_ == 0 ? rate : std::min(worst_, rate);
-  ++passes_;
+  worst_ = rates_.empty() ? rate : std::min(worst_, rate);
+  rates_.push_back(rate);
   return rate;
 }
 
@@ -108,6 +108,7 @@ void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks) {
   peaks.read_bytes_per_s = probe.best_bytes_per_s();
   peaks.read_bytes_per_s_worst = probe.worst_bytes_per_s();
   peaks.read_passes = probe.passes();
+  peaks.read_pass_rates = probe.pass_rates();
 }
 
 MachinePeaks measure_machine_peaks(ReadProbe& probe) {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
@@ -39,6 +40,7 @@ struct MachinePeaks {
   double read_bytes_per_s = 0.0;        // best of several passes, buffer on huge pages (the bound)
   double read_bytes_per_s_worst = 0.0;  // worst of the same passes: how much the machine moves
   int read_passes = 0;
+  std::vector<double> read_pass_rates;  // bytes/s of each of those passes, in the order they ran
   // The same on 4 KiB pages: what a model reading its weights straight from the mapped file
   // (no repacking, or transparent huge pages off) can hope for.
   double read_bytes_per_s_small_pages = 0.0;
@@ -59,7 +61,9 @@ class ReadProbe {
 
   double best_bytes_per_s() const { return best_; }
   double worst_bytes_per_s() const { return worst_; }
-  int passes() const { return passes_; }
+  int passes() const { return static_cast<int>(rates_.size()); }
+  // Every pass's bytes per second, in the order they ran.
+  const std::vector<double>& pass_rates() const { return rates_; }
   size_t buffer_bytes() const { return slice_ * static_cast<size_t>(pool_.size()); }
   ThreadPool& pool() { return pool_; }
   const PeakLoops& loops() const { return *loops_; }
@@ -71,7 +75,7 @@ class ReadProbe {
   HugePageBuffer buffer_;
   double best_ = 0.0;
   double worst_ = 0.0;
-  int passes_ = 0;
+  std::vector<double> rates_;
 };
 
 // Measures the machine with the probe's threads: a few read passes of the probe (each thread

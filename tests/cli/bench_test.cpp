@@ -115,17 +115,41 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
   const auto& roof = j.at("roofline");
   EXPECT_GT(roof.at("read_bytes_per_s").get<double>(), 1e8);
   EXPECT_GT(roof.at("read_bytes_per_s_small_pages").get<double>(), 1e8);
-  // Five passes before the tests, then one before each measured run of each (two tests, -r 2);
-  // the bound is the best of them all.
-  EXPECT_EQ(roof.at("read_passes").get<int>(), 5 + 2 * 2);
+  // Five passes before the tests, then one before each measured run of each (two tests, -r 2)
+  // and one after the last; the bound is the best of them all.
+  EXPECT_EQ(roof.at("read_passes").get<int>(), 5 + 2 * 2 + 1);
   EXPECT_GT(roof.at("read_bytes_per_s_worst").get<double>(), 0.0);
   EXPECT_LE(roof.at("read_bytes_per_s_worst").get<double>(),
             roof.at("read_bytes_per_s").get<double>());
   EXPECT_GT(roof.at("int8_ops_per_s").get<double>(), 1e8);
   EXPECT_GT(roof.at("fp32_flops_per_s").get<double>(), 1e8);
+  const double best = roof.at("read_bytes_per_s").get<double>();
+  const double worst = roof.at("read_bytes_per_s_worst").get<double>();
+  const auto passes = roof.at("read_bytes_per_s_each_pass").get<std::vector<double>>();
+  ASSERT_EQ(passes.size(), 10u);
+  EXPECT_EQ(*std::max_element(passes.begin(), passes.end()), best);
+  EXPECT_EQ(*std::min_element(passes.begin(), passes.end()), worst);
+  size_t run = 0;  // measured runs of the whole benchmark, in order; pass 5 + run came before
   for (const auto& res : j.at("results")) {
-    EXPECT_GT(res.at("bound_tokens_per_s").get<double>(), 0.0) << res;
+    const double bound = res.at("bound_tokens_per_s").get<double>();
+    EXPECT_GT(bound, 0.0) << res;
     EXPECT_GT(res.at("fraction_of_bound").get<double>(), 0.0) << res;
+    // Each run's read rate is the mean of two of the passes, and when memory limits the test
+    // its bound scales with that rate: the fraction beside the runs follows from the samples.
+    const auto samples = res.at("samples_ts").get<std::vector<double>>();
+    const auto beside = res.at("read_bytes_per_s_beside_runs").get<std::vector<double>>();
+    ASSERT_EQ(beside.size(), samples.size()) << res;
+    double sum = 0.0;
+    for (size_t i = 0; i < beside.size(); ++i, ++run) {
+      EXPECT_DOUBLE_EQ(beside[i], 0.5 * (passes[5 + run] + passes[6 + run])) << res;
+      sum += samples[i] / (bound * beside[i] / best);
+    }
+    const double fraction = res.at("fraction_of_bound_beside_runs").get<double>();
+    if (res.at("bound_limit").get<std::string>() == "memory") {
+      EXPECT_NEAR(fraction, sum / static_cast<double>(samples.size()), 1e-9 * fraction) << res;
+    } else {  // compute-bound: a slower read rate may leave the bound as it is
+      EXPECT_GE(fraction, res.at("fraction_of_bound").get<double>() * (1.0 - 1e-12)) << res;
+    }
   }
 }
 
