@@ -6,10 +6,11 @@
 // Why per CPU: the same kernels on two machines disagree. On the Intel Xeon of the first sessions,
 // prefetching 3 KiB ahead raised TinyLlama Q4_0 decoding from 45.5 to 48.7 tok/s. On an AMD EPYC
 // (Zen 5) it lowers it: alternated in one process, Q4_0 and Q8_0 tg64 ran 7 % faster on average
-// without it, and even a plain read loop streams 5-20 % slower with it (docs/PERFORMANCE.md,
+// without it, and even a plain read loop streams 10-17 % slower with it (docs/PERFORMANCE.md,
 // "Software prefetch per CPU"). Only decoding (one token per pass) changes: the multi-token passes
-// of prefill keep their prefetch, which still gains 5-8 % there, and so do the K-quants, whose
-// large blocks stream 20 % slower without it on both machines.
+// of prefill keep their prefetch, which still gains 4-7 % there, and so do the K-quants, whose
+// large blocks need it on both machines (Q4_K_M decoding 33 -> 39 tok/s on the Xeon; streaming
+// 20 % slower without it on the AMD).
 //
 // Thread safety: pure functions; `stream_prefetch_for_this_cpu` reads the environment.
 #pragma once
