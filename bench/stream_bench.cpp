@@ -105,9 +105,8 @@ const bool kRegistered = [] {
       for (const int n_threads : thread_counts) {
         const std::string name =
             "Stream/decode/" + std::string(isa_name(table->isa)) +
-            (variants && table->isa != Isa::kScalar
-                 ? "/" + std::string(stream_prefetch_name(table->stream_prefetch))
-                 : std::string()) +
+            (variants ? "/" + std::string(stream_prefetch_name(table->stream_prefetch))
+                      : std::string()) +
             "/" + std::string(ggml_type_name(type)) + "/threads:" + std::to_string(n_threads);
         benchmark::RegisterBenchmark(name.c_str(), BM_StreamDecode, table, type, n_threads)
             ->Unit(benchmark::kMillisecond)

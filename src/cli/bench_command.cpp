@@ -78,7 +78,7 @@ struct Row {
   // best pass, a run also pays for the moments the host was slow, set against the passes
   // beside it, only for what the program leaves unread.
   std::vector<double> read_beside_runs;  // bytes/s, one per measured run
-  std::optional<double> fraction_beside_runs;
+  double fraction_beside_runs = 0.0;
 };
 
 // `row.read_beside_runs` and `row.fraction_beside_runs` for the runs whose first one is run
@@ -89,13 +89,12 @@ void set_beside_runs(Row& row, size_t first_run, const std::vector<size_t>& pass
                      const std::vector<double>& pass_rates, const tools::MachinePeaks& peaks,
                      BoundAt&& bound_at) {
   const auto& samples = row.result.samples_tokens_per_s;
+  tools::MachinePeaks at_run = peaks;
   double sum = 0.0;
   for (size_t i = 0; i < samples.size(); ++i) {
     const size_t before = pass_before.at(first_run + i);
-    const double rate = 0.5 * (pass_rates.at(before) + pass_rates.at(before + 1));
-    row.read_beside_runs.push_back(rate);
-    tools::MachinePeaks at_run = peaks;
-    at_run.read_bytes_per_s = rate;
+    at_run.read_bytes_per_s = 0.5 * (pass_rates.at(before) + pass_rates.at(before + 1));
+    row.read_beside_runs.push_back(at_run.read_bytes_per_s);
     sum += samples[i] / bound_at(at_run).tokens_per_s;
   }
   if (!samples.empty()) row.fraction_beside_runs = sum / static_cast<double>(samples.size());
@@ -139,7 +138,7 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
     if (row.bound) {
       line += fmt::format(" {:>9.2f} | {:>7.1f}% | {:>10.1f}% | {:<7} |", row.bound->tokens_per_s,
                           100.0 * r.tokens_per_s / row.bound->tokens_per_s,
-                          100.0 * row.fraction_beside_runs.value_or(0.0), row.bound->limit);
+                          100.0 * row.fraction_beside_runs, row.bound->limit);
     }
     fmt::print("{}\n", line);
   }
@@ -197,7 +196,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
       e["fraction_of_bound"] = r.tokens_per_s / row.bound->tokens_per_s;
       e["bound_limit"] = row.bound->limit;
       e["read_bytes_per_s_beside_runs"] = row.read_beside_runs;
-      e["fraction_of_bound_beside_runs"] = row.fraction_beside_runs.value_or(0.0);
+      e["fraction_of_bound_beside_runs"] = row.fraction_beside_runs;
     }
     if (r.pool) {
       e["pool_times"] = {{"caller_work", r.pool->caller_work},
@@ -298,7 +297,7 @@ int run(const BenchCliOptions& o) {
     }
     size_t first_run = 0;
     for (auto& r : results) {
-      Row row{std::move(r), std::nullopt, {}, std::nullopt};
+      Row row{std::move(r), std::nullopt, {}, 0.0};
       if (peaks) {
         const auto bound_at = [&](const tools::MachinePeaks& at) {
           return row.result.n_prompt > 0

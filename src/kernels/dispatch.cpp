@@ -123,21 +123,29 @@ StreamPrefetch stream_prefetch_for_this_cpu() {
                              " is not a prefetch variant (software or hardware)");
 }
 
-std::vector<const KernelTable*> available_kernel_tables() {
+namespace {
+
+std::vector<const KernelTable*> tables_with(StreamPrefetch prefetch) {
   std::vector<const KernelTable*> tables{&scalar_kernel_table()};
-  add_x86_tables(stream_prefetch_for_this_cpu(), tables);
+  add_x86_tables(prefetch, tables);
   if (cpu_has_neon_dotprod()) {
     if (const auto* neon = neon_kernel_table(); neon != nullptr) tables.push_back(neon);
   }
   return tables;
 }
 
+}  // namespace
+
+std::vector<const KernelTable*> available_kernel_tables() {
+  return tables_with(stream_prefetch_for_this_cpu());
+}
+
 std::vector<const KernelTable*> available_kernel_table_variants() {
-  std::vector<const KernelTable*> tables = available_kernel_tables();
-  const StreamPrefetch other = stream_prefetch_for_this_cpu() == StreamPrefetch::kSoftware
-                                   ? StreamPrefetch::kHardware
-                                   : StreamPrefetch::kSoftware;
-  add_x86_tables(other, tables);
+  const StreamPrefetch prefetch = stream_prefetch_for_this_cpu();
+  std::vector<const KernelTable*> tables = tables_with(prefetch);
+  add_x86_tables(
+      prefetch == StreamPrefetch::kSoftware ? StreamPrefetch::kHardware : StreamPrefetch::kSoftware,
+      tables);
   return tables;
 }
 

@@ -98,10 +98,16 @@ ReadProbe::ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes)
 
 double ReadProbe::pass() {
   const double rate = read_pass(pool_, *loops_, buffer_.data(), slice_);
-  best_ = std::max(best_, rate);
-  worst_ = rates_.empty() ? rate : std::min(worst_, rate);
   rates_.push_back(rate);
   return rate;
+}
+
+double ReadProbe::best_bytes_per_s() const {
+  return rates_.empty() ? 0.0 : *std::max_element(rates_.begin(), rates_.end());
+}
+
+double ReadProbe::worst_bytes_per_s() const {
+  return rates_.empty() ? 0.0 : *std::min_element(rates_.begin(), rates_.end());
 }
 
 void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks) {

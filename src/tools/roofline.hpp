@@ -59,8 +59,9 @@ class ReadProbe {
   // Streams the buffer once; returns the pass's bytes per second and records it.
   double pass();
 
-  double best_bytes_per_s() const { return best_; }
-  double worst_bytes_per_s() const { return worst_; }
+  // Best and worst of the passes so far (0 before the first).
+  double best_bytes_per_s() const;
+  double worst_bytes_per_s() const;
   int passes() const { return static_cast<int>(rates_.size()); }
   // Every pass's bytes per second, in the order they ran.
   const std::vector<double>& pass_rates() const { return rates_; }
@@ -73,8 +74,6 @@ class ReadProbe {
   const PeakLoops* loops_;
   size_t slice_;  // bytes per thread
   HugePageBuffer buffer_;
-  double best_ = 0.0;
-  double worst_ = 0.0;
   std::vector<double> rates_;
 };
 
