@@ -1,5 +1,6 @@
-// The K-quant packed layouts, one file each (packed_q4_k.cpp, packed_q6_k.cpp), for
-// `packed_format` (packed_weights.cpp) to list. Internal to the kernel layer.
+// The K-quant packed layouts, one file each (packed_q4_k.cpp, packed_q5_k.cpp,
+// packed_q6_k.cpp), for `packed_format` (packed_weights.cpp) to list. Internal to the kernel
+// layer.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +24,16 @@ inline constexpr size_t kQ4KScales = 0;
 inline constexpr size_t kQ4KMins = 128;
 inline constexpr size_t kQ4KUnpackedBytes = 256;
 
+// Byte offsets in one packed Q5_K block (packed_q5_k.cpp describes the layout): Q4_K's, with the
+// fifth bits between the mins and the quants; the scales unpack as Q4_K's do.
+inline constexpr size_t kQ5KRawScales = 0;
+inline constexpr size_t kQ5KD = 192;
+inline constexpr size_t kQ5KDmin = 224;
+inline constexpr size_t kQ5KHigh = 256;  // 8 chunks of 64: row r's qh[4c, 4c + 4) at 64 c + 4 r
+inline constexpr size_t kQ5KQuants = 768;
+inline constexpr size_t kQ5KBlockBytes = 2816;
+static_assert(kQ5KQuants % 64 == 0 && kQ5KBlockBytes == 16 * 176, "the rows' own bytes");
+
 // Byte offsets in one packed Q6_K block (packed_q6_k.cpp describes the layout), also read front
 // to back: scales and d, then four steps of [ql chunks of field u = 0, of u = 1, qh chunks].
 inline constexpr size_t kQ6KScales = 0;
@@ -43,6 +54,7 @@ constexpr size_t q6_k_qh_chunk(int h, int k) {
 }
 
 const PackedFormat& packed_format_q4_k();
+const PackedFormat& packed_format_q5_k();
 const PackedFormat& packed_format_q6_k();
 
 }  // namespace capibara::kernels

@@ -91,6 +91,8 @@ const PackedFormat* packed_format(GgmlType type) {
       return &kQ8_0;
     case GgmlType::kQ4_K:
       return &packed_format_q4_k();
+    case GgmlType::kQ5_K:
+      return &packed_format_q5_k();
     case GgmlType::kQ6_K:
       return &packed_format_q6_k();
     default:

@@ -100,7 +100,7 @@ struct PackedFormat {
   PackedGemmFn reference;
 };
 
-// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K and Q6_K have one).
+// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K, Q5_K and Q6_K have one).
 const PackedFormat* packed_format(GgmlType type);
 // Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
@@ -127,6 +127,8 @@ void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t a
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);

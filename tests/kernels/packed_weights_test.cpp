@@ -25,7 +25,7 @@ namespace capibara::kernels {
 namespace {
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                                     GgmlType::kQ6_K};
+                                     GgmlType::kQ5_K, GgmlType::kQ6_K};
 
 struct Fixture {
   GgmlType type;
@@ -96,7 +96,8 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 
 TEST(PackedWeights, LayoutSizes) {
   EXPECT_TRUE(can_pack(GgmlType::kQ4_0, 32, 64));
   EXPECT_FALSE(can_pack(GgmlType::kQ4_0, 24, 64));   // not whole groups
-  EXPECT_FALSE(can_pack(GgmlType::kQ5_K, 32, 256));  // no packed layout
+  EXPECT_FALSE(can_pack(GgmlType::kQ5_0, 32, 256));  // no packed layout
+  EXPECT_FALSE(can_pack(GgmlType::kQ2_K, 32, 256));
   EXPECT_FALSE(can_pack(GgmlType::kQ4_K, 32, 224));  // not whole super-blocks
   // Exactly the tensor's bytes, rounded up to 64 per group.
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_0, 2048), 16u * 64 * 18);
@@ -105,6 +106,7 @@ TEST(PackedWeights, LayoutSizes) {
   // Q4_K keeps the file's 144 bytes a row per super-block (its scales stay six-bit); Q6_K
   // pads 210 to 212.
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 144);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kQ5_K, 2048), 8u * 16 * 176);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ6_K, 2048), 8u * 16 * 212);
 }
 
@@ -127,6 +129,29 @@ TEST(PackedWeights, ScalesSitBesideTheirQuantsInBlockPairs) {
   }
   // The odd block's empty scale slot stays zero.
   for (size_t i = 576 + 32; i < 640; ++i) EXPECT_EQ(group[i], 0) << i;
+}
+
+// A Q5_K block: the rows' scales, d and dmin as Q4_K's, then the fifth bits, then the quants,
+// each in chunks of four bytes per row (packed_q5_k.cpp).
+TEST(PackedWeights, Q5KBlockHoldsTheFifthBitsBeforeTheQuants) {
+  const Fixture f(GgmlType::kQ5_K, kPackRows, 2 * 256, 1, 5);
+  ASSERT_EQ(packed_group_bytes(GgmlType::kQ5_K, f.n), 2u * 2816);
+  for (int r = 0; r < kPackRows; ++r) {
+    const auto* row =
+        reinterpret_cast<const BlockQ5_K*>(f.weights.data() + static_cast<size_t>(r) * f.row_bytes);
+    for (int b = 0; b < 2; ++b) {
+      const uint8_t* blk = f.packed.data() + 2816 * b;
+      EXPECT_EQ(blk[16 * 11 + r], row[b].scales[11]) << "block " << b;
+      EXPECT_EQ(std::memcmp(blk + 192 + 2 * r, &row[b].d, 2), 0) << "block " << b;
+      EXPECT_EQ(std::memcmp(blk + 224 + 2 * r, &row[b].dmin, 2), 0) << "block " << b;
+      for (int c = 0; c < 8; ++c) {
+        EXPECT_EQ(std::memcmp(blk + 256 + 64 * c + 4 * r, row[b].qh + 4 * c, 4), 0) << c;
+      }
+      for (int c = 0; c < 32; ++c) {
+        EXPECT_EQ(std::memcmp(blk + 768 + 64 * c + 4 * r, row[b].qs + 4 * c, 4), 0) << c;
+      }
+    }
+  }
 }
 
 TEST(PackedWeights, ReferenceMatchesRowMajorVecDot) {

@@ -3,7 +3,7 @@
 // `maddubs` + `madd` (by the scale) already do in two instructions. The row-wise operations stay
 // AVX2 too: their rows (a few thousand floats) sit in L1 and take well under a microsecond, and
 // 512-bit versions would add code to test for a gain the model step would not show.
-// Q4_0, Q8_0, Q4_K and Q6_K matrices are repacked at load (packed_weights.hpp) for the packed
+// Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices are repacked at load (packed_weights.hpp) for the packed
 // kernels.
 #include "kernels/x86/kernels_avx512.hpp"
 
@@ -58,6 +58,7 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
       software ? avx512::packed_gemm_q8_0 : avx512::packed_gemm_q8_0_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = avx512::packed_gemm_q4_k;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] = avx512::packed_gemm_q5_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = avx512::packed_gemm_q6_k;
   set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
   set_quant_dot(t, GgmlType::kQ3_K, avx2::quantize_q8_k, scalar::vec_dot_q3_k);

@@ -21,5 +21,7 @@ void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const v
 // packed_q4_k_avx512.cpp
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
 
 }  // namespace capibara::kernels::avx512
