@@ -94,7 +94,7 @@ const bool kRegistered = [] {
   std::vector<PackedGemmFn> registered;
   for (const KernelTable* table : available_kernel_table_variants()) {
     for (const GgmlType type :
-         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
       const PackedGemmFn kernel = packed_gemm_kernel(*table, type);
       if (kernel == nullptr ||
           std::find(registered.begin(), registered.end(), kernel) != registered.end()) {

@@ -12,6 +12,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/ggml_type.hpp"
+#include "core/half.hpp"
 #include "core/quant_blocks.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/dequantize.hpp"
@@ -223,6 +224,48 @@ TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
     }
   }
   if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has packed kernels";
+}
+
+// The largest integer sums a K-quant block can make (every quant and scale at its maximum,
+// every activation -128): a kernel that sums too many products in 16 bits (AVX2's
+// `vpmaddubsw`; Q5_K's 31 x 128 leaves room for four chunks where Q4_K's 15 x 128 leaves eight)
+// wraps and differs from the reference.
+TEST(PackedWeights, EveryTableHoldsTheLargestKQuantSums) {
+  int tested = 0;
+  for (const auto* table : available_kernel_table_variants()) {
+    for (const GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K}) {
+      const PackedGemmFn gemm = packed_gemm_kernel(*table, type);
+      if (gemm == nullptr) continue;
+      constexpr int64_t kBlocks = 2;
+      const size_t row_bytes = ggml_row_bytes(type, 256 * kBlocks).value();
+      std::vector<uint8_t> rows(row_bytes * kPackRows, 0xFF);
+      const uint16_t one = f32_to_fp16(1.0f);
+      for (size_t b = 0; b < kPackRows * kBlocks; ++b) {  // d and dmin lead both block types
+        std::memcpy(rows.data() + b * (row_bytes / kBlocks), &one, 2);
+        std::memcpy(rows.data() + b * (row_bytes / kBlocks) + 2, &one, 2);
+      }
+      AlignedBuffer packed(packed_matrix_bytes(type, kPackRows, 256 * kBlocks));
+      pack_groups(type, rows.data(), row_bytes, 256 * kBlocks, 0, 1, packed.data());
+      std::vector<BlockQ8_K> act(kBlocks);
+      for (BlockQ8_K& a : act) {
+        a.d = 1.0f;
+        std::memset(a.qs, 0x80, sizeof(a.qs));  // -128
+        for (int16_t& sum : a.bsums) sum = 16 * -128;
+      }
+      std::vector<float> got(kPackRows);
+      std::vector<float> want(kPackRows);
+      gemm(256 * kBlocks, packed.data(), act.data(), sizeof(BlockQ8_K), 1, got.data(), kPackRows);
+      packed_format(type)->reference(256 * kBlocks, packed.data(), act.data(), sizeof(BlockQ8_K), 1,
+                                     want.data(), kPackRows);
+      for (int r = 0; r < kPackRows; ++r) {
+        ASSERT_TRUE(same_bits(got[static_cast<size_t>(r)], want[static_cast<size_t>(r)]))
+            << isa_name(table->isa) << " " << ggml_type_name(type) << " row " << r << ": "
+            << got[static_cast<size_t>(r)] << " vs " << want[static_cast<size_t>(r)];
+      }
+      ++tested;
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has packed K-quant kernels";
 }
 
 TEST(PackedWeights, MatmulOnPackedMatchesRowMajor) {

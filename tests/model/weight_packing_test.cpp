@@ -1,6 +1,9 @@
 // Repacking at load (weight_packing.cpp): which matrices a table packs, that the embedding
 // lookups keep the mapping, and that a packed model computes what the row-major one does.
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,7 @@
 #include "kernels/packed_weights.hpp"
 #include "model/model.hpp"
 #include "support/shared_data.hpp"
+#include "tools/quantize_model.hpp"
 
 namespace capibara {
 namespace {
@@ -24,13 +28,36 @@ const kernels::KernelTable* packing_table() {
   return best;
 }
 
+// The shared data has no Q5_K file: a Q5_K_M model quantized from the f32 one (its matrices
+// Q5_K, some Q6_K), removed when the test ends.
+class QuantizedModel {
+ public:
+  QuantizedModel(const std::filesystem::path& f32, tools::QuantTarget target)
+      : path_(std::filesystem::temp_directory_path() /
+              ("weight_packing_test_" + std::to_string(::getpid()) + ".gguf")) {
+    tools::quantize_model(f32, path_, {target, 2, false});
+  }
+  ~QuantizedModel() { std::filesystem::remove(path_); }
+  QuantizedModel(const QuantizedModel&) = delete;
+  QuantizedModel& operator=(const QuantizedModel&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 TEST(WeightPacking, PacksEveryMultipliedMatrixOfAPackedTypeAndNothingElse) {
   CAPIBARA_REQUIRE_SHARED(shared);
   const auto* table = packing_table();
   if (table == nullptr) GTEST_SKIP() << "no kernel table on this CPU packs weights";
-  for (const char* name :
-       {"synth-llama-q4_0", "synth-llama-q8_0", "synth-llama-q4_k_m", "synth-llama-f16"}) {
-    const auto file = gguf::GgufFile::open(shared / "models" / (std::string(name) + ".gguf"));
+  const QuantizedModel q5_k_m(shared / "models" / "synth-llama-f32.gguf",
+                              tools::QuantTarget::kQ5_K_M);
+  for (const std::filesystem::path& path :
+       {shared / "models" / "synth-llama-q4_0.gguf", shared / "models" / "synth-llama-q8_0.gguf",
+        shared / "models" / "synth-llama-q4_k_m.gguf", q5_k_m.path(),
+        shared / "models" / "synth-llama-f16.gguf"}) {
+    const std::string name = path.filename().string();
+    const auto file = gguf::GgufFile::open(path);
     ModelConfig config = read_model_config(file);
     ModelWeights w = bind_model_weights(file, config, 64);
     ThreadPool pool(2);
@@ -56,10 +83,14 @@ TEST(WeightPacking, PacksEveryMultipliedMatrixOfAPackedTypeAndNothingElse) {
       }
     }
     expect_packed(w.output, "output");
+    if (path == q5_k_m.path() && kernels::packed_gemm_kernel(*table, GgmlType::kQ5_K) != nullptr) {
+      EXPECT_EQ(w.layers[0].w_gate.type, GgmlType::kQ5_K);  // what the test is for
+      EXPECT_NE(w.layers[0].w_gate.packed, nullptr);
+    }
     if (w.output.data != w.token_embd.data) {
       EXPECT_EQ(w.token_embd.packed, nullptr) << name << ": lookups only, never multiplied";
     }
-    if (std::string(name) == "synth-llama-f16") {
+    if (name == "synth-llama-f16.gguf") {
       EXPECT_EQ(w.packed.size(), 0u);
     } else {
       EXPECT_GT(w.packed.size(), 0u) << name;
@@ -72,12 +103,17 @@ TEST(WeightPacking, PacksEveryMultipliedMatrixOfAPackedTypeAndNothingElse) {
 TEST(WeightPacking, PackedModelMatchesRowMajorModel) {
   CAPIBARA_REQUIRE_SHARED(shared);
   if (packing_table() == nullptr) GTEST_SKIP() << "no kernel table on this CPU packs weights";
-  for (const char* name : {"synth-llama-q4_0", "synth-llama-q8_0", "synth-llama-q4_k_m"}) {
+  const QuantizedModel q5_k_m(shared / "models" / "synth-llama-f32.gguf",
+                              tools::QuantTarget::kQ5_K_M);
+  for (const std::filesystem::path& path :
+       {shared / "models" / "synth-llama-q4_0.gguf", shared / "models" / "synth-llama-q8_0.gguf",
+        shared / "models" / "synth-llama-q4_k_m.gguf", q5_k_m.path()}) {
+    const std::string name = path.filename().string();
     std::vector<std::vector<float>> logits;
     for (const bool repack : {true, false}) {
       ModelOptions options{2, 64, 16};
       options.repack_weights = repack;
-      auto model = Model::load(shared / "models" / (std::string(name) + ".gguf"), options);
+      auto model = Model::load(path, options);
       SequenceKvCache cache = model->make_kv_cache(KvType::kF32);
       SequenceKvCache* caches[] = {&cache};
       std::vector<BatchToken> batch;

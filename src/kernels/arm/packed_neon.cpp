@@ -1,4 +1,5 @@
-// NEON kernels of the packed layout (packed_weights.hpp, packed_q4_k.cpp), with the ARMv8.2 dot
+// NEON kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp), with
+// the ARMv8.2 dot
 // product: a 128-bit register holds the same four weight bytes of four rows, so a 64-byte chunk
 // of a group is four registers (rows 0-3, 4-7, 8-11, 12-15), and one `sdot` by element
 // (`vdotq_laneq_s32`, four activation bytes picked from a loaded 16-byte vector) advances four
@@ -165,20 +166,27 @@ inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
 
 // Q4_K: rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens. Per row quad and sub-block pair p,
 // chunks 8p..8p+7 hold sub-block 2p in their low nibbles and 2p + 1 in their high ones; each
-// half is unpacked once for the kT tokens.
-template <int kT, int kQ>
+// half is unpacked once for the kT tokens. kFive: Q5_K, whose blocks add the fifth bits
+// (packed_q5_k.cpp): bit 2p + h of high-bit chunk c belongs to chunk 8p + c's sub-block 2p + h.
+// Its quants (0..31) are valid signed bytes too.
+template <bool kFive, int kT, int kQ>
 void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0,
                float* y, size_t y_stride) {
+  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
   float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
   for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
   uint8_t sm[kQ4KUnpackedBytes];
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
-    unpack_q4_k_scales(blk + kQ4KRawScales, sm);
+    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    unpack_q4_k_scales(blk, sm);
     if constexpr (kQ == 4 && kT == 1) {
       // Decoding streams the weights once: ask for them a few blocks ahead.
-      for (size_t line = 0; line < kQ4KBlockBytes; line += 64) {
-        __builtin_prefetch(blk + 4 * kQ4KBlockBytes + line);
+      for (size_t line = 0; line < kBlockBytes; line += 64) {
+        __builtin_prefetch(blk + 4 * kBlockBytes + line);
       }
     }
     const BlockQ8_K* a[kT];
@@ -193,8 +201,15 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           int8x16_t w[8];
           for (int c = 0; c < 8; ++c) {
-            const uint8x16_t v = vld1q_u8(blk + kQ4KQuants + 64 * (8 * p + c) + 16 * q);
-            w[c] = vreinterpretq_s8_u8(h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4));
+            const uint8x16_t v = vld1q_u8(blk + kQuants + 64 * (8 * p + c) + 16 * q);
+            uint8x16_t u = h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4);
+            if constexpr (kFive) {
+              // Bit 2p + h of each byte to bit 4 (a negative count shifts right).
+              const uint8x16_t bits = vld1q_u8(blk + kQ5KHigh + 64 * c + 16 * q);
+              const auto to_bit4 = static_cast<int8_t>(4 - (2 * p + h));
+              u = vorrq_u8(u, vandq_u8(vshlq_u8(bits, vdupq_n_s8(to_bit4)), vdupq_n_u8(0x10)));
+            }
+            w[c] = vreinterpretq_s8_u8(u);
           }
           const int32x4_t sc = load_u8x4(sm + kQ4KScales + 16 * (2 * p + h) + 4 * q);
 #pragma GCC unroll 4
@@ -212,8 +227,8 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       for (int p = 0; p < 4; ++p) {
         m16[p] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sm + kQ4KMins + 32 * p + 8 * q)));
       }
-      const float32x4_t dw = load_halves(blk + kQ4KD + 8 * q);
-      const float32x4_t dmin = load_halves(blk + kQ4KDmin + 8 * q);
+      const float32x4_t dw = load_halves(blk + kD + 8 * q);
+      const float32x4_t dmin = load_halves(blk + kDmin + 8 * q);
       for (int t = 0; t < kT; ++t) {
         int32x4_t m01 = vdupq_n_s32(0);  // rows 0, 1: (even, odd) sub-block products
         int32x4_t m23 = vdupq_n_s32(0);  // rows 2, 3
@@ -249,16 +264,16 @@ void tokens(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_str
     } else if constexpr (kFormat == 1) {
       pass<false, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
     } else {
-      pass_q4_k<kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
+      pass_q4_k<kFormat == 3, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
     }
   }
 }
 
-// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K.
+// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q5_K.
 template <int kFormat>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
-  const int64_t nb = n / (kFormat == 2 ? 256 : 32);
+  const int64_t nb = n / (kFormat >= 2 ? 256 : 32);
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
     tokens<kFormat, kT>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
@@ -281,6 +296,11 @@ void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t a
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<3>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::neon

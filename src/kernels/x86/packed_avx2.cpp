@@ -1,4 +1,5 @@
-// AVX2 kernels of the packed layout (packed_weights.hpp, packed_q4_k.cpp, packed_q6_k.cpp), for
+// AVX2 kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp,
+// packed_q6_k.cpp), for
 // CPUs without AVX-512: a 256-bit register holds the same four weight bytes of eight rows, so a
 // 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15 at offset 32), and
 // every block is computed for the two row halves in turn, each with its own float accumulator.
@@ -7,6 +8,7 @@
 // products summed in int16 pairs, saturating) then `vpmaddwd` (pairs summed to int32, by ones or
 // by the rows' scales). No saturation can happen:
 //   Q4_0, Q4_K: nibbles <= 15, so eight `vpmaddubsw` results sum to at most 8 x 2 x 15 x 128;
+//   Q5_K: 5-bit quants <= 31, so four results sum to at most 4 x 2 x 31 x 128 (eight could not);
 //   Q6_K: 6-bit quants <= 63, so two results sum to at most 2 x 2 x 63 x 128;
 //   Q8_0: the stored q + 128 would saturate, so the kernel flips it back to q (XOR 0x80) and
 //         takes |q| x sign(a, q) (`vpsignb`), pairs at most 2 x 128 x 127, one `vpmaddwd` each.
@@ -220,18 +222,27 @@ inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
 
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
 // 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its int16
-// sums are scaled per row by one `vpmaddwd` with the rows' scales.
-template <int kT>
+// sums are scaled per row by one `vpmaddwd` with the rows' scales (two for Q5_K, whose int16
+// sums hold four chunks). kFive: Q5_K, whose blocks add the fifth bits (packed_q5_k.cpp): bits
+// 2p + h of high-bit chunk c belong to the weights of chunk 8p + c's sub-block 2p + h.
+template <bool kFive, int kT>
 void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                size_t y_stride) {
-  constexpr size_t kPrefetch = kQ4KBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
+  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
+  constexpr size_t kPrefetch = kBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
+  constexpr int kChunksPerSum = kFive ? 4 : 8;                 // int16 headroom, see the top
   const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
-    unpack_q4_k_scales(blk + kQ4KRawScales, sm);
+    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    unpack_q4_k_scales(blk, sm);
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -241,22 +252,30 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
         // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step.
-        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetch, kQ4KBlockBytes, 4 * g + p, 8);
+        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetch, kBlockBytes, 4 * g + p, 8);
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           __m256i w[8];
           for (int c = 0; c < 8; ++c) {
-            const __m256i v = load(blk + kQ4KQuants + 64 * (8 * p + c) + 32 * g);
+            const __m256i v = load(blk + kQuants + 64 * (8 * p + c) + 32 * g);
             w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
+            if constexpr (kFive) {
+              // Bit 2p + h of each byte to bit 4 (16-bit shifts whose stray bits the mask drops).
+              const __m256i bits = _mm256_srl_epi16(load(blk + kQ5KHigh + 64 * c + 32 * g),
+                                                    _mm_cvtsi32_si128(2 * p + h));
+              w[c] = _mm256_or_si256(w[c], _mm256_and_si256(_mm256_slli_epi16(bits, 4), bit4));
+            }
           }
           const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
 #pragma GCC unroll 8
           for (int t = 0; t < kT; ++t) {
             const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs) + 64 * p + 32 * h;
-            __m256i s = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
-            for (int c = 1; c < 8; ++c) {
-              s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], broadcast_quads(qs + 4 * c)));
+            for (int c0 = 0; c0 < 8; c0 += kChunksPerSum) {
+              __m256i s = _mm256_maddubs_epi16(w[c0], broadcast_quads(qs + 4 * c0));
+              for (int c = c0 + 1; c < c0 + kChunksPerSum; ++c) {
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], broadcast_quads(qs + 4 * c)));
+              }
+              total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(s, sc));
             }
-            total[t] = _mm256_add_epi32(total[t], _mm256_madd_epi16(s, sc));
           }
         }
       }
@@ -266,8 +285,8 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         m16[p] = _mm256_cvtepu8_epi16(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + kQ4KMins + 32 * p + 16 * g)));
       }
-      const __m256 dw = load_halves(blk + kQ4KD + 16 * g);
-      const __m256 dmin = load_halves(blk + kQ4KDmin + 16 * g);
+      const __m256 dw = load_halves(blk + kD + 16 * g);
+      const __m256 dmin = load_halves(blk + kDmin + 16 * g);
       for (int t = 0; t < kT; ++t) {
         __m256i mins = _mm256_madd_epi16(m16[0], pair_sums(a[t], 0));
         for (int p = 1; p < 4; ++p) {
@@ -398,7 +417,7 @@ void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   }
 }
 
-// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q6_K.
+// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q6_K, 4 Q5_K.
 template <int kFormat, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
@@ -411,8 +430,8 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
       pass_32<true, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else if constexpr (kFormat == 1) {
       pass_32<false, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
-    } else if constexpr (kFormat == 2) {
-      pass_q4_k<kT>(nb, group, a, act_stride, out, y_stride);
+    } else if constexpr (kFormat == 2 || kFormat == 4) {
+      pass_q4_k<kFormat == 4, kT>(nb, group, a, act_stride, out, y_stride);
     } else {
       pass_q6_k<kT>(nb, group, a, act_stride, out, y_stride);
     }
@@ -446,6 +465,11 @@ void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const v
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<4>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
