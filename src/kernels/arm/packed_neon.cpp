@@ -1,11 +1,11 @@
 // NEON kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp), with
-// the ARMv8.2 dot
-// product: a 128-bit register holds the same four weight bytes of four rows, so a 64-byte chunk
-// of a group is four registers (rows 0-3, 4-7, 8-11, 12-15), and one `sdot` by element
-// (`vdotq_laneq_s32`, four activation bytes picked from a loaded 16-byte vector) advances four
-// rows' dots. `sdot` is signed x signed: Q4_0's nibbles (0..15) are valid signed bytes (the
-// offset 8 comes out with the activation sums, as in the reference); Q8_0's stored q + 128
-// XOR 0x80 is q again, whose plain dot equals the reference's sum (q + 128) a - 128 sum exactly.
+// the ARMv8.2 dot product: a 128-bit register holds the same four weight bytes of four rows, so
+// a 64-byte chunk of a group is four registers (rows 0-3, 4-7, 8-11, 12-15), and one `sdot` by
+// element (`vdotq_laneq_s32`, four activation bytes picked from a loaded 16-byte vector)
+// advances four rows' dots. `sdot` is signed x signed: Q4_0's nibbles (0..15) are valid signed
+// bytes (the offset 8 comes out with the activation sums, as in the reference); Q8_0's stored
+// q + 128 XOR 0x80 is q again, whose plain dot equals the reference's sum (q + 128) a - 128 sum
+// exactly.
 //
 // A pass covers `kQ` row quads and `kT` tokens with kQ x kT <= 4 float accumulators: all
 // sixteen rows for one token (decoding streams each block once, with prefetching), fewer rows

@@ -1,8 +1,8 @@
 // AVX2 kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp,
-// packed_q6_k.cpp), for
-// CPUs without AVX-512: a 256-bit register holds the same four weight bytes of eight rows, so a
-// 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15 at offset 32), and
-// every block is computed for the two row halves in turn, each with its own float accumulator.
+// packed_q6_k.cpp), for CPUs without AVX-512: a 256-bit register holds the same four weight bytes
+// of eight rows, so a 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15
+// at offset 32), and every block is computed for the two row halves in turn, each with its own
+// float accumulator.
 //
 // Without `vpdpbusd`, the u8 x s8 dot of four bytes per int32 lane is `vpmaddubsw` (u8 x s8
 // products summed in int16 pairs, saturating) then `vpmaddwd` (pairs summed to int32, by ones or
