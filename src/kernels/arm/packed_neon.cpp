@@ -1,4 +1,5 @@
-// NEON kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp), with
+// NEON kernels of the packed layouts (packed_weights.hpp, packed_q4_k.cpp, packed_q5_k.cpp,
+// packed_q6_k.cpp), with
 // the ARMv8.2 dot product: a 128-bit register holds the same four weight bytes of four rows, so
 // a 64-byte chunk of a group is four registers (rows 0-3, 4-7, 8-11, 12-15), and one `sdot` by
 // element (`vdotq_laneq_s32`, four activation bytes picked from a loaded 16-byte vector)
@@ -21,6 +22,9 @@
 #include "kernels/arm/packed_neon.hpp"
 
 #include <arm_neon.h>
+
+#include <cstddef>
+#include <cstring>
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
@@ -253,6 +257,90 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   }
 }
 
+// Four int8 (one quad's Q6_K scales) as int32. Reads 8 bytes: still inside the block.
+inline int32x4_t load_s8x4(const uint8_t* p) {
+  return vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(p)))));
+}
+
+// Q6_K: rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens. Sub-block j_lo = 8h + 2u + k4 takes
+// the low nibbles of ql chunks 16h + 8u + 4k4 + c (c in 0..3) and field u of qh chunks
+// 8h + 4k4 + c; sub-block j_hi = j_lo + 4 their high nibbles and field 2 + u (packed_q6_k.cpp).
+// Each pair is joined into signed bytes q in [0, 63] once for the kT tokens, and
+// total = sum_j sc_j (dot_j - 32 bsums[j]), exactly as the reference. The activation rows may be
+// any number of bytes apart: their d and sums are read by memcpy.
+template <int kT, int kQ>
+void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0,
+               float* y, size_t y_stride) {
+  float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
+  for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
+  const uint8x16_t nibble = vdupq_n_u8(0x0F);
+  const uint8x16_t top = vdupq_n_u8(0x30);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
+    if constexpr (kQ == 4 && kT == 1) {
+      // Decoding streams the weights once: ask for them a few blocks ahead.
+      for (size_t line = 0; line < kQ6KBlockBytes; line += 64) {
+        __builtin_prefetch(blk + 4 * kQ6KBlockBytes + line);
+      }
+    }
+    const uint8_t* a[kT];
+    float da[kT];
+    int16_t bsums[kT][16];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+      std::memcpy(&da[t], a[t] + offsetof(BlockQ8_K, d), sizeof(float));
+      std::memcpy(bsums[t], a[t] + offsetof(BlockQ8_K, bsums), sizeof(bsums[t]));
+    }
+    for (int i = 0; i < kQ; ++i) {
+      const int q = q0 + i;
+      int32x4_t total[kT];
+      for (int t = 0; t < kT; ++t) total[t] = vdupq_n_s32(0);
+      for (int h = 0; h < 2; ++h) {
+        for (int u = 0; u < 2; ++u) {
+          for (int k4 = 0; k4 < 2; ++k4) {
+            int8x16_t lo[4];
+            int8x16_t hi[4];
+            for (int c = 0; c < 4; ++c) {
+              const uint8x16_t v = vld1q_u8(blk + q6_k_ql_chunk(h, u, 4 * k4 + c) + 16 * q);
+              const uint8x16_t f = vld1q_u8(blk + q6_k_qh_chunk(h, 4 * k4 + c) + 16 * q);
+              // Field u (bits 2u, 2u + 1) and field 2 + u to bits 4-5 (a negative count shifts
+              // right).
+              const uint8x16_t f_lo = vshlq_u8(f, vdupq_n_s8(static_cast<int8_t>(4 - 2 * u)));
+              const uint8x16_t f_hi = vshlq_u8(f, vdupq_n_s8(static_cast<int8_t>(-2 * u)));
+              lo[c] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, nibble), vandq_u8(f_lo, top)));
+              hi[c] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), vandq_u8(f_hi, top)));
+            }
+            const int j_lo = 8 * h + 2 * u + k4;
+            const int j_hi = j_lo + 4;
+            const int32x4_t sc_lo = load_s8x4(blk + kQ6KScales + 16 * j_lo + 4 * q);
+            const int32x4_t sc_hi = load_s8x4(blk + kQ6KScales + 16 * j_hi + 4 * q);
+#pragma GCC unroll 4
+            for (int t = 0; t < kT; ++t) {
+              const auto* qs = reinterpret_cast<const int8_t*>(a[t] + offsetof(BlockQ8_K, qs));
+              const int32x4_t d_lo = dot_lanes(vdupq_n_s32(-32 * bsums[t][j_lo]), lo[0], lo[1],
+                                               lo[2], lo[3], vld1q_s8(qs + 16 * j_lo));
+              const int32x4_t d_hi = dot_lanes(vdupq_n_s32(-32 * bsums[t][j_hi]), hi[0], hi[1],
+                                               hi[2], hi[3], vld1q_s8(qs + 16 * j_hi));
+              total[t] = vmlaq_s32(vmlaq_s32(total[t], d_lo, sc_lo), d_hi, sc_hi);
+            }
+          }
+        }
+      }
+      const float32x4_t dw = load_halves(blk + kQ6KD + 8 * q);
+      for (int t = 0; t < kT; ++t) {
+        acc[kQ * t + i] =
+            vfmaq_f32(acc[kQ * t + i], vcvtq_f32_s32(total[t]), vmulq_f32(dw, vdupq_n_f32(da[t])));
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    for (int i = 0; i < kQ; ++i) {
+      vst1q_f32(y + static_cast<size_t>(t) * y_stride + 4 * static_cast<size_t>(q0 + i),
+                acc[kQ * t + i]);
+    }
+  }
+}
+
 // All sixteen rows times kT tokens, in passes of kQuadsPerPass<kT> row quads.
 template <int kFormat, int kT>
 void tokens(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
@@ -263,13 +351,15 @@ void tokens(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_str
       pass<true, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
     } else if constexpr (kFormat == 1) {
       pass<false, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
+    } else if constexpr (kFormat == 4) {
+      pass_q6_k<kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
     } else {
       pass_q4_k<kFormat == 3, kT, kQ>(nb, group, act, act_stride, q0, y, y_stride);
     }
   }
 }
 
-// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q5_K.
+// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q5_K, 4 Q6_K.
 template <int kFormat>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
@@ -301,6 +391,11 @@ void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<3>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<4>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::neon
