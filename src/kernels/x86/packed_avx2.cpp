@@ -152,6 +152,9 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
       // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead (unless this
       // CPU's hardware prefetchers do better alone, stream_prefetch.hpp).
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
+    } else if constexpr (kT == 1) {
+      x86::prefetch_page_start(group + Pairs::half(b) + x86::kPageStartLeadBytes,
+                               Pairs::kPairBytes / 2, x86::kPageStartLines);
     }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {

@@ -17,6 +17,25 @@ inline void prefetch_lines(const uint8_t* p, size_t lines) {
   for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
 }
 
+// Where the hardware prefetchers stream alone (stream_prefetch.hpp), a decoding pass still asks
+// for the first lines of each 4 KiB page a little before it gets there. Why: the prefetchers
+// appear to restart at every 4 KiB boundary, even inside a huge page, and the first misses of
+// each page then wait for DRAM. On the AMD EPYC Zen 5 host, a harness alternating variants
+// against a read loop: Q8_0 0.94-0.95 of the read loop with 2 lines 1 KiB ahead against
+// 0.84-0.86 without (Q4_0 0.77-0.95 against 0.71-0.77); 4, 6, 8 lines or 0.75 and 1.5 KiB ahead
+// did worse (docs/PERFORMANCE.md, "Page starts").
+inline constexpr size_t kPageStartLeadBytes = 1024;
+inline constexpr size_t kPageStartLines = 2;
+
+// Prefetches the first `lines` cache lines of the 4 KiB page that [p, p + bytes) runs into, if
+// it runs into one (a prefetch never faults, so the page may lie past the data).
+inline void prefetch_page_start(const uint8_t* p, size_t bytes, size_t lines) {
+  const auto first = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t last = first + bytes;
+  if (first >> 12 == last >> 12) return;
+  prefetch_lines(reinterpret_cast<const uint8_t*>(last & ~uintptr_t{4095}), lines);
+}
+
 // Prefetches part `part` of `parts` of the cache lines of [p, p + bytes) into L2.
 inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
   const size_t lines = (bytes + 63) / 64;
