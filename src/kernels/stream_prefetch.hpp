@@ -1,7 +1,8 @@
 // How the decoding kernels of the 32-weight packed types (Q4_0, Q8_0) get their weight lines from
 // DRAM ahead of use: by software prefetch a few KiB ahead (x86/prefetch.hpp), or from the CPU's
-// hardware prefetchers alone. The x86 tables come in both variants; the dispatcher picks one per
-// CPU, and `CAPIBARA_PREFETCH=software|hardware` overrides its choice.
+// hardware prefetchers, helped only at the start of each 4 KiB page (`prefetch_page_start`). The
+// x86 tables come in both variants; the dispatcher picks one per CPU, and
+// `CAPIBARA_PREFETCH=software|hardware` overrides its choice.
 //
 // Why per CPU: the same kernels on two machines disagree. On the Intel Xeon of the first sessions,
 // prefetching 3 KiB ahead raised TinyLlama Q4_0 decoding from 45.5 to 48.7 tok/s. On an AMD EPYC

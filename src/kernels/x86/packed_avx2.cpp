@@ -150,7 +150,7 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
     const uint8_t* scales = group + Pairs::scales(b);
     if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kSoftware) {
       // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead (unless this
-      // CPU's hardware prefetchers do better alone, stream_prefetch.hpp).
+      // CPU's hardware prefetchers do better, given each 4 KiB page's start: stream_prefetch.hpp).
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     } else if constexpr (kT == 1) {
       x86::prefetch_page_start(group + Pairs::half(b) + x86::kPageStartLeadBytes,

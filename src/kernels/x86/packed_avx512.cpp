@@ -88,7 +88,8 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   for (int64_t b = 0; b < nb; ++b) {
     // Every pass streams the weights (decoding reads each once; batches of a few sequences are
     // as memory-bound): ask for the lines kPrefetchBytes ahead, unless this CPU's hardware
-    // prefetchers stream a decoding pass better alone (stream_prefetch.hpp).
+    // prefetchers stream a decoding pass better, given each 4 KiB page's start
+    // (stream_prefetch.hpp).
     if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     } else {

@@ -21,8 +21,8 @@ inline void prefetch_lines(const uint8_t* p, size_t lines) {
 // for the first lines of each 4 KiB page a little before it gets there. Why: the prefetchers
 // appear to restart at every 4 KiB boundary, even inside a huge page, and the first misses of
 // each page then wait for DRAM. On the AMD EPYC Zen 5 host, a harness alternating variants
-// against a read loop: Q8_0 0.94-0.95 of the read loop with 2 lines 1 KiB ahead against
-// 0.84-0.86 without (Q4_0 0.77-0.95 against 0.71-0.77); 4, 6, 8 lines or 0.75 and 1.5 KiB ahead
+// against a read loop: Q8_0 0.84-0.95 of the read loop with 2 lines 1 KiB ahead against
+// 0.78-0.86 without (Q4_0 0.73-0.95 against 0.71-0.77); 4, 6, 8 lines or 0.75 and 1.5 KiB ahead
 // did worse (docs/PERFORMANCE.md, "Page starts").
 inline constexpr size_t kPageStartLeadBytes = 1024;
 inline constexpr size_t kPageStartLines = 2;
