@@ -1,10 +1,10 @@
 // How fast one core (or all) streams packed weights from DRAM through the decode kernels,
-// against a plain read loop over the same 1 GiB on huge pages. Decoding is memory-bound, and on
-// a machine of a few cores the limit is what each core keeps in flight: this is the figure a
-// decode kernel change must move (docs/PERFORMANCE.md, "Fewer instructions per weight byte").
-// The matrices are 2048 weights wide, like TinyLlama's attention; the bytes are a constant
-// pattern whose fp16 scales are normal numbers (subnormal halves cost a microcode assist in
-// `vcvtph2ps`, which would measure something else). Run `capibara_microbench
+// against the read loops of `bench --roofline` over the same 1 GiB on huge pages. Decoding is
+// memory-bound, and on a machine of a few cores the limit is what each core keeps in flight: this
+// is the figure a decode kernel change must move (docs/PERFORMANCE.md, "Fewer instructions per
+// weight byte"). The matrices are 2048 weights wide, like TinyLlama's attention; the bytes are a
+// constant pattern whose fp16 scales are normal numbers (subnormal halves cost a microcode assist
+// in `vcvtph2ps`, which would measure something else). Run `capibara_microbench
 // --benchmark_filter=Stream` on an otherwise idle machine.
 #include <benchmark/benchmark.h>
 
@@ -37,9 +37,8 @@ const HugePageBuffer& stream_buffer() {
   return buffer;
 }
 
-void BM_StreamRead(benchmark::State& state, int n_threads) {
+void BM_StreamRead(benchmark::State& state, const tools::ReadLoop* loop, int n_threads) {
   const HugePageBuffer& buffer = stream_buffer();
-  const tools::PeakLoops& loops = tools::peak_loops_for(active_kernels().isa);
   const size_t per_thread = buffer.size() / static_cast<size_t>(n_threads) / 256 * 256;
   ThreadPool pool(n_threads);
   std::vector<uint64_t> sums(static_cast<size_t>(n_threads));
@@ -47,7 +46,7 @@ void BM_StreamRead(benchmark::State& state, int n_threads) {
     pool.parallel_for(n_threads, [&](int64_t begin, int64_t end, int) {
       for (int64_t t = begin; t < end; ++t) {
         sums[static_cast<size_t>(t)] =
-            loops.read(buffer.data() + per_thread * static_cast<size_t>(t), per_thread);
+            loop->read(buffer.data() + per_thread * static_cast<size_t>(t), per_thread);
       }
     });
     benchmark::DoNotOptimize(sums.data());
@@ -83,11 +82,17 @@ const bool kRegistered = [] {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> thread_counts{1};
   if (hw > 1) thread_counts.push_back(hw);
-  for (const int n_threads : thread_counts) {
-    benchmark::RegisterBenchmark(("Stream/read/threads:" + std::to_string(n_threads)).c_str(),
-                                 BM_StreamRead, n_threads)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+  // The read loops of `bench --roofline` (tools/peak_loops.hpp); its bound is the fastest.
+  for (const tools::ReadLoop& loop : tools::peak_loops_for(active_kernels().isa).reads) {
+    std::string name(loop.name);
+    std::replace(name.begin(), name.end(), ' ', '_');
+    for (const int n_threads : thread_counts) {
+      benchmark::RegisterBenchmark(
+          ("Stream/read/" + name + "/threads:" + std::to_string(n_threads)).c_str(), BM_StreamRead,
+          &loop, n_threads)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
   }
   // Both prefetch variants of the x86 tables (stream_prefetch.hpp), each kernel once: the
   // variants share their K-quant kernels.

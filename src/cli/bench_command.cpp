@@ -107,11 +107,16 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
   size_t test_width = 6;
   for (const auto& row : rows) test_width = std::max(test_width, row.result.test.size());
   if (peaks) {
+    std::string by_loop;
+    for (const auto& [loop, rate] : peaks->read_loop_best) {
+      by_loop += fmt::format("{}{} {:.1f}", by_loop.empty() ? "" : ", ", loop, rate / 1e9);
+    }
     fmt::print(
         "roofline ({} loops, {} threads): read {:.1f} GB/s (best of {} passes on huge pages, "
-        "worst {:.1f}; {:.1f} on 4 KiB pages), int8 {:.0f} GOPS, fp32 {:.0f} GFLOPS\n",
+        "worst {:.1f}; best by loop: {}; {:.1f} on 4 KiB pages), int8 {:.0f} GOPS, fp32 {:.0f} "
+        "GFLOPS\n",
         peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9, peaks->read_passes,
-        peaks->read_bytes_per_s_worst / 1e9, peaks->read_bytes_per_s_small_pages / 1e9,
+        peaks->read_bytes_per_s_worst / 1e9, by_loop, peaks->read_bytes_per_s_small_pages / 1e9,
         peaks->int8_ops_per_s / 1e9, peaks->fp32_flops_per_s / 1e9);
   }
   if (info == nullptr) return;
@@ -209,6 +214,8 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
     j["results"].push_back(std::move(e));
   }
   if (peaks) {
+    nlohmann::ordered_json by_loop = nlohmann::ordered_json::object();
+    for (const auto& [loop, rate] : peaks->read_loop_best) by_loop[loop] = rate;
     j["roofline"] = {{"loops", peaks->loops},
                      {"threads", peaks->n_threads},
                      {"buffer_bytes", peaks->buffer_bytes},
@@ -216,6 +223,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                      {"read_bytes_per_s_worst", peaks->read_bytes_per_s_worst},
                      {"read_passes", peaks->read_passes},
                      {"read_bytes_per_s_each_pass", peaks->read_pass_rates},
+                     {"read_bytes_per_s_by_loop", by_loop},
                      {"read_bytes_per_s_small_pages", peaks->read_bytes_per_s_small_pages},
                      {"int8_ops_per_s", peaks->int8_ops_per_s},
                      {"fp32_flops_per_s", peaks->fp32_flops_per_s}};

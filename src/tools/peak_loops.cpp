@@ -54,11 +54,13 @@ int32_t int8_generic(int64_t iterations) {
   return static_cast<int32_t>(s);
 }
 
+constexpr ReadLoop kGenericReads[] = {{"plain", read_generic}};
+
 }  // namespace
 
 const PeakLoops& generic_peak_loops() {
-  static const PeakLoops loops{"generic",          read_generic, fp32_generic,
-                               2 * kGenericChains, int8_generic, 2 * kGenericChains};
+  static const PeakLoops loops{"generic",          kGenericReads, fp32_generic,
+                               2 * kGenericChains, int8_generic,  2 * kGenericChains};
   return loops;
 }
 

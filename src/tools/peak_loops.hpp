@@ -1,4 +1,4 @@
-// The tight loops `measure_machine_peaks` times, one set per instruction set: a streaming read
+// The tight loops `measure_machine_peaks` times, one set per instruction set: streaming reads
 // of a large buffer, independent chains of fp32 fused multiply-adds and of int8 dot products
 // (the instructions the quantized kernels are built on). Internal to tools/roofline.
 //
@@ -11,16 +11,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "kernels/kernel_table.hpp"
 
 namespace capibara::tools {
 
+// Reads `n_bytes` (a multiple of 256) at `p` (64-byte aligned); returns a checksum.
+struct ReadLoop {
+  std::string_view name;  // "plain", "page starts"
+  uint64_t (*read)(const uint8_t* p, size_t n_bytes);
+};
+
 struct PeakLoops {
   std::string_view name;  // "avx512", "avx2", "generic"
-  // Reads `n_bytes` (a multiple of 256) at `p` (64-byte aligned); returns a checksum.
-  uint64_t (*read)(const uint8_t* p, size_t n_bytes);
+  // Every way of streaming memory the set knows; the bandwidth is the fastest. Why several: a
+  // plain loop leaves the work to the hardware prefetchers, and on some CPUs a loop that helps
+  // them (as the decoding kernels do, x86/prefetch.hpp) reads faster. A bound measured with the
+  // plain loop alone was beaten by the kernels themselves.
+  std::span<const ReadLoop> reads;
   // `iterations` rounds of the fp32 FMA chains; returns their sum (kept so the work stays).
   float (*fp32)(int64_t iterations);
   int64_t fp32_flops_per_iteration;  // 2 per multiply-add

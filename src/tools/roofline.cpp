@@ -47,17 +47,28 @@ void first_touch(ThreadPool& pool, uint8_t* raw, size_t slice) {
 }
 
 // Bytes per second of one pass of the pool's threads over their slices of `raw`.
-double read_pass(ThreadPool& pool, const PeakLoops& loops, const uint8_t* raw, size_t slice) {
+double read_pass(ThreadPool& pool, const ReadLoop& loop, const uint8_t* raw, size_t slice) {
   const int n = pool.size();
   const auto start = Clock::now();
   pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     uint64_t sum = 0;
     for (int64_t t = begin; t < end; ++t) {
-      sum += loops.read(raw + static_cast<size_t>(t) * slice, slice);
+      sum += loop.read(raw + static_cast<size_t>(t) * slice, slice);
     }
     g_sink_u64 = g_sink_u64 + sum;
   });
   return static_cast<double>(slice) * n / seconds_since(start);
+}
+
+// One pass with each of the loops, the first one `first`; each loop's rate into `rates`.
+void read_passes(ThreadPool& pool, const PeakLoops& loops, const uint8_t* raw, size_t slice,
+                 size_t first, std::vector<double>& rates) {
+  const size_t n = loops.reads.size();
+  rates.assign(n, 0.0);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t loop = (first + k) % n;
+    rates[loop] = read_pass(pool, loops.reads[loop], raw, slice);
+  }
 }
 
 // Operations per second of `run(iterations)` on every thread at once, `ops` per iteration.
@@ -92,14 +103,26 @@ ReadProbe::ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes)
     : pool_(n_threads),
       loops_(&peak_loops_for(isa)),
       slice_(read_slice(buffer_bytes, pool_.size())),
-      buffer_(slice_ * static_cast<size_t>(pool_.size())) {
+      buffer_(slice_ * static_cast<size_t>(pool_.size())),
+      loop_best_(loops_->reads.size(), 0.0) {
   first_touch(pool_, buffer_.data(), slice_);
 }
 
 double ReadProbe::pass() {
-  const double rate = read_pass(pool_, *loops_, buffer_.data(), slice_);
+  std::vector<double> each;
+  read_passes(pool_, *loops_, buffer_.data(), slice_, rates_.size(), each);
+  for (size_t k = 0; k < each.size(); ++k) loop_best_[k] = std::max(loop_best_[k], each[k]);
+  const double rate = *std::max_element(each.begin(), each.end());
   rates_.push_back(rate);
   return rate;
+}
+
+std::vector<std::pair<std::string, double>> ReadProbe::loop_best() const {
+  std::vector<std::pair<std::string, double>> best;
+  for (size_t k = 0; k < loop_best_.size(); ++k) {
+    best.emplace_back(std::string(loops_->reads[k].name), loop_best_[k]);
+  }
+  return best;
 }
 
 double ReadProbe::best_bytes_per_s() const {
@@ -115,6 +138,7 @@ void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks) {
   peaks.read_bytes_per_s_worst = probe.worst_bytes_per_s();
   peaks.read_passes = probe.passes();
   peaks.read_pass_rates = probe.pass_rates();
+  peaks.read_loop_best = probe.loop_best();
 }
 
 MachinePeaks measure_machine_peaks(ReadProbe& probe) {
@@ -132,9 +156,12 @@ MachinePeaks measure_machine_peaks(ReadProbe& probe) {
     const size_t slice = read_slice(peaks.buffer_bytes, pool.size());
     AlignedBuffer small(peaks.buffer_bytes);
     first_touch(pool, small.data(), slice);
+    std::vector<double> each;
     for (int pass = 0; pass < kBandwidthPasses; ++pass) {
-      peaks.read_bytes_per_s_small_pages =
-          std::max(peaks.read_bytes_per_s_small_pages, read_pass(pool, loops, small.data(), slice));
+      read_passes(pool, loops, small.data(), slice, static_cast<size_t>(pass), each);
+      for (const double rate : each) {
+        peaks.read_bytes_per_s_small_pages = std::max(peaks.read_bytes_per_s_small_pages, rate);
+      }
     }
   }
   peaks.fp32_flops_per_s = measure_compute(

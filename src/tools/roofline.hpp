@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/huge_page_buffer.hpp"
@@ -41,6 +42,8 @@ struct MachinePeaks {
   double read_bytes_per_s_worst = 0.0;  // worst of the same passes: how much the machine moves
   int read_passes = 0;
   std::vector<double> read_pass_rates;  // bytes/s of each of those passes, in the order they ran
+  // Each read loop's best over the same passes (a pass's rate is its fastest loop's).
+  std::vector<std::pair<std::string, double>> read_loop_best;
   // The same on 4 KiB pages: what a model reading its weights straight from the mapped file
   // (no repacking, or transparent huge pages off) can hope for.
   double read_bytes_per_s_small_pages = 0.0;
@@ -51,12 +54,14 @@ struct MachinePeaks {
 struct PeakLoops;
 
 // Read bandwidth of `n_threads` threads, each streaming its slice of a buffer of `buffer_bytes`
-// on huge pages (as the packed weights are) with the read loop of `isa`; one pass per call.
+// on huge pages (as the packed weights are) with the read loops of `isa`; one pass per call.
 class ReadProbe {
  public:
   ReadProbe(int n_threads, kernels::Isa isa, size_t buffer_bytes);
 
-  // Streams the buffer once; returns the pass's bytes per second and records it.
+  // Streams the buffer once with each read loop (starting with a different one each pass, so
+  // that none always follows the model's runs); records and returns the fastest loop's bytes
+  // per second.
   double pass();
 
   // Best and worst of the passes so far (0 before the first).
@@ -68,6 +73,8 @@ class ReadProbe {
   size_t buffer_bytes() const { return slice_ * static_cast<size_t>(pool_.size()); }
   ThreadPool& pool() { return pool_; }
   const PeakLoops& loops() const { return *loops_; }
+  // Each read loop's best pass so far, in the loops' order.
+  std::vector<std::pair<std::string, double>> loop_best() const;
 
  private:
   ThreadPool pool_;
@@ -75,6 +82,7 @@ class ReadProbe {
   size_t slice_;  // bytes per thread
   HugePageBuffer buffer_;
   std::vector<double> rates_;
+  std::vector<double> loop_best_;  // bytes/s, one per read loop
 };
 
 // Measures the machine with the probe's threads: a few read passes of the probe (each thread

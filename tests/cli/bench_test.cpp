@@ -129,6 +129,17 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
   ASSERT_EQ(passes.size(), 10u);
   EXPECT_EQ(*std::max_element(passes.begin(), passes.end()), best);
   EXPECT_EQ(*std::min_element(passes.begin(), passes.end()), worst);
+  // Each pass streams with every read loop of the ISA and counts the fastest, so the bound is
+  // the best loop's best pass.
+  const auto& by_loop = roof.at("read_bytes_per_s_by_loop");
+  ASSERT_FALSE(by_loop.empty()) << roof;
+  EXPECT_TRUE(by_loop.contains("plain")) << roof;
+  double best_loop = 0.0;
+  for (const auto& [loop, rate] : by_loop.items()) {
+    EXPECT_GT(rate.get<double>(), 0.0) << loop;
+    best_loop = std::max(best_loop, rate.get<double>());
+  }
+  EXPECT_EQ(best_loop, best);
   size_t run = 0;  // measured runs of the whole benchmark, in order; pass 5 + run came before
   for (const auto& res : j.at("results")) {
     const double bound = res.at("bound_tokens_per_s").get<double>();
