@@ -3,6 +3,7 @@
 // each returns the plain 64-bit sum of the buffer. Timing is never checked here.
 #include "tools/peak_loops.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -60,7 +61,8 @@ TEST(PeakLoops, X86SetsHelpThePrefetchersAtPageStarts) {
     if (loops == nullptr) GTEST_SKIP() << "not an x86-64 build";
     std::vector<std::string_view> names;
     for (const ReadLoop& loop : loops->reads) names.push_back(loop.name);
-    EXPECT_EQ(names, (std::vector<std::string_view>{"plain", "page starts"})) << loops->name;
+    EXPECT_NE(std::find(names.begin(), names.end(), "plain"), names.end()) << loops->name;
+    EXPECT_NE(std::find(names.begin(), names.end(), "page starts"), names.end()) << loops->name;
   }
 }
 
