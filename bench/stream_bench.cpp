@@ -94,10 +94,13 @@ const bool kRegistered = [] {
           ->UseRealTime();
     }
   }
-  // Both prefetch variants of the x86 tables (stream_prefetch.hpp), each kernel once: the
-  // variants share their K-quant kernels.
+  // Both prefetch variants of the x86 tables (stream_prefetch.hpp), each kernel once.
+  const std::vector<const KernelTable*> tables = available_kernel_table_variants();
   std::vector<PackedGemmFn> registered;
-  for (const KernelTable* table : available_kernel_table_variants()) {
+  for (const KernelTable* table : tables) {
+    const bool variants = std::count_if(tables.begin(), tables.end(), [&](const KernelTable* t) {
+                            return t->isa == table->isa;
+                          }) > 1;
     for (const GgmlType type :
          {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
       const PackedGemmFn kernel = packed_gemm_kernel(*table, type);
@@ -106,7 +109,6 @@ const bool kRegistered = [] {
         continue;
       }
       registered.push_back(kernel);
-      const bool variants = type == GgmlType::kQ4_0 || type == GgmlType::kQ8_0;
       for (const int n_threads : thread_counts) {
         const std::string name =
             "Stream/decode/" + std::string(isa_name(table->isa)) +

@@ -74,9 +74,12 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
       software ? avx2::packed_gemm_q4_0 : avx2::packed_gemm_q4_0_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
       software ? avx2::packed_gemm_q8_0 : avx2::packed_gemm_q8_0_hardware_prefetch;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = avx2::packed_gemm_q4_k;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] = avx2::packed_gemm_q5_k;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = avx2::packed_gemm_q6_k;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] =
+      software ? avx2::packed_gemm_q4_k : avx2::packed_gemm_q4_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] =
+      software ? avx2::packed_gemm_q5_k : avx2::packed_gemm_q5_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] =
+      software ? avx2::packed_gemm_q6_k : avx2::packed_gemm_q6_k_hardware_prefetch;
   return t;
 }
 

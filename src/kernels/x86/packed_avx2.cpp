@@ -228,7 +228,7 @@ inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
 // sums are scaled per row by one `vpmaddwd` with the rows' scales (two for Q5_K, whose int16
 // sums hold four chunks). kFive: Q5_K, whose blocks add the fifth bits (packed_q5_k.cpp): bits
 // 2p + h of high-bit chunk c belong to the weights of chunk 8p + c's sub-block 2p + h.
-template <bool kFive, int kT>
+template <bool kFive, StreamPrefetch kPrefetch, int kT>
 void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                size_t y_stride) {
   constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
@@ -236,8 +236,8 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
   constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
-  constexpr size_t kPrefetch = kBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
-  constexpr int kChunksPerSum = kFive ? 4 : 8;                 // int16 headroom, see the top
+  constexpr size_t kAhead = kBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
+  constexpr int kChunksPerSum = kFive ? 4 : 8;              // int16 headroom, see the top
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
@@ -254,8 +254,16 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       __m256i total[kT];
       for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
-        // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step.
-        if constexpr (kT == 1) x86::prefetch_part(blk + kPrefetch, kBlockBytes, 4 * g + p, 8);
+        // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+        // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
+        if constexpr (kT == 1) {
+          x86::prefetch_part(blk + kAhead, kBlockBytes, 4 * g + p, 8);
+          if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+            constexpr size_t kEighth = kBlockBytes / 8;
+            x86::prefetch_page_start(blk + kEighth * (4 * g + p) + x86::kPageStartLeadBytes,
+                                     kEighth, x86::kPageStartLines);
+          }
+        }
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           __m256i w[8];
           for (int c = 0; c < 8; ++c) {
@@ -367,10 +375,10 @@ inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* con
 
 // total = sum_j sc_j (dot_j - 32 bsums[j]): starts from -32 sum_j sc_j bsums[j], one
 // `vpmaddwd` per sub-block pair with the rows' scales (sc_j, sc_j+1) side by side.
-template <int kT>
+template <StreamPrefetch kPrefetch, int kT>
 void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                size_t y_stride) {
-  constexpr size_t kPrefetch = kQ6KBlockBytes * 3 / 2 / 64 * 64;
+  constexpr size_t kAhead = kQ6KBlockBytes * 3 / 2 / 64 * 64;
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -398,9 +406,16 @@ void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       }
       for (int h = 0; h < 2; ++h) {
         for (int k4 = 0; k4 < 2; ++k4) {
-          // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step.
+          // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+          // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
           if constexpr (kT == 1) {
-            x86::prefetch_part(blk + kPrefetch, kQ6KBlockBytes, 4 * g + 2 * h + k4, 8);
+            const int step = 4 * g + 2 * h + k4;
+            x86::prefetch_part(blk + kAhead, kQ6KBlockBytes, step, 8);
+            if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+              constexpr size_t kEighth = kQ6KBlockBytes / 8;
+              x86::prefetch_page_start(blk + kEighth * step + x86::kPageStartLeadBytes, kEighth,
+                                       x86::kPageStartLines);
+            }
           }
           q6_unit<0, kT>(blk, g, h, k4, a, total);
           q6_unit<1, kT>(blk, g, h, k4, a, total);
@@ -434,9 +449,9 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
     } else if constexpr (kFormat == 1) {
       pass_32<false, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else if constexpr (kFormat == 2 || kFormat == 4) {
-      pass_q4_k<kFormat == 4, kT>(nb, group, a, act_stride, out, y_stride);
+      pass_q4_k<kFormat == 4, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else {
-      pass_q6_k<kT>(nb, group, a, act_stride, out, y_stride);
+      pass_q6_k<kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     }
   });
 }
@@ -470,14 +485,32 @@ void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
   gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
+void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<2, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<4>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
+void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<4, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   gemm<3>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q6_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<3, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx2

@@ -23,5 +23,12 @@ void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+// The same, asking for page starts in decoding passes too (stream_prefetch.hpp).
+void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride);
+void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride);
 
 }  // namespace capibara::kernels::avx512

@@ -19,6 +19,7 @@
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
+#include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
@@ -79,7 +80,9 @@ inline void unpack_scales(const uint8_t* raw, uint8_t* out) {
   _mm512_store_si512(out + kQ4KMins + 64, _mm512_shuffle_i32x4(p23, p23, _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-template <bool kFive, int kT>
+// Decoding passes ask for the weights a few KiB ahead; where the hardware prefetchers stream
+// (kHardware), for page starts too (stream_prefetch.hpp).
+template <bool kFive, int kT, StreamPrefetch kPrefetch>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
           size_t y_stride) {
   using L = Layout<kFive>;
@@ -101,6 +104,11 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     for (int p = 0; p < 4; ++p) {
       // Every pass streams the weights: ask for them a few KiB ahead, a quarter per pair.
       x86::prefetch_part(blk + L::kPrefetchBytes, L::kBlockBytes, p, 4);
+      if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kHardware) {
+        constexpr size_t kQuarter = L::kBlockBytes / 4;
+        x86::prefetch_page_start(blk + kQuarter * p + x86::kPageStartLeadBytes, kQuarter,
+                                 x86::kPageStartLines);
+      }
       __m512i lo[8];
       __m512i hi[8];
       for (int c = 0; c < 8; ++c) {
@@ -168,13 +176,13 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   }
 }
 
-template <bool kFive>
+template <bool kFive, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    pass<kFive, kT>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                    y + static_cast<size_t>(t) * y_stride, y_stride);
+    pass<kFive, kT, kPrefetch>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+                               y + static_cast<size_t>(t) * y_stride, y_stride);
   });
 }
 
@@ -182,12 +190,24 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
 
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<false>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<true>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx512

@@ -18,6 +18,7 @@
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
+#include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx512 {
@@ -98,7 +99,9 @@ inline void unit(const uint8_t* blk, int h, int k4, const uint8_t* const (&a)[kT
   }
 }
 
-template <int kT>
+// Decoding passes ask for the weights a few KiB ahead; where the hardware prefetchers stream
+// (kHardware), for page starts too (stream_prefetch.hpp).
+template <int kT, StreamPrefetch kPrefetch>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
           size_t y_stride) {
   __m512 acc[kT];
@@ -115,6 +118,11 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
       for (int k4 = 0; k4 < 2; ++k4) {
         // Every pass streams the weights: ask for them a few KiB ahead, a quarter per step.
         x86::prefetch_part(blk + kPrefetchBytes, kQ6KBlockBytes, 2 * h + k4, 4);
+        if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kHardware) {
+          constexpr size_t kQuarter = kQ6KBlockBytes / 4;
+          x86::prefetch_page_start(blk + kQuarter * (2 * h + k4) + x86::kPageStartLeadBytes,
+                                   kQuarter, x86::kPageStartLines);
+        }
         unit<0, kT>(blk, h, k4, a, total);
         unit<1, kT>(blk, h, k4, a, total);
       }
@@ -129,15 +137,27 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t]);
 }
 
+template <StreamPrefetch kPrefetch>
+void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
+          float* y, size_t y_stride) {
+  const auto* a = static_cast<const uint8_t*>(act);
+  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    pass<kT, kPrefetch>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
+                        y + static_cast<size_t>(t) * y_stride, y_stride);
+  });
+}
+
 }  // namespace
 
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    pass<kT>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-             y + static_cast<size_t>(t) * y_stride, y_stride);
-  });
+  gemm<StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q6_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx512

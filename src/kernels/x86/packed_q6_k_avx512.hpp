@@ -10,5 +10,9 @@ namespace capibara::kernels::avx512 {
 // A `PackedGemmFn` (packed_weights.hpp), bit for bit `scalar::packed_gemm_q6_k`.
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+// The same, asking for page starts in decoding passes too (stream_prefetch.hpp).
+void packed_gemm_q6_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride);
 
 }  // namespace capibara::kernels::avx512

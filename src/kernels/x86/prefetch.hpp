@@ -17,8 +17,8 @@ inline void prefetch_lines(const uint8_t* p, size_t lines) {
   for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
 }
 
-// Where the hardware prefetchers stream alone (stream_prefetch.hpp), a decoding pass still asks
-// for the first lines of each 4 KiB page a little before it gets there. Why: the prefetchers
+// In the hardware-prefetch variant (stream_prefetch.hpp), a decoding pass asks for the first
+// lines of each 4 KiB page a little before it gets there. Why: the prefetchers
 // appear to restart at every 4 KiB boundary, even inside a huge page, and the first misses of
 // each page then wait for DRAM. On the AMD EPYC Zen 5 host, a harness alternating variants
 // against a read loop: Q8_0 0.84-0.95 of the read loop with 2 lines 1 KiB ahead against
