@@ -24,7 +24,7 @@ inline void opaque(T& v) {
 
 // kPageStarts: ask for the first lines of each 4 KiB page a little before the loop gets there,
 // as the decoding passes of the hardware-prefetch variant do (x86/prefetch.hpp). On the AMD EPYC
-// Zen 5 host that streams 10-15 % faster than the plain loop (docs/PERFORMANCE.md, "The bound's
+// Zen 5 host that streamed 2-15 % faster than the plain loop (docs/PERFORMANCE.md, "The bound's
 // read loops").
 template <bool kPageStarts>
 CAPIBARA_AVX2 uint64_t read_avx2(const uint8_t* p, size_t n_bytes) {
