@@ -31,8 +31,7 @@ CAPIBARA_AVX2 uint64_t read_avx2(const uint8_t* p, size_t n_bytes) {
   __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
   for (size_t i = 0; i < n_bytes; i += 128) {
     if constexpr (kPageStarts) {
-      kernels::x86::prefetch_page_start(p + i + kernels::x86::kPageStartLeadBytes, 128,
-                                        kernels::x86::kPageStartLines);
+      kernels::x86::prefetch_page_start(p + i, 128);
     }
     s0 = _mm256_add_epi64(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
     s1 = _mm256_add_epi64(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
@@ -51,8 +50,7 @@ CAPIBARA_AVX512 uint64_t read_avx512(const uint8_t* p, size_t n_bytes) {
   __m512i s0 = _mm512_setzero_si512(), s1 = s0;
   for (size_t i = 0; i < n_bytes; i += 128) {
     if constexpr (kPageStarts) {
-      kernels::x86::prefetch_page_start(p + i + kernels::x86::kPageStartLeadBytes, 128,
-                                        kernels::x86::kPageStartLines);
+      kernels::x86::prefetch_page_start(p + i, 128);
     }
     s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + i));
     s1 = _mm512_add_epi64(s1, _mm512_load_si512(p + i + 64));

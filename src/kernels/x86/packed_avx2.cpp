@@ -153,8 +153,7 @@ void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_st
       // CPU's hardware prefetchers do better, given each 4 KiB page's start: stream_prefetch.hpp).
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     } else if constexpr (kT == 1) {
-      x86::prefetch_page_start(group + Pairs::half(b) + x86::kPageStartLeadBytes,
-                               Pairs::kPairBytes / 2, x86::kPageStartLines);
+      x86::prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
     }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
@@ -259,9 +258,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         if constexpr (kT == 1) {
           x86::prefetch_part(blk + kAhead, kBlockBytes, 4 * g + p, 8);
           if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-            constexpr size_t kEighth = kBlockBytes / 8;
-            x86::prefetch_page_start(blk + kEighth * (4 * g + p) + x86::kPageStartLeadBytes,
-                                     kEighth, x86::kPageStartLines);
+            x86::prefetch_page_start_part<kBlockBytes, 8>(blk, 4 * g + p);
           }
         }
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
@@ -412,9 +409,7 @@ void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
             const int step = 4 * g + 2 * h + k4;
             x86::prefetch_part(blk + kAhead, kQ6KBlockBytes, step, 8);
             if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-              constexpr size_t kEighth = kQ6KBlockBytes / 8;
-              x86::prefetch_page_start(blk + kEighth * step + x86::kPageStartLeadBytes, kEighth,
-                                       x86::kPageStartLines);
+              x86::prefetch_page_start_part<kQ6KBlockBytes, 8>(blk, step);
             }
           }
           q6_unit<0, kT>(blk, g, h, k4, a, total);

@@ -93,8 +93,7 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
     if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     } else {
-      x86::prefetch_page_start(group + Pairs::half(b) + x86::kPageStartLeadBytes,
-                               Pairs::kPairBytes / 2, x86::kPageStartLines);
+      x86::prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
     }
     const Block<kNibbles> w(group + Pairs::quants(b));
     const __m512 dw = _mm512_cvtph_ps(

@@ -105,9 +105,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
       // Every pass streams the weights: ask for them a few KiB ahead, a quarter per pair.
       x86::prefetch_part(blk + L::kPrefetchBytes, L::kBlockBytes, p, 4);
       if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kHardware) {
-        constexpr size_t kQuarter = L::kBlockBytes / 4;
-        x86::prefetch_page_start(blk + kQuarter * p + x86::kPageStartLeadBytes, kQuarter,
-                                 x86::kPageStartLines);
+        x86::prefetch_page_start_part<L::kBlockBytes, 4>(blk, p);
       }
       __m512i lo[8];
       __m512i hi[8];

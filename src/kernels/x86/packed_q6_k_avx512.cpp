@@ -119,9 +119,7 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
         // Every pass streams the weights: ask for them a few KiB ahead, a quarter per step.
         x86::prefetch_part(blk + kPrefetchBytes, kQ6KBlockBytes, 2 * h + k4, 4);
         if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kHardware) {
-          constexpr size_t kQuarter = kQ6KBlockBytes / 4;
-          x86::prefetch_page_start(blk + kQuarter * (2 * h + k4) + x86::kPageStartLeadBytes,
-                                   kQuarter, x86::kPageStartLines);
+          x86::prefetch_page_start_part<kQ6KBlockBytes, 4>(blk, 2 * h + k4);
         }
         unit<0, kT>(blk, h, k4, a, total);
         unit<1, kT>(blk, h, k4, a, total);

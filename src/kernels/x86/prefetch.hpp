@@ -18,22 +18,35 @@ inline void prefetch_lines(const uint8_t* p, size_t lines) {
 }
 
 // In the hardware-prefetch variant (stream_prefetch.hpp), a decoding pass asks for the first
-// lines of each 4 KiB page a little before it gets there. Why: the prefetchers
-// appear to restart at every 4 KiB boundary, even inside a huge page, and the first misses of
-// each page then wait for DRAM. On the AMD EPYC Zen 5 host, a harness alternating variants
+// lines of each 4 KiB page a little before it gets there. Why: the prefetchers appear to restart
+// at every 4 KiB boundary, even inside a huge page, and the first misses of each page then wait
+// for DRAM. On the AMD EPYC Zen 5 host, a harness alternating variants
 // against a read loop: Q8_0 0.84-0.95 of the read loop with 2 lines 1 KiB ahead against
 // 0.78-0.86 without (Q4_0 0.73-0.95 against 0.71-0.77); 4, 6, 8 lines or 0.75 and 1.5 KiB ahead
 // did worse (docs/PERFORMANCE.md, "Page starts").
 inline constexpr size_t kPageStartLeadBytes = 1024;
 inline constexpr size_t kPageStartLines = 2;
 
-// Prefetches the first `lines` cache lines of the 4 KiB page that [p, p + bytes) runs into, if
-// it runs into one (a prefetch never faults, so the page may lie past the data).
-inline void prefetch_page_start(const uint8_t* p, size_t bytes, size_t lines) {
-  const auto first = reinterpret_cast<uintptr_t>(p);
+// For a stream that reads [p, p + bytes) next: prefetches the first kPageStartLines cache lines
+// of the 4 KiB page that the same span kPageStartLeadBytes further on runs into, if it runs into
+// one (a prefetch never faults, so the page may lie past the data). Called once per step of a
+// stream, it asks for each page's start once.
+inline void prefetch_page_start(const uint8_t* p, size_t bytes) {
+  const auto first = reinterpret_cast<uintptr_t>(p) + kPageStartLeadBytes;
   const uintptr_t last = first + bytes;
   if (first >> 12 == last >> 12) return;
-  prefetch_lines(reinterpret_cast<const uint8_t*>(last & ~uintptr_t{4095}), lines);
+  prefetch_lines(reinterpret_cast<const uint8_t*>(last & ~uintptr_t{4095}), kPageStartLines);
+}
+
+// `prefetch_page_start` for part `part` of kParts equal parts of a block of kBytes at p: a pass
+// that computes a large block in kParts steps (the K-quants) checks its share at each step. (The
+// share is a compile-time constant: with it computed at run time the passes compiled to other
+// code, and Q4_K_M decoding measured 8-13 % slower in 5 of 6 alternated pairs.)
+template <size_t kBytes, int kParts>
+inline void prefetch_page_start_part(const uint8_t* p, int part) {
+  static_assert(kBytes % kParts == 0);
+  constexpr size_t kShare = kBytes / kParts;
+  prefetch_page_start(p + kShare * static_cast<size_t>(part), kShare);
 }
 
 // Prefetches part `part` of `parts` of the cache lines of [p, p + bytes) into L2.
