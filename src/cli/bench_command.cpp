@@ -111,13 +111,18 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
     for (const auto& [loop, rate] : peaks->read_loop_best) {
       by_loop += fmt::format("{}{} {:.1f}", by_loop.empty() ? "" : ", ", loop, rate / 1e9);
     }
+    // The bf16 peak is only its own where the loops have bf16 dot products.
+    const std::string bf16 =
+        peaks->bf16_flops_per_s != peaks->fp32_flops_per_s
+            ? fmt::format(", bf16 {:.0f} GFLOPS", peaks->bf16_flops_per_s / 1e9)
+            : "";
     fmt::print(
         "roofline ({} loops, {} threads): read {:.1f} GB/s (best of {} passes on huge pages, "
         "worst {:.1f}; best by loop: {}; {:.1f} on 4 KiB pages), int8 {:.0f} GOPS, fp32 {:.0f} "
-        "GFLOPS\n",
+        "GFLOPS{}\n",
         peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9, peaks->read_passes,
         peaks->read_bytes_per_s_worst / 1e9, by_loop, peaks->read_bytes_per_s_small_pages / 1e9,
-        peaks->int8_ops_per_s / 1e9, peaks->fp32_flops_per_s / 1e9);
+        peaks->int8_ops_per_s / 1e9, peaks->fp32_flops_per_s / 1e9, bf16);
   }
   if (info == nullptr) return;
   fmt::print("model: {}\n\n", o.model_path);
@@ -226,7 +231,8 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                      {"read_bytes_per_s_by_loop", by_loop},
                      {"read_bytes_per_s_small_pages", peaks->read_bytes_per_s_small_pages},
                      {"int8_ops_per_s", peaks->int8_ops_per_s},
-                     {"fp32_flops_per_s", peaks->fp32_flops_per_s}};
+                     {"fp32_flops_per_s", peaks->fp32_flops_per_s},
+                     {"bf16_flops_per_s", peaks->bf16_flops_per_s}};
   }
   fmt::print("{}\n", j.dump(2));
 }

@@ -62,18 +62,27 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   const WeightMatrix& first = *jobs.front().w;
   const int64_t n = first.row_length;
   const size_t stride = scratch.activation_stride_bytes();
-  const bool q8_k = packed_format(first.type)->activations == PackedActivations::kQ8_K;
-  // The K-quants read the activation type of their row-major dots (Q8_K); the others Q8_0 with
-  // block sums.
-  const auto quantize_q8_k = quant_dot_kernels(table, first.type).quantize_activations;
+  const PackedActivations kind = packed_format(first.type)->activations;
+  // The K-quants read the activation type of their row-major dots (Q8_K), the half types theirs
+  // (f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
+  const auto quantize_own = quant_dot_kernels(table, first.type).quantize_activations;
   const auto quantize_q8_0 = quant_dot_kernels(table, GgmlType::kQ8_0).quantize_activations;
-  auto quantize_rows = [&](int64_t begin, int64_t end, int) {
+  auto quantize_rows = [&](int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; ++t) {
-      if (q8_k) {
-        quantize_q8_k(x + t * n, scratch.activation_row(t), n);
-      } else {
-        quantize_q8_sum(quantize_q8_0, x + t * n,
-                        reinterpret_cast<BlockQ8Sum*>(scratch.activation_row(t)), n);
+      uint8_t* row = scratch.activation_row(t);
+      switch (kind) {
+        case PackedActivations::kQ8Sum:
+          quantize_q8_sum(quantize_q8_0, x + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          break;
+        case PackedActivations::kF16Values:
+          round_through_f16(quantize_own, table.fp16_to_f32, x + t * n,
+                            reinterpret_cast<uint16_t*>(scratch.row(thread)),
+                            reinterpret_cast<float*>(row), n);
+          break;
+        case PackedActivations::kQ8_K:
+        case PackedActivations::kBF16:
+          quantize_own(x + t * n, row, n);
+          break;
       }
     }
   };

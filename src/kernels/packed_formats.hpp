@@ -1,6 +1,6 @@
 // The K-quant packed layouts, one file each (packed_q4_k.cpp, packed_q5_k.cpp,
-// packed_q6_k.cpp), for `packed_format` (packed_weights.cpp) to list. Internal to the kernel
-// layer.
+// packed_q6_k.cpp), and the half-precision ones (packed_half.cpp), for `packed_format`
+// (packed_weights.cpp) to list. Internal to the kernel layer.
 #pragma once
 
 #include <cstddef>
@@ -53,8 +53,14 @@ constexpr size_t q6_k_qh_chunk(int h, int k) {
          64 * static_cast<size_t>(k % 4);
 }
 
+// Bytes of one packed F16 or BF16 block: 32 weights of each of the 16 rows (packed_half.cpp
+// describes both layouts).
+inline constexpr size_t kHalfBlockBytes = 1024;
+
 const PackedFormat& packed_format_q4_k();
 const PackedFormat& packed_format_q5_k();
 const PackedFormat& packed_format_q6_k();
+const PackedFormat& packed_format_f16();
+const PackedFormat& packed_format_bf16();
 
 }  // namespace capibara::kernels

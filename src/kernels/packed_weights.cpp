@@ -95,6 +95,10 @@ const PackedFormat* packed_format(GgmlType type) {
       return &packed_format_q5_k();
     case GgmlType::kQ6_K:
       return &packed_format_q6_k();
+    case GgmlType::kF16:
+      return &packed_format_f16();
+    case GgmlType::kBF16:
+      return &packed_format_bf16();
     default:
       return nullptr;
   }
@@ -140,6 +144,12 @@ void quantize_q8_sum(QuantizeQ8_0Fn quantize_q8_0, const float* x, BlockQ8Sum* d
     dst[b].sum = sum;
     std::memcpy(dst[b].qs, block.qs, sizeof(block.qs));
   }
+}
+
+void round_through_f16(QuantizeF16Fn quantize_f16, Fp16ToF32Fn fp16_to_f32, const float* x,
+                       uint16_t* temp, float* dst, int64_t n) {
+  quantize_f16(x, temp, n);
+  fp16_to_f32(temp, dst, n);
 }
 
 namespace scalar {

@@ -77,9 +77,10 @@ struct PairedBlocks {
 };
 
 // The packed multiply of one group (`kPackRows` rows, `n` weights each) with `n_tokens`
-// activation rows (`n / 32` BlockQ8Sum each, `act_stride` bytes apart): writes the 16 results of
-// token t to y[t * y_stride + 0..15]. Every (row, token) result is the same whatever
-// `n_tokens` is: per block, the exact integer dot, then acc = fma(float(dot), d_w * d_a, acc).
+// activation rows (of the layout's `PackedActivations`, e.g. `n / 32` BlockQ8Sum each,
+// `act_stride` bytes apart): writes the 16 results of token t to y[t * y_stride + 0..15]. Every
+// (row, token) result is the same whatever `n_tokens` is: for the quantized types, per block,
+// the exact integer dot, then acc = fma(float(dot), d_w * d_a, acc).
 using PackedGemmFn = void (*)(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                               int64_t n_tokens, float* y, size_t y_stride);
 
@@ -87,6 +88,10 @@ using PackedGemmFn = void (*)(int64_t n, const uint8_t* group, const void* act, 
 enum class PackedActivations {
   kQ8Sum,  // BlockQ8Sum rows (`quantize_q8_sum`): the 32-weight types
   kQ8_K,   // the K-quants' own Q8_K rows (with their 16-value sums)
+  // F16 weights: f32 rows of the activations rounded to fp16 (as ggml's F16 dots round them),
+  // widened back (`round_through_f16`).
+  kF16Values,
+  kBF16,  // BF16 weights: the activations rounded to bf16 (`quantize_bf16`), 2 bytes each
 };
 
 // One packed layout: how a group's rows are stored block by block, and its scalar reference.
@@ -100,7 +105,7 @@ struct PackedFormat {
   PackedGemmFn reference;
 };
 
-// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K, Q5_K and Q6_K have one).
+// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 have one).
 const PackedFormat* packed_format(GgmlType type);
 // Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
@@ -119,6 +124,13 @@ void pack_groups(GgmlType type, const uint8_t* src, size_t row_bytes, int64_t ro
 using QuantizeQ8_0Fn = void (*)(const float* x, void* dst, int64_t n);
 void quantize_q8_sum(QuantizeQ8_0Fn quantize_q8_0, const float* x, BlockQ8Sum* dst, int64_t n);
 
+// Activations for the kF16Values layout: each value rounded to fp16 by `quantize_f16` (the table's
+// kernel, into `temp`, n values) and widened back by `fp16_to_f32`.
+using QuantizeF16Fn = void (*)(const float* x, void* dst, int64_t n);
+using Fp16ToF32Fn = void (*)(const uint16_t* x, float* out, int64_t n);
+void round_through_f16(QuantizeF16Fn quantize_f16, Fp16ToF32Fn fp16_to_f32, const float* x,
+                       uint16_t* temp, float* dst, int64_t n);
+
 namespace scalar {
 // The references of the packed kernels: the same integer sums and the same float operations
 // (std::fma) in the same order, so SIMD versions must match them bit for bit.
@@ -131,6 +143,11 @@ void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride);
+// packed_half.cpp: float sums in four chains per row, in the order described there.
+void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
 }  // namespace scalar
 

@@ -33,7 +33,7 @@ size_t max_activation_row_bytes(int64_t n) {
   }
   // The packed kernels' activations (packed_weights.hpp) share the scratch rows.
   const auto blocks32 = static_cast<size_t>((n + 31) / 32);
-  return std::max(most, blocks32 * sizeof(BlockQ8Sum));
+  return std::max({most, blocks32 * sizeof(BlockQ8Sum), static_cast<size_t>(n) * sizeof(float)});
 }
 
 }  // namespace capibara::kernels

@@ -37,6 +37,10 @@ struct PeakLoops {
   // `iterations` rounds of the int8 dot-product chains; returns their sum.
   int32_t (*int8)(int64_t iterations);
   int64_t int8_ops_per_iteration;  // 2 per 8-bit multiply-add
+  // `iterations` rounds of bf16 dot-product chains (`vdpbf16ps`), where the set and this CPU have
+  // them (the BF16 kernels then use them too); null elsewhere (BF16 weights go through fmas).
+  float (*bf16)(int64_t iterations) = nullptr;
+  int64_t bf16_flops_per_iteration = 0;  // 2 per multiply-add
 };
 
 // The loops for the ISA of `isa` (the active kernel table's): AVX-512 VNNI, AVX2 + FMA, or the

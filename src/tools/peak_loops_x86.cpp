@@ -13,6 +13,8 @@ namespace {
 
 #define CAPIBARA_AVX2 __attribute__((target("avx2,fma")))
 #define CAPIBARA_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define CAPIBARA_AVX512_BF16 \
+  __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16")))
 
 // Enough independent chains to cover the latency of every port (FMA: 4 cycles x 2 ports).
 constexpr int kChains = 12;
@@ -136,8 +138,27 @@ CAPIBARA_AVX512 int32_t int8_avx512(int64_t iterations) {
   return static_cast<int32_t>(static_cast<uint32_t>(lanes[0]) + static_cast<uint32_t>(lanes[15]));
 }
 
+// `vdpbf16ps`: two bf16 products added into each f32 lane, 32 multiply-adds per instruction, as
+// the BF16 packed kernel uses it (x86/packed_half_avx512bf16.cpp).
+CAPIBARA_AVX512_BF16 float bf16_avx512(int64_t iterations) {
+  __m512 acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(0.01f * static_cast<float>(k));
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.999f), _mm512_set1_ps(0.998f));
+  const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.001f), _mm512_set1_ps(0.002f));
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_dpbf16_ps(acc[k], a, b);
+  }
+  __m512 s = acc[0];
+  for (int k = 1; k < kChains; ++k) s = _mm512_add_ps(s, acc[k]);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  return lanes[0] + lanes[15];
+}
+
 #undef CAPIBARA_AVX2
 #undef CAPIBARA_AVX512
+#undef CAPIBARA_AVX512_BF16
 
 constexpr ReadLoop kAvx2Reads[] = {{"plain", read_avx2<false>}, {"page starts", read_avx2<true>}};
 // With 512-bit loads, the page-start loop streamed 1-5 % faster than with 256-bit ones in the
@@ -159,7 +180,9 @@ const PeakLoops* x86_avx2_peak_loops() {
 const PeakLoops* x86_avx512_peak_loops() {
   static const PeakLoops loops{"avx512",         kAvx512Reads, fp32_avx512,
                                2 * 16 * kChains, int8_avx512,  2 * 64 * kChains};
-  return &loops;
+  static const PeakLoops with_bf16{"avx512",    kAvx512Reads,     fp32_avx512, 2 * 16 * kChains,
+                                   int8_avx512, 2 * 64 * kChains, bf16_avx512, 2 * 32 * kChains};
+  return __builtin_cpu_supports("avx512bf16") ? &with_bf16 : &loops;
 }
 
 }  // namespace capibara::tools

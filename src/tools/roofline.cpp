@@ -168,6 +168,11 @@ MachinePeaks measure_machine_peaks(ReadProbe& probe) {
       pool, [&](int64_t it) { g_sink_f32 = loops.fp32(it); }, loops.fp32_flops_per_iteration);
   peaks.int8_ops_per_s = measure_compute(
       pool, [&](int64_t it) { g_sink_i32 = loops.int8(it); }, loops.int8_ops_per_iteration);
+  peaks.bf16_flops_per_s = loops.bf16 == nullptr
+                               ? peaks.fp32_flops_per_s
+                               : measure_compute(
+                                     pool, [&](int64_t it) { g_sink_f32 = loops.bf16(it); },
+                                     loops.bf16_flops_per_iteration);
   return peaks;
 }
 
@@ -196,11 +201,12 @@ TokenCost token_cost(const Model& model, KvType kv_type) {
     }
     if (t.shape.size() < 2) continue;  // norms, biases: no matmul
     const double ops = 2.0 * static_cast<double>(t.n_elements());
-    const bool int8 = is_block_quantized(t.type);
-    if (output) {
-      (int8 ? cost.output_int8_ops : cost.output_fp32_ops) += ops;
+    if (is_block_quantized(t.type)) {
+      (output ? cost.output_int8_ops : cost.int8_ops) += ops;
+    } else if (t.type == GgmlType::kBF16) {
+      (output ? cost.output_bf16_ops : cost.bf16_ops) += ops;
     } else {
-      (int8 ? cost.int8_ops : cost.fp32_ops) += ops;
+      (output ? cost.output_fp32_ops : cost.fp32_ops) += ops;
     }
   }
   const std::string_view kv = kv_type_name(kv_type);
@@ -226,8 +232,10 @@ double mean_attended(const TokenCost& cost, int64_t first, int64_t n) {
   return n > 0 ? sum / static_cast<double>(n) : 0.0;
 }
 
-double compute_seconds(double int8_ops, double fp32_ops, const MachinePeaks& peaks) {
-  return int8_ops / peaks.int8_ops_per_s + fp32_ops / peaks.fp32_flops_per_s;
+double compute_seconds(double int8_ops, double fp32_ops, double bf16_ops,
+                       const MachinePeaks& peaks) {
+  return int8_ops / peaks.int8_ops_per_s + fp32_ops / peaks.fp32_flops_per_s +
+         (bf16_ops > 0.0 ? bf16_ops / peaks.bf16_flops_per_s : 0.0);
 }
 
 Bound bound_of(double compute_s, double memory_s) {
@@ -247,7 +255,8 @@ Bound prompt_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t n_p
   const double attended = mean_attended(cost, n_depth, n_prompt);
   const double compute = compute_seconds(
       cost.int8_ops + cost.output_int8_ops / n,
-      cost.fp32_ops + cost.output_fp32_ops / n + cost.attention_ops_per_position * attended, peaks);
+      cost.fp32_ops + cost.output_fp32_ops / n + cost.attention_ops_per_position * attended,
+      cost.bf16_ops + cost.output_bf16_ops / n, peaks);
   // Each batch reads the layer weights once; the output matrix is read once per prompt.
   const double batches = std::ceil(n / static_cast<double>(std::max<int64_t>(batch, 1)));
   const double bytes = (cost.layer_weight_bytes * batches + cost.output_bytes) / n +
@@ -261,7 +270,8 @@ Bound generation_bound(const TokenCost& cost, const MachinePeaks& peaks, int64_t
   const double attended = mean_attended(cost, n_depth, n_gen);
   const double compute = compute_seconds(
       cost.int8_ops + cost.output_int8_ops,
-      cost.fp32_ops + cost.output_fp32_ops + cost.attention_ops_per_position * attended, peaks);
+      cost.fp32_ops + cost.output_fp32_ops + cost.attention_ops_per_position * attended,
+      cost.bf16_ops + cost.output_bf16_ops, peaks);
   const double bytes = cost.weight_bytes + cost.kv_bytes_per_position * attended;
   return bound_of(compute, bytes / peaks.read_bytes_per_s);
 }

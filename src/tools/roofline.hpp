@@ -49,6 +49,9 @@ struct MachinePeaks {
   double read_bytes_per_s_small_pages = 0.0;
   double int8_ops_per_s = 0.0;    // 2 operations per 8-bit multiply-add
   double fp32_flops_per_s = 0.0;  // 2 operations per fused multiply-add
+  // What BF16 weights' matmuls can reach: the bf16 dot products' peak where the loops have them
+  // (`vdpbf16ps`), else the fp32 peak (their kernels then use fmas).
+  double bf16_flops_per_s = 0.0;
 };
 
 struct PeakLoops;
@@ -101,9 +104,11 @@ struct TokenCost {
   double layer_weight_bytes = 0.0;  // the same without the output matrix
   double output_bytes = 0.0;        // the output matrix
   double int8_ops = 0.0;            // matmuls with block-quantized weights, per token
-  double fp32_ops = 0.0;            // matmuls with float weights, per token
+  double fp32_ops = 0.0;            // matmuls with f32 or f16 weights, per token
+  double bf16_ops = 0.0;            // matmuls with bf16 weights, per token
   double output_int8_ops = 0.0;     // the output matrix (once per token that wants logits)
   double output_fp32_ops = 0.0;
+  double output_bf16_ops = 0.0;
   double attention_ops_per_position = 0.0;  // QK and AV, fp32, per cached position attended
   double kv_bytes_per_position = 0.0;       // K and V of all layers, one position
   int64_t sliding_window = 0;               // 0: every position is attended

@@ -123,6 +123,8 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
             roof.at("read_bytes_per_s").get<double>());
   EXPECT_GT(roof.at("int8_ops_per_s").get<double>(), 1e8);
   EXPECT_GT(roof.at("fp32_flops_per_s").get<double>(), 1e8);
+  // BF16 weights' peak: bf16 dot products where the CPU has them, the fp32 peak otherwise.
+  EXPECT_GT(roof.at("bf16_flops_per_s").get<double>(), 1e8);
   const double best = roof.at("read_bytes_per_s").get<double>();
   const double worst = roof.at("read_bytes_per_s_worst").get<double>();
   const auto passes = roof.at("read_bytes_per_s_each_pass").get<std::vector<double>>();

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/aligned_buffer.hpp"
@@ -21,12 +22,16 @@
 #include "kernels/packed_weights.hpp"
 #include "kernels/quant_dot.hpp"
 #include "kernels/quantize.hpp"
+#if defined(__x86_64__)
+#include "kernels/x86/packed_avx512.hpp"
+#endif
 
 namespace capibara::kernels {
 namespace {
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                                     GgmlType::kQ5_K, GgmlType::kQ6_K};
+                                     GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kF16,
+                                     GgmlType::kBF16};
 
 struct Fixture {
   GgmlType type;
@@ -67,23 +72,42 @@ struct Fixture {
 
   // Bytes of one activation row for the packed kernels.
   size_t activation_bytes() const {
-    return packed_format(type)->activations == PackedActivations::kQ8_K
-               ? ggml_row_bytes(GgmlType::kQ8_K, n).value()
-               : static_cast<size_t>(n / 32) * sizeof(BlockQ8Sum);
+    switch (packed_format(type)->activations) {
+      case PackedActivations::kQ8_K:
+        return ggml_row_bytes(GgmlType::kQ8_K, n).value();
+      case PackedActivations::kF16Values:
+        return static_cast<size_t>(n) * sizeof(float);
+      case PackedActivations::kBF16:
+        return static_cast<size_t>(n) * sizeof(uint16_t);
+      case PackedActivations::kQ8Sum:
+        break;
+    }
+    return static_cast<size_t>(n / 32) * sizeof(BlockQ8Sum);
   }
 
   // Activation rows for the packed kernels, `stride` bytes apart.
   std::vector<uint8_t> activations(int64_t tokens, size_t stride) const {
     std::vector<uint8_t> a(stride * static_cast<size_t>(tokens) + 64);
-    const bool q8_k = packed_format(type)->activations == PackedActivations::kQ8_K;
-    const auto quantize = quant_dot_kernels(scalar_kernel_table(), q8_k ? type : GgmlType::kQ8_0)
-                              .quantize_activations;
+    const PackedActivations kind = packed_format(type)->activations;
+    const KernelTable& scalar = scalar_kernel_table();
+    const auto quantize =
+        quant_dot_kernels(scalar, kind == PackedActivations::kQ8Sum ? GgmlType::kQ8_0 : type)
+            .quantize_activations;
+    std::vector<uint16_t> halves(static_cast<size_t>(n));
     for (int64_t t = 0; t < tokens; ++t) {
       uint8_t* row = a.data() + static_cast<size_t>(t) * stride;
-      if (q8_k) {
-        quantize(x.data() + t * n, row, n);
-      } else {
-        quantize_q8_sum(quantize, x.data() + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+      switch (kind) {
+        case PackedActivations::kQ8Sum:
+          quantize_q8_sum(quantize, x.data() + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          break;
+        case PackedActivations::kF16Values:
+          round_through_f16(quantize, scalar.fp16_to_f32, x.data() + t * n, halves.data(),
+                            reinterpret_cast<float*>(row), n);
+          break;
+        case PackedActivations::kQ8_K:
+        case PackedActivations::kBF16:
+          quantize(x.data() + t * n, row, n);
+          break;
       }
     }
     return a;
@@ -109,6 +133,32 @@ TEST(PackedWeights, LayoutSizes) {
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ4_K, 2048), 8u * 16 * 144);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ5_K, 2048), 8u * 16 * 176);
   EXPECT_EQ(packed_group_bytes(GgmlType::kQ6_K, 2048), 8u * 16 * 212);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kF16, 2048), 16u * 2048 * 2);
+  EXPECT_EQ(packed_group_bytes(GgmlType::kBF16, 96), 16u * 96 * 2);
+  EXPECT_FALSE(can_pack(GgmlType::kF16, 32, 48));  // not whole 32-weight blocks
+  EXPECT_FALSE(can_pack(GgmlType::kF32, 32, 64));  // f32 weights stay row-major
+}
+
+// F16 keeps one column of the 16 rows per 32 bytes; BF16 one column pair per 64 bytes, each row's
+// pair as one 32-bit word, even column low (packed_half.cpp).
+TEST(PackedWeights, HalfLayoutsHoldColumnsOfTheSixteenRows) {
+  for (const GgmlType type : {GgmlType::kF16, GgmlType::kBF16}) {
+    const Fixture f(type, kPackRows, 3 * 32, 1, 9);
+    const uint8_t* group = f.packed.data();
+    for (int r = 0; r < kPackRows; ++r) {
+      const auto* row = reinterpret_cast<const uint16_t*>(f.weights.data() +
+                                                          static_cast<size_t>(r) * f.row_bytes);
+      for (int64_t j = 0; j < f.n; ++j) {
+        const size_t block = 1024 * static_cast<size_t>(j / 32);
+        const auto c = static_cast<size_t>(j % 32);
+        const size_t at = type == GgmlType::kF16
+                              ? block + 32 * c + 2 * static_cast<size_t>(r)
+                              : block + 64 * (c / 2) + 4 * static_cast<size_t>(r) + 2 * (c % 2);
+        EXPECT_EQ(std::memcmp(group + at, row + j, 2), 0)
+            << ggml_type_name(type) << " row " << r << " column " << j;
+      }
+    }
+  }
 }
 
 // Blocks of the 32-weight types go in pairs, scales first, so that a decode pass reads one line
@@ -225,6 +275,40 @@ TEST(PackedWeights, EveryTableMatchesTheReferenceBitForBit) {
   }
   if (tested == 0) GTEST_SKIP() << "no kernel table on this CPU has packed kernels";
 }
+
+#if defined(__x86_64__)
+// The AVX-512 table's BF16 kernel is `vdpbf16ps` where the CPU has AVX512_BF16 and fmas where it
+// does not; the table test above sees only one of them, so both are checked here.
+TEST(PackedWeights, Avx512Bf16KernelsBothMatchTheReference) {
+  bool avx512 = false;
+  for (const auto* table : available_kernel_tables()) avx512 |= table->isa == Isa::kAvx512;
+  if (!avx512) GTEST_SKIP() << "this CPU has no AVX-512 table";
+  std::vector<std::pair<const char*, PackedGemmFn>> kernels = {
+      {"fma", avx512::packed_gemm_bf16_fma},
+      {"fma, hardware prefetch", avx512::packed_gemm_bf16_fma_hardware_prefetch}};
+  if (__builtin_cpu_supports("avx512bf16")) {
+    kernels.emplace_back("vdpbf16ps", avx512::packed_gemm_bf16_dpbf16);
+    kernels.emplace_back("vdpbf16ps, hardware prefetch",
+                         avx512::packed_gemm_bf16_dpbf16_hardware_prefetch);
+  }
+  for (const int64_t tokens : {1, 5, 13}) {
+    const Fixture f(GgmlType::kBF16, kPackRows, 7 * 32, tokens, static_cast<uint32_t>(tokens));
+    const size_t stride = f.activation_bytes() + 4;
+    const auto act = f.activations(tokens, stride);
+    std::vector<float> want(static_cast<size_t>(tokens) * kPackRows);
+    packed_format(GgmlType::kBF16)
+        ->reference(f.n, f.packed.data(), act.data(), stride, tokens, want.data(), kPackRows);
+    for (const auto& [name, gemm] : kernels) {
+      std::vector<float> got(want.size(), -1.0f);
+      gemm(f.n, f.packed.data(), act.data(), stride, tokens, got.data(), kPackRows);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_TRUE(same_bits(got[i], want[i]))
+            << name << " tokens " << tokens << " at " << i << ": " << got[i] << " vs " << want[i];
+      }
+    }
+  }
+}
+#endif
 
 // The largest integer sums a K-quant block can make (every quant and scale at its maximum,
 // every activation -128): a kernel that sums too many products in 16 bits (AVX2's

@@ -63,6 +63,10 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
       software ? avx512::packed_gemm_q5_k : avx512::packed_gemm_q5_k_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] =
       software ? avx512::packed_gemm_q6_k : avx512::packed_gemm_q6_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kF16)] =
+      software ? avx512::packed_gemm_f16 : avx512::packed_gemm_f16_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kBF16)] =
+      software ? avx512::packed_gemm_bf16 : avx512::packed_gemm_bf16_hardware_prefetch;
   set_quant_dot(t, GgmlType::kQ2_K, avx2::quantize_q8_k, scalar::vec_dot_q2_k);
   set_quant_dot(t, GgmlType::kQ3_K, avx2::quantize_q8_k, scalar::vec_dot_q3_k);
   set_quant_dot(t, GgmlType::kQ4_K, avx2::quantize_q8_k, avx2::vec_dot_q4_k);

@@ -1,0 +1,125 @@
+// AVX2 kernels of the half-precision packed layouts (packed_half.cpp). A 256-bit register holds
+// one column of eight of the group's sixteen rows (F16, widened by `vcvtph2ps`) or two columns
+// (BF16, split by a mask and a shift), so a pass covers the group in two halves of eight rows;
+// with four chains per token, kTokens tokens fill 12 of the 16 registers. Each (row, token)
+// sums in the reference's four chains and order, so results match it bit for bit.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/packed_formats.hpp"
+#include "kernels/stream_prefetch.hpp"
+#include "kernels/token_passes.hpp"
+#include "kernels/x86/packed_avx2.hpp"
+#include "kernels/x86/prefetch.hpp"
+
+namespace capibara::kernels::avx2 {
+namespace {
+
+constexpr int kTokens = 3;
+constexpr size_t kPrefetchBytes = 3072;  // as the other AVX2 packed kernels
+
+// The lines of block `blk` a pass over half `h` of its rows asks for ahead: the first half's pass
+// prefetches (its reads go to DRAM; the second half finds the block in L2), or, when a decoding
+// pass leaves the streaming to the hardware prefetchers, the next page's start.
+template <StreamPrefetch kPrefetch, int kT>
+inline void prefetch_block(const uint8_t* blk, int h) {
+  if (h != 0) return;
+  if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
+    x86::prefetch_lines(blk + kPrefetchBytes, kHalfBlockBytes / 64);
+  } else {
+    x86::prefetch_page_start(blk, kHalfBlockBytes);
+  }
+}
+
+template <int kT>
+inline void store_joined(__m256 (&acc)[kT][4], float* y, size_t y_stride) {
+  for (int t = 0; t < kT; ++t) {
+    const __m256 low = _mm256_add_ps(acc[t][0], acc[t][1]);
+    const __m256 high = _mm256_add_ps(acc[t][2], acc[t][3]);
+    _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride, _mm256_add_ps(low, high));
+  }
+}
+
+template <bool kBf16, StreamPrefetch kPrefetch, int kT>
+void half_pass(int64_t nb, const uint8_t* group, int h, const uint8_t* act, size_t act_stride,
+               float* y, size_t y_stride) {
+  const __m256i high_half = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
+  __m256 acc[kT][4];
+  for (auto& chains : acc) {
+    for (__m256& chain : chains) chain = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + kHalfBlockBytes * static_cast<size_t>(b);
+    prefetch_block<kPrefetch, kT>(blk, h);
+    if constexpr (kBf16) {
+#pragma GCC unroll 16
+      for (int p = 0; p < 16; ++p) {
+        const __m256i v =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 64 * p + 32 * h));
+        const __m256 w_odd = _mm256_castsi256_ps(_mm256_and_si256(v, high_half));
+        const __m256 w_even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        for (int t = 0; t < kT; ++t) {
+          int32_t pair;
+          std::memcpy(&pair, act + static_cast<size_t>(t) * act_stride + 4 * (16 * b + p), 4);
+          const __m256i a = _mm256_set1_epi32(pair);
+          __m256& chain = acc[t][p % 4];
+          chain =
+              _mm256_fmadd_ps(w_odd, _mm256_castsi256_ps(_mm256_and_si256(a, high_half)), chain);
+          chain = _mm256_fmadd_ps(w_even, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), chain);
+        }
+      }
+    } else {
+#pragma GCC unroll 32
+      for (int c = 0; c < 32; ++c) {
+        const __m256 w = _mm256_cvtph_ps(
+            _mm_load_si128(reinterpret_cast<const __m128i*>(blk + 32 * c + 16 * h)));
+        for (int t = 0; t < kT; ++t) {
+          const float* a =
+              reinterpret_cast<const float*>(act + static_cast<size_t>(t) * act_stride);
+          acc[t][c % 4] = _mm256_fmadd_ps(w, _mm256_set1_ps(a[32 * b + c]), acc[t][c % 4]);
+        }
+      }
+    }
+  }
+  store_joined<kT>(acc, y + 8 * h, y_stride);
+}
+
+template <bool kBf16, StreamPrefetch kPrefetch>
+void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
+          float* y, size_t y_stride) {
+  const auto* a = static_cast<const uint8_t*>(act);
+  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    for (int h = 0; h < 2; ++h) {
+      half_pass<kBf16, kPrefetch, kT>(n / 32, group, h, a + static_cast<size_t>(t) * act_stride,
+                                      act_stride, y + static_cast<size_t>(t) * y_stride, y_stride);
+    }
+  });
+}
+
+}  // namespace
+
+void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_f16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                       size_t act_stride, int64_t n_tokens, float* y,
+                                       size_t y_stride) {
+  gemm<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_bf16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+}  // namespace capibara::kernels::avx2
