@@ -1,8 +1,10 @@
 // AVX2 kernels of the half-precision packed layouts (packed_half.cpp). A 256-bit register holds
 // one column of eight of the group's sixteen rows (F16, widened by `vcvtph2ps`) or two columns
-// (BF16, split by a mask and a shift), so a pass covers the group in two halves of eight rows;
-// with four chains per token, kTokens tokens fill 12 of the 16 registers. Each (row, token)
-// sums in the reference's four chains and order, so results match it bit for bit.
+// (BF16, split by a mask and a shift), so the group is two halves of eight rows. With four chains
+// per (half, token), a pass keeps at most 12 of the 16 registers as accumulators: both halves
+// when decoding, so that each block streams from memory once, and one half of kTokens tokens in
+// prefill, so that each widened weight vector serves three tokens. Each (row, token) sums in the
+// reference's four chains and order, so results match it bit for bit.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -20,12 +22,13 @@ namespace {
 constexpr int kTokens = 3;
 constexpr size_t kPrefetchBytes = 3072;  // as the other AVX2 packed kernels
 
-// The lines of block `blk` a pass over half `h` of its rows asks for ahead: the first half's pass
-// prefetches (its reads go to DRAM; the second half finds the block in L2), or, when a decoding
-// pass leaves the streaming to the hardware prefetchers, the next page's start.
+// What a pass asks for ahead of block `blk`: the lines kPrefetchBytes ahead, or, when a
+// decoding pass leaves the streaming to this CPU's hardware prefetchers, the next page's start
+// (stream_prefetch.hpp). Of a prefill's two half passes only the first asks; the second finds
+// the block in L2.
 template <StreamPrefetch kPrefetch, int kT>
-inline void prefetch_block(const uint8_t* blk, int h) {
-  if (h != 0) return;
+inline void prefetch_block(const uint8_t* blk, int h0) {
+  if (h0 != 0) return;
   if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
     x86::prefetch_lines(blk + kPrefetchBytes, kHalfBlockBytes / 64);
   } else {
@@ -33,57 +36,63 @@ inline void prefetch_block(const uint8_t* blk, int h) {
   }
 }
 
-template <int kT>
-inline void store_joined(__m256 (&acc)[kT][4], float* y, size_t y_stride) {
-  for (int t = 0; t < kT; ++t) {
-    const __m256 low = _mm256_add_ps(acc[t][0], acc[t][1]);
-    const __m256 high = _mm256_add_ps(acc[t][2], acc[t][3]);
-    _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride, _mm256_add_ps(low, high));
-  }
-}
-
-template <bool kBf16, StreamPrefetch kPrefetch, int kT>
-void half_pass(int64_t nb, const uint8_t* group, int h, const uint8_t* act, size_t act_stride,
-               float* y, size_t y_stride) {
+// Halves [h0, h0 + kH) of the group's rows times kT tokens.
+template <bool kBf16, StreamPrefetch kPrefetch, int kT, int kH>
+void pass(int64_t nb, const uint8_t* group, int h0, const uint8_t* act, size_t act_stride, float* y,
+          size_t y_stride) {
+  static_assert(kT * kH * 4 <= 12);
   const __m256i high_half = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
-  __m256 acc[kT][4];
-  for (auto& chains : acc) {
-    for (__m256& chain : chains) chain = _mm256_setzero_ps();
+  __m256 acc[kT][kH][4];
+  for (auto& halves : acc) {
+    for (auto& chains : halves) {
+      for (__m256& chain : chains) chain = _mm256_setzero_ps();
+    }
   }
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + kHalfBlockBytes * static_cast<size_t>(b);
-    prefetch_block<kPrefetch, kT>(blk, h);
+    prefetch_block<kPrefetch, kT>(blk, h0);
     if constexpr (kBf16) {
 #pragma GCC unroll 16
       for (int p = 0; p < 16; ++p) {
-        const __m256i v =
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 64 * p + 32 * h));
-        const __m256 w_odd = _mm256_castsi256_ps(_mm256_and_si256(v, high_half));
-        const __m256 w_even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-        for (int t = 0; t < kT; ++t) {
-          int32_t pair;
-          std::memcpy(&pair, act + static_cast<size_t>(t) * act_stride + 4 * (16 * b + p), 4);
-          const __m256i a = _mm256_set1_epi32(pair);
-          __m256& chain = acc[t][p % 4];
-          chain =
-              _mm256_fmadd_ps(w_odd, _mm256_castsi256_ps(_mm256_and_si256(a, high_half)), chain);
-          chain = _mm256_fmadd_ps(w_even, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), chain);
+        for (int h = 0; h < kH; ++h) {
+          const __m256i v =
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 64 * p + 32 * (h0 + h)));
+          const __m256 w_odd = _mm256_castsi256_ps(_mm256_and_si256(v, high_half));
+          const __m256 w_even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+          for (int t = 0; t < kT; ++t) {
+            int32_t pair;
+            std::memcpy(&pair, act + static_cast<size_t>(t) * act_stride + 4 * (16 * b + p), 4);
+            const __m256i a = _mm256_set1_epi32(pair);
+            __m256& chain = acc[t][h][p % 4];
+            chain =
+                _mm256_fmadd_ps(w_odd, _mm256_castsi256_ps(_mm256_and_si256(a, high_half)), chain);
+            chain = _mm256_fmadd_ps(w_even, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), chain);
+          }
         }
       }
     } else {
 #pragma GCC unroll 32
       for (int c = 0; c < 32; ++c) {
-        const __m256 w = _mm256_cvtph_ps(
-            _mm_load_si128(reinterpret_cast<const __m128i*>(blk + 32 * c + 16 * h)));
-        for (int t = 0; t < kT; ++t) {
-          const float* a =
-              reinterpret_cast<const float*>(act + static_cast<size_t>(t) * act_stride);
-          acc[t][c % 4] = _mm256_fmadd_ps(w, _mm256_set1_ps(a[32 * b + c]), acc[t][c % 4]);
+        for (int h = 0; h < kH; ++h) {
+          const __m256 w = _mm256_cvtph_ps(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(blk + 32 * c + 16 * (h0 + h))));
+          for (int t = 0; t < kT; ++t) {
+            const float* a =
+                reinterpret_cast<const float*>(act + static_cast<size_t>(t) * act_stride);
+            acc[t][h][c % 4] = _mm256_fmadd_ps(w, _mm256_set1_ps(a[32 * b + c]), acc[t][h][c % 4]);
+          }
         }
       }
     }
   }
-  store_joined<kT>(acc, y + 8 * h, y_stride);
+  for (int t = 0; t < kT; ++t) {
+    for (int h = 0; h < kH; ++h) {
+      const __m256 low = _mm256_add_ps(acc[t][h][0], acc[t][h][1]);
+      const __m256 high = _mm256_add_ps(acc[t][h][2], acc[t][h][3]);
+      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8 * static_cast<size_t>(h0 + h),
+                       _mm256_add_ps(low, high));
+    }
+  }
 }
 
 template <bool kBf16, StreamPrefetch kPrefetch>
@@ -91,9 +100,14 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    for (int h = 0; h < 2; ++h) {
-      half_pass<kBf16, kPrefetch, kT>(n / 32, group, h, a + static_cast<size_t>(t) * act_stride,
-                                      act_stride, y + static_cast<size_t>(t) * y_stride, y_stride);
+    const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
+    float* yt = y + static_cast<size_t>(t) * y_stride;
+    if constexpr (kT == 1) {
+      pass<kBf16, kPrefetch, 1, 2>(n / 32, group, 0, at, act_stride, yt, y_stride);
+    } else {
+      for (int h = 0; h < 2; ++h) {
+        pass<kBf16, kPrefetch, kT, 1>(n / 32, group, h, at, act_stride, yt, y_stride);
+      }
     }
   });
 }
