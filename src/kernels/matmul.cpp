@@ -63,8 +63,8 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   const int64_t n = first.row_length;
   const size_t stride = scratch.activation_stride_bytes();
   const PackedActivations kind = packed_format(first.type)->activations;
-  // The K-quants read the activation type of their row-major dots (Q8_K), the half types theirs
-  // (f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
+  // The K-quants read the activation type of their row-major dots (Q8_K), the float types theirs
+  // (f32, f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
   const auto quantize_own = quant_dot_kernels(table, first.type).quantize_activations;
   const auto quantize_q8_0 = quant_dot_kernels(table, GgmlType::kQ8_0).quantize_activations;
   auto quantize_rows = [&](int64_t begin, int64_t end, int thread) {
@@ -73,6 +73,9 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
       switch (kind) {
         case PackedActivations::kQ8Sum:
           quantize_q8_sum(quantize_q8_0, x + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          break;
+        case PackedActivations::kF32:
+          std::memcpy(row, x + t * n, static_cast<size_t>(n) * sizeof(float));
           break;
         case PackedActivations::kF16Values:
           round_through_f16(quantize_own, table.fp16_to_f32, x + t * n,

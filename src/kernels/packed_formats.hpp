@@ -1,5 +1,5 @@
 // The K-quant packed layouts, one file each (packed_q4_k.cpp, packed_q5_k.cpp,
-// packed_q6_k.cpp), and the half-precision ones (packed_half.cpp), for `packed_format`
+// packed_q6_k.cpp), and the float ones (packed_float.cpp), for `packed_format`
 // (packed_weights.cpp) to list. Internal to the kernel layer.
 #pragma once
 
@@ -53,13 +53,15 @@ constexpr size_t q6_k_qh_chunk(int h, int k) {
          64 * static_cast<size_t>(k % 4);
 }
 
-// Bytes of one packed F16 or BF16 block: 32 weights of each of the 16 rows (packed_half.cpp
-// describes both layouts).
-inline constexpr size_t kHalfBlockBytes = 1024;
+// Bytes of one packed block of the float types: 32 weights of each of the 16 rows
+// (packed_float.cpp describes the layouts).
+inline constexpr size_t kHalfBlockBytes = 1024;  // F16, BF16
+inline constexpr size_t kF32BlockBytes = 2048;
 
 const PackedFormat& packed_format_q4_k();
 const PackedFormat& packed_format_q5_k();
 const PackedFormat& packed_format_q6_k();
+const PackedFormat& packed_format_f32();
 const PackedFormat& packed_format_f16();
 const PackedFormat& packed_format_bf16();
 

@@ -95,6 +95,8 @@ const PackedFormat* packed_format(GgmlType type) {
       return &packed_format_q5_k();
     case GgmlType::kQ6_K:
       return &packed_format_q6_k();
+    case GgmlType::kF32:
+      return &packed_format_f32();
     case GgmlType::kF16:
       return &packed_format_f16();
     case GgmlType::kBF16:

@@ -88,6 +88,7 @@ using PackedGemmFn = void (*)(int64_t n, const uint8_t* group, const void* act, 
 enum class PackedActivations {
   kQ8Sum,  // BlockQ8Sum rows (`quantize_q8_sum`): the 32-weight types
   kQ8_K,   // the K-quants' own Q8_K rows (with their 16-value sums)
+  kF32,    // F32 weights: the activations as they are, f32 rows
   // F16 weights: f32 rows of the activations rounded to fp16 (as ggml's F16 dots round them),
   // widened back (`round_through_f16`).
   kF16Values,
@@ -105,7 +106,7 @@ struct PackedFormat {
   PackedGemmFn reference;
 };
 
-// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 have one).
+// The packed layout of `type`, or null (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 have one).
 const PackedFormat* packed_format(GgmlType type);
 // Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
@@ -144,7 +145,9 @@ void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t a
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
-// packed_half.cpp: float sums in four chains per row, in the order described there.
+// packed_float.cpp: float sums in four chains per row, in the order described there.
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

@@ -139,7 +139,7 @@ CAPIBARA_AVX512 int32_t int8_avx512(int64_t iterations) {
 }
 
 // `vdpbf16ps`: two bf16 products added into each f32 lane, 32 multiply-adds per instruction, as
-// the BF16 packed kernel uses it (x86/packed_half_avx512bf16.cpp).
+// the BF16 packed kernel uses it (x86/packed_float_avx512bf16.cpp).
 CAPIBARA_AVX512_BF16 float bf16_avx512(int64_t iterations) {
   __m512 acc[kChains];
   for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(0.01f * static_cast<float>(k));

@@ -30,8 +30,8 @@ namespace capibara::kernels {
 namespace {
 
 constexpr GgmlType kPackedTypes[] = {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K,
-                                     GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kF16,
-                                     GgmlType::kBF16};
+                                     GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kF32,
+                                     GgmlType::kF16,  GgmlType::kBF16};
 
 struct Fixture {
   GgmlType type;
@@ -75,6 +75,7 @@ struct Fixture {
     switch (packed_format(type)->activations) {
       case PackedActivations::kQ8_K:
         return ggml_row_bytes(GgmlType::kQ8_K, n).value();
+      case PackedActivations::kF32:
       case PackedActivations::kF16Values:
         return static_cast<size_t>(n) * sizeof(float);
       case PackedActivations::kBF16:
@@ -99,6 +100,9 @@ struct Fixture {
       switch (kind) {
         case PackedActivations::kQ8Sum:
           quantize_q8_sum(quantize, x.data() + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          break;
+        case PackedActivations::kF32:
+          std::memcpy(row, x.data() + t * n, static_cast<size_t>(n) * sizeof(float));
           break;
         case PackedActivations::kF16Values:
           round_through_f16(quantize, scalar.fp16_to_f32, x.data() + t * n, halves.data(),
@@ -136,25 +140,25 @@ TEST(PackedWeights, LayoutSizes) {
   EXPECT_EQ(packed_group_bytes(GgmlType::kF16, 2048), 16u * 2048 * 2);
   EXPECT_EQ(packed_group_bytes(GgmlType::kBF16, 96), 16u * 96 * 2);
   EXPECT_FALSE(can_pack(GgmlType::kF16, 32, 48));  // not whole 32-weight blocks
-  EXPECT_FALSE(can_pack(GgmlType::kF32, 32, 64));  // f32 weights stay row-major
+  EXPECT_EQ(packed_group_bytes(GgmlType::kF32, 64), 16u * 64 * 4);
 }
 
-// F16 keeps one column of the 16 rows per 32 bytes; BF16 one column pair per 64 bytes, each row's
-// pair as one 32-bit word, even column low (packed_half.cpp).
-TEST(PackedWeights, HalfLayoutsHoldColumnsOfTheSixteenRows) {
-  for (const GgmlType type : {GgmlType::kF16, GgmlType::kBF16}) {
+// F32 keeps one column of the 16 rows per 64 bytes, F16 per 32 bytes; BF16 one column pair per 64
+// bytes, each row's pair as one 32-bit word, even column low (packed_float.cpp).
+TEST(PackedWeights, FloatLayoutsHoldColumnsOfTheSixteenRows) {
+  for (const GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
     const Fixture f(type, kPackRows, 3 * 32, 1, 9);
     const uint8_t* group = f.packed.data();
+    const size_t bytes = type == GgmlType::kF32 ? 4 : 2;
     for (int r = 0; r < kPackRows; ++r) {
-      const auto* row = reinterpret_cast<const uint16_t*>(f.weights.data() +
-                                                          static_cast<size_t>(r) * f.row_bytes);
+      const uint8_t* row = f.weights.data() + static_cast<size_t>(r) * f.row_bytes;
       for (int64_t j = 0; j < f.n; ++j) {
-        const size_t block = 1024 * static_cast<size_t>(j / 32);
+        const size_t block = 32 * kPackRows * bytes * static_cast<size_t>(j / 32);
         const auto c = static_cast<size_t>(j % 32);
-        const size_t at = type == GgmlType::kF16
-                              ? block + 32 * c + 2 * static_cast<size_t>(r)
-                              : block + 64 * (c / 2) + 4 * static_cast<size_t>(r) + 2 * (c % 2);
-        EXPECT_EQ(std::memcmp(group + at, row + j, 2), 0)
+        const auto rr = static_cast<size_t>(r);
+        const size_t at = type == GgmlType::kBF16 ? block + 64 * (c / 2) + 4 * rr + 2 * (c % 2)
+                                                  : block + kPackRows * bytes * c + bytes * rr;
+        EXPECT_EQ(std::memcmp(group + at, row + bytes * static_cast<size_t>(j), bytes), 0)
             << ggml_type_name(type) << " row " << r << " column " << j;
       }
     }

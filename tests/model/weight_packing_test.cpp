@@ -55,7 +55,8 @@ TEST(WeightPacking, PacksEveryMultipliedMatrixOfAPackedTypeAndNothingElse) {
   for (const std::filesystem::path& path :
        {shared / "models" / "synth-llama-q4_0.gguf", shared / "models" / "synth-llama-q8_0.gguf",
         shared / "models" / "synth-llama-q4_k_m.gguf", q5_k_m.path(),
-        shared / "models" / "synth-llama-f16.gguf", shared / "models" / "synth-llama-bf16.gguf"}) {
+        shared / "models" / "synth-llama-f32.gguf", shared / "models" / "synth-llama-f16.gguf",
+        shared / "models" / "synth-llama-bf16.gguf"}) {
     const std::string name = path.filename().string();
     const auto file = gguf::GgufFile::open(path);
     ModelConfig config = read_model_config(file);
@@ -90,8 +91,7 @@ TEST(WeightPacking, PacksEveryMultipliedMatrixOfAPackedTypeAndNothingElse) {
     if (w.output.data != w.token_embd.data) {
       EXPECT_EQ(w.token_embd.packed, nullptr) << name << ": lookups only, never multiplied";
     }
-    // Every shared model packs with a table that packs (F16 too, since the half-precision
-    // layouts).
+    // Every shared model packs with a table that packs (the float types too).
     EXPECT_GT(w.packed.size(), 0u) << name;
   }
 }
@@ -106,7 +106,8 @@ TEST(WeightPacking, PackedModelMatchesRowMajorModel) {
   for (const std::filesystem::path& path :
        {shared / "models" / "synth-llama-q4_0.gguf", shared / "models" / "synth-llama-q8_0.gguf",
         shared / "models" / "synth-llama-q4_k_m.gguf", q5_k_m.path(),
-        shared / "models" / "synth-llama-f16.gguf", shared / "models" / "synth-llama-bf16.gguf"}) {
+        shared / "models" / "synth-llama-f32.gguf", shared / "models" / "synth-llama-f16.gguf",
+        shared / "models" / "synth-llama-bf16.gguf"}) {
     const std::string name = path.filename().string();
     std::vector<std::vector<float>> logits;
     for (const bool repack : {true, false}) {

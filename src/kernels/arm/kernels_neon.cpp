@@ -88,13 +88,14 @@ consteval KernelTable make_neon_table() {
   set_quant_dot(t, GgmlType::kQ4_K, neon::quantize_q8_k, neon::vec_dot_q4_k);
   set_quant_dot(t, GgmlType::kQ5_K, neon::quantize_q8_k, neon::vec_dot_q5_k);
   set_quant_dot(t, GgmlType::kQ6_K, neon::quantize_q8_k, neon::vec_dot_q6_k);
-  // Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 matrices are repacked at load
+  // Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load
   // (packed_weights.hpp).
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = neon::packed_gemm_q4_0;
   t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = neon::packed_gemm_q8_0;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = neon::packed_gemm_q4_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] = neon::packed_gemm_q5_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = neon::packed_gemm_q6_k;
+  t.packed_gemm[static_cast<int>(GgmlType::kF32)] = neon::packed_gemm_f32;
   t.packed_gemm[static_cast<int>(GgmlType::kF16)] = neon::packed_gemm_f16;
   t.packed_gemm[static_cast<int>(GgmlType::kBF16)] = neon::packed_gemm_bf16;
   return t;

@@ -18,8 +18,10 @@ void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t a
                       int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
-// The half-precision layouts (packed_half_neon.cpp): f32 activations rounded through fp16
-// (`PackedActivations::kF16Values`), and bf16 activations (`kBF16`).
+// The float layouts (packed_float_neon.cpp): f32 activations as they are (`PackedActivations::
+// kF32`), f32 activations rounded through fp16 (`kF16Values`), and bf16 activations (`kBF16`).
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

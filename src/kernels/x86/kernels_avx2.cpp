@@ -80,6 +80,8 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
       software ? avx2::packed_gemm_q5_k : avx2::packed_gemm_q5_k_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] =
       software ? avx2::packed_gemm_q6_k : avx2::packed_gemm_q6_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kF32)] =
+      software ? avx2::packed_gemm_f32 : avx2::packed_gemm_f32_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kF16)] =
       software ? avx2::packed_gemm_f16 : avx2::packed_gemm_f16_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kBF16)] =

@@ -3,7 +3,7 @@
 // `maddubs` + `madd` (by the scale) already do in two instructions. The row-wise operations stay
 // AVX2 too: their rows (a few thousand floats) sit in L1 and take well under a microsecond, and
 // 512-bit versions would add code to test for a gain the model step would not show.
-// Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 matrices are repacked at load (packed_weights.hpp)
+// Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load (packed_weights.hpp)
 // for the packed kernels.
 #include "kernels/x86/kernels_avx512.hpp"
 
@@ -63,6 +63,8 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
       software ? avx512::packed_gemm_q5_k : avx512::packed_gemm_q5_k_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] =
       software ? avx512::packed_gemm_q6_k : avx512::packed_gemm_q6_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kF32)] =
+      software ? avx512::packed_gemm_f32 : avx512::packed_gemm_f32_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kF16)] =
       software ? avx512::packed_gemm_f16 : avx512::packed_gemm_f16_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kBF16)] =

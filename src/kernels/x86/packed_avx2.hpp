@@ -36,7 +36,12 @@ void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const v
 void packed_gemm_q6_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride);
-// packed_half_avx2.cpp
+// packed_float_avx2.cpp
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_f32_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                       size_t act_stride, int64_t n_tokens, float* y,
+                                       size_t y_stride);
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_f16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,

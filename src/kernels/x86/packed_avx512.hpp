@@ -30,8 +30,13 @@ void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const v
 void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride);
-// packed_half_avx512.cpp: F16 and BF16 with fmas (BF16 takes the `vdpbf16ps` kernel below where
-// the CPU has AVX512_BF16; the fma one stays callable for tests).
+// packed_float_avx512.cpp: F32, F16 and BF16 with fmas (BF16 takes the `vdpbf16ps` kernel below
+// where the CPU has AVX512_BF16; the fma one stays callable for tests).
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride);
+void packed_gemm_f32_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                       size_t act_stride, int64_t n_tokens, float* y,
+                                       size_t y_stride);
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_f16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
@@ -47,7 +52,7 @@ void packed_gemm_bf16_fma(int64_t n, const uint8_t* group, const void* act, size
 void packed_gemm_bf16_fma_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                             size_t act_stride, int64_t n_tokens, float* y,
                                             size_t y_stride);
-// packed_half_avx512bf16.cpp, built with AVX512_BF16: only on CPUs that have it.
+// packed_float_avx512bf16.cpp, built with AVX512_BF16: only on CPUs that have it.
 void packed_gemm_bf16_dpbf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                              int64_t n_tokens, float* y, size_t y_stride);
 void packed_gemm_bf16_dpbf16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,

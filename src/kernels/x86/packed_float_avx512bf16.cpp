@@ -4,16 +4,16 @@
 // One `vdpbf16ps` takes a column pair of the group's sixteen rows (the layout pairs columns as
 // the instruction does) against one broadcast pair of activations: per chain, the odd product
 // and then the even one, each exact and added with one rounding, as the reference's two fmas
-// (packed_half.cpp). Twice the weights per instruction of the fma kernel, with no unpacking.
+// (packed_float.cpp). Twice the weights per instruction of the fma kernel, with no unpacking.
 #include "kernels/x86/packed_avx512.hpp"
-#include "kernels/x86/packed_half_avx512_common.hpp"
+#include "kernels/x86/packed_float_avx512_common.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
 
-using half_passes::kTokens;
-using half_passes::prefetch_block;
-using half_passes::store_joined;
+using float_passes::kTokens;
+using float_passes::prefetch_block;
+using float_passes::store_joined;
 
 template <StreamPrefetch kPrefetch, int kT>
 void dpbf16_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,

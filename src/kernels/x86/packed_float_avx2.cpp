@@ -1,9 +1,9 @@
-// AVX2 kernels of the half-precision packed layouts (packed_half.cpp). A 256-bit register holds
-// one column of eight of the group's sixteen rows (F16, widened by `vcvtph2ps`) or two columns
-// (BF16, split by a mask and a shift), so the group is two halves of eight rows. With four chains
-// per (half, token), a pass keeps at most 12 of the 16 registers as accumulators: both halves
-// when decoding, so that each block streams from memory once, and one half of kTokens tokens in
-// prefill, so that each widened weight vector serves three tokens. Each (row, token) sums in the
+// AVX2 kernels of the float packed layouts (packed_float.cpp). A 256-bit register holds one
+// column of eight of the group's sixteen rows (F32 as stored, F16 widened by `vcvtph2ps`) or two
+// columns (BF16, split by a mask and a shift), so the group is two halves of eight rows. With four
+// chains per (half, token), a pass keeps at most 12 of the 16 registers as accumulators: both
+// halves when decoding, so that each block streams from memory once, and one half of kTokens tokens
+// in prefill, so that each widened weight vector serves three tokens. Each (row, token) sums in the
 // reference's four chains and order, so results match it bit for bit.
 #include <immintrin.h>
 
@@ -26,21 +26,24 @@ constexpr size_t kPrefetchBytes = 3072;  // as the other AVX2 packed kernels
 // decoding pass leaves the streaming to this CPU's hardware prefetchers, the next page's start
 // (stream_prefetch.hpp). Of a prefill's two half passes only the first asks; the second finds
 // the block in L2.
-template <StreamPrefetch kPrefetch, int kT>
+template <StreamPrefetch kPrefetch, int kT, size_t kBlockBytes>
 inline void prefetch_block(const uint8_t* blk, int h0) {
   if (h0 != 0) return;
   if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
-    x86::prefetch_lines(blk + kPrefetchBytes, kHalfBlockBytes / 64);
+    x86::prefetch_lines(blk + kPrefetchBytes, kBlockBytes / 64);
   } else {
-    x86::prefetch_page_start(blk, kHalfBlockBytes);
+    x86::prefetch_page_start(blk, kBlockBytes);
   }
 }
 
+enum class Weights { kF32, kF16, kBF16 };
+
 // Halves [h0, h0 + kH) of the group's rows times kT tokens.
-template <bool kBf16, StreamPrefetch kPrefetch, int kT, int kH>
+template <Weights kWeights, StreamPrefetch kPrefetch, int kT, int kH>
 void pass(int64_t nb, const uint8_t* group, int h0, const uint8_t* act, size_t act_stride, float* y,
           size_t y_stride) {
   static_assert(kT * kH * 4 <= 12);
+  constexpr size_t kBlockBytes = kWeights == Weights::kF32 ? kF32BlockBytes : kHalfBlockBytes;
   const __m256i high_half = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
   __m256 acc[kT][kH][4];
   for (auto& halves : acc) {
@@ -49,9 +52,9 @@ void pass(int64_t nb, const uint8_t* group, int h0, const uint8_t* act, size_t a
     }
   }
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + kHalfBlockBytes * static_cast<size_t>(b);
-    prefetch_block<kPrefetch, kT>(blk, h0);
-    if constexpr (kBf16) {
+    const uint8_t* blk = group + kBlockBytes * static_cast<size_t>(b);
+    prefetch_block<kPrefetch, kT, kBlockBytes>(blk, h0);
+    if constexpr (kWeights == Weights::kBF16) {
 #pragma GCC unroll 16
       for (int p = 0; p < 16; ++p) {
         for (int h = 0; h < kH; ++h) {
@@ -74,8 +77,13 @@ void pass(int64_t nb, const uint8_t* group, int h0, const uint8_t* act, size_t a
 #pragma GCC unroll 32
       for (int c = 0; c < 32; ++c) {
         for (int h = 0; h < kH; ++h) {
-          const __m256 w = _mm256_cvtph_ps(
-              _mm_load_si128(reinterpret_cast<const __m128i*>(blk + 32 * c + 16 * (h0 + h))));
+          __m256 w;
+          if constexpr (kWeights == Weights::kF32) {
+            w = _mm256_load_ps(reinterpret_cast<const float*>(blk + 64 * c + 32 * (h0 + h)));
+          } else {
+            w = _mm256_cvtph_ps(
+                _mm_load_si128(reinterpret_cast<const __m128i*>(blk + 32 * c + 16 * (h0 + h))));
+          }
           for (int t = 0; t < kT; ++t) {
             const float* a =
                 reinterpret_cast<const float*>(act + static_cast<size_t>(t) * act_stride);
@@ -95,7 +103,7 @@ void pass(int64_t nb, const uint8_t* group, int h0, const uint8_t* act, size_t a
   }
 }
 
-template <bool kBf16, StreamPrefetch kPrefetch>
+template <Weights kWeights, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
@@ -103,10 +111,10 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
     const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
     float* yt = y + static_cast<size_t>(t) * y_stride;
     if constexpr (kT == 1) {
-      pass<kBf16, kPrefetch, 1, 2>(n / 32, group, 0, at, act_stride, yt, y_stride);
+      pass<kWeights, kPrefetch, 1, 2>(n / 32, group, 0, at, act_stride, yt, y_stride);
     } else {
       for (int h = 0; h < 2; ++h) {
-        pass<kBf16, kPrefetch, kT, 1>(n / 32, group, h, at, act_stride, yt, y_stride);
+        pass<kWeights, kPrefetch, kT, 1>(n / 32, group, h, at, act_stride, yt, y_stride);
       }
     }
   });
@@ -114,26 +122,37 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
 
 }  // namespace
 
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<Weights::kF32, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_f32_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                       size_t act_stride, int64_t n_tokens, float* y,
+                                       size_t y_stride) {
+  gemm<Weights::kF32, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kF16, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_f16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                        size_t act_stride, int64_t n_tokens, float* y,
                                        size_t y_stride) {
-  gemm<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kF16, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kBF16, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_bf16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kBF16, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx2

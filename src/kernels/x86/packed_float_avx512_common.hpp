@@ -1,5 +1,5 @@
-// What the AVX-512 half-precision packed kernels share (packed_half_avx512.cpp, and
-// packed_half_avx512bf16.cpp, compiled with AVX512_BF16 as well): the pass size, the prefetch of
+// What the AVX-512 float packed kernels share (packed_float_avx512.cpp, and
+// packed_float_avx512bf16.cpp, compiled with AVX512_BF16 as well): the pass size, the prefetch of
 // a block and the joining of the four chains. Include only from translation units compiled with
 // the AVX-512 flags; everything has internal linkage, as in avx512_common.hpp.
 #pragma once
@@ -9,7 +9,7 @@
 #include "kernels/x86/avx512_common.hpp"
 #include "kernels/x86/prefetch.hpp"
 
-namespace capibara::kernels::avx512::half_passes {
+namespace capibara::kernels::avx512::float_passes {
 
 // Four chains of kTokens tokens: 24 accumulators of the 32 registers.
 constexpr int kTokens = 6;
@@ -18,12 +18,12 @@ constexpr size_t kPrefetchBytes = 3072;  // as the other packed kernels (packed_
 // What a pass asks for ahead of block `blk`: the lines kPrefetchBytes ahead, or, when a
 // decoding pass leaves the streaming to this CPU's hardware prefetchers, the next page's start
 // (stream_prefetch.hpp).
-template <StreamPrefetch kPrefetch, int kT>
+template <StreamPrefetch kPrefetch, int kT, size_t kBlockBytes = kHalfBlockBytes>
 static inline void prefetch_block(const uint8_t* blk) {
   if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
-    x86::prefetch_lines(blk + kPrefetchBytes, kHalfBlockBytes / 64);
+    x86::prefetch_lines(blk + kPrefetchBytes, kBlockBytes / 64);
   } else {
-    x86::prefetch_page_start(blk, kHalfBlockBytes);
+    x86::prefetch_page_start(blk, kBlockBytes);
   }
 }
 
@@ -36,4 +36,4 @@ static inline void store_joined(__m512 (&acc)[kT][4], float* y, size_t y_stride)
   }
 }
 
-}  // namespace capibara::kernels::avx512::half_passes
+}  // namespace capibara::kernels::avx512::float_passes

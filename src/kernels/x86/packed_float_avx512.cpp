@@ -1,36 +1,45 @@
-// AVX-512 kernels of the half-precision packed layouts (packed_half.cpp): one 512-bit register
-// holds one column of the group's sixteen rows (F16, widened by `vcvtph2ps`) or two (BF16, split
-// by a mask and a shift), so each fma with a broadcast activation advances all sixteen dots. A
-// pass takes up to kTokens tokens and reuses each widened weight vector for all of them, which
-// is what makes prefill compute-bound instead of a horizontal sum per (row, token).
+// AVX-512 kernels of the float packed layouts (packed_float.cpp): one 512-bit register holds one
+// column of the group's sixteen rows (F32 as stored, F16 widened by `vcvtph2ps`) or two (BF16,
+// split by a mask and a shift), so each fma with a broadcast activation advances all sixteen
+// dots. A pass takes up to kTokens tokens and reuses each weight vector for all of them, which is
+// what makes prefill compute-bound instead of a horizontal sum per (row, token).
 //
 // Each (row, token) sums in the four chains of the reference, in its order, so results match
-// `scalar::packed_gemm_f16` / `_bf16` bit for bit whatever the number of tokens of a pass. On CPUs
-// with AVX512_BF16, BF16 takes `vdpbf16ps` instead (packed_half_avx512bf16.cpp).
+// `scalar::packed_gemm_f32` / `_f16` / `_bf16` bit for bit whatever the number of tokens of a
+// pass. On CPUs with AVX512_BF16, BF16 takes `vdpbf16ps` instead (packed_float_avx512bf16.cpp).
 #include "kernels/x86/packed_avx512.hpp"
-#include "kernels/x86/packed_half_avx512_common.hpp"
+#include "kernels/x86/packed_float_avx512_common.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
 
-using half_passes::kTokens;
-using half_passes::prefetch_block;
-using half_passes::store_joined;
+using float_passes::kTokens;
+using float_passes::prefetch_block;
+using float_passes::store_joined;
 
-template <StreamPrefetch kPrefetch, int kT>
-void f16_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
-              size_t y_stride) {
+enum class Weights { kF32, kF16, kBF16 };
+
+// F32 and F16: one column of the sixteen rows per step.
+template <Weights kWeights, StreamPrefetch kPrefetch, int kT>
+void column_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+                 size_t y_stride) {
+  constexpr bool kF32 = kWeights == Weights::kF32;
+  constexpr size_t kBlockBytes = kF32 ? kF32BlockBytes : kHalfBlockBytes;
   __m512 acc[kT][4];
   for (auto& chains : acc) {
     for (__m512& chain : chains) chain = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + kHalfBlockBytes * static_cast<size_t>(b);
-    prefetch_block<kPrefetch, kT>(blk);
+    const uint8_t* blk = group + kBlockBytes * static_cast<size_t>(b);
+    prefetch_block<kPrefetch, kT, kBlockBytes>(blk);
 #pragma GCC unroll 32
     for (int c = 0; c < 32; ++c) {
-      const __m512 w =
-          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 * c)));
+      __m512 w;
+      if constexpr (kF32) {
+        w = _mm512_load_ps(blk + 64 * c);
+      } else {
+        w = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 * c)));
+      }
 #pragma GCC unroll 8
       for (int t = 0; t < kT; ++t) {
         const float* a = reinterpret_cast<const float*>(act + static_cast<size_t>(t) * act_stride);
@@ -71,17 +80,17 @@ void bf16_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   store_joined<kT>(acc, y, y_stride);
 }
 
-template <bool kBf16, StreamPrefetch kPrefetch>
+template <Weights kWeights, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
     const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
     float* yt = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kBf16) {
+    if constexpr (kWeights == Weights::kBF16) {
       bf16_pass<kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
     } else {
-      f16_pass<kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
+      column_pass<kWeights, kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
     }
   });
 }
@@ -90,26 +99,37 @@ bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16") != 0; }
 
 }  // namespace
 
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<Weights::kF32, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_f32_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                       size_t act_stride, int64_t n_tokens, float* y,
+                                       size_t y_stride) {
+  gemm<Weights::kF32, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kF16, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_f16_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                        size_t act_stride, int64_t n_tokens, float* y,
                                        size_t y_stride) {
-  gemm<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kF16, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_bf16_fma(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                           int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kBF16, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_bf16_fma_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                             size_t act_stride, int64_t n_tokens, float* y,
                                             size_t y_stride) {
-  gemm<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kBF16, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 // The table cannot see AVX512_BF16 (it is built at compile time for every AVX-512 CPU), so the

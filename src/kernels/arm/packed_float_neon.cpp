@@ -1,12 +1,12 @@
-// NEON kernels of the half-precision packed layouts (packed_half.cpp). A 128-bit register holds
-// one column of four of the group's sixteen rows (F16, widened by `fcvtl`) or two columns (BF16,
-// split by a mask and a shift), so the group is four row quarters. A pass covers kQ quarters for
-// kT tokens with kQ x kT <= 4, four chains each: at most 16 accumulators of the 32 registers, all
-// sixteen rows at once when decoding (each block streamed once), one quarter per pass for four
-// tokens in prefill (each converted weight vector used four times). Each activation vector
-// serves four consecutive columns by lane (`fmla` by element), and column c of a block belongs
-// to chain c % 4 (BF16: pair p to chain p % 4) because a block's 32 columns are a multiple of
-// four. Each (row, token) sums in the reference's four chains and order with fused steps, so
+// NEON kernels of the float packed layouts (packed_float.cpp). A 128-bit register holds one
+// column of four of the group's sixteen rows (F32 as stored, F16 widened by `fcvtl`) or two
+// columns (BF16, split by a mask and a shift), so the group is four row quarters. A pass covers kQ
+// quarters for kT tokens with kQ x kT <= 4, four chains each: at most 16 accumulators of the 32
+// registers, all sixteen rows at once when decoding (each block streamed once), one quarter per
+// pass for four tokens in prefill (each converted weight vector used four times). Each activation
+// vector serves four consecutive columns by lane (`fmla` by element), and column c of a block
+// belongs to chain c % 4 (BF16: pair p to chain p % 4) because a block's 32 columns are a multiple
+// of four. Each (row, token) sums in the reference's four chains and order with fused steps, so
 // results match it bit for bit.
 #include <arm_neon.h>
 
@@ -36,9 +36,12 @@ inline float32x4_t bf16_high(uint32x4_t v) {
 inline float32x4_t bf16_low(uint32x4_t v) { return vreinterpretq_f32_u32(vshlq_n_u32(v, 16)); }
 
 // Rows [4 q0, 4 (q0 + kQ)) of a group times kT tokens.
-template <bool kBf16, int kT, int kQ>
+enum class Weights { kF32, kF16, kBF16 };
+
+template <Weights kWeights, int kT, int kQ>
 void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0, float* y,
           size_t y_stride) {
+  constexpr size_t kBlockBytes = kWeights == Weights::kF32 ? kF32BlockBytes : kHalfBlockBytes;
   float32x4_t acc[kT][kQ][4];  // token, quarter, chain
   for (auto& quarters : acc) {
     for (auto& chains : quarters) {
@@ -46,14 +49,14 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
     }
   }
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + kHalfBlockBytes * static_cast<size_t>(b);
+    const uint8_t* blk = group + kBlockBytes * static_cast<size_t>(b);
     if (q0 == 0) {
       // The first pass's reads go to DRAM; the later quarters' passes find the block in L2.
-      for (size_t line = 0; line < kHalfBlockBytes; line += 64) {
+      for (size_t line = 0; line < kBlockBytes; line += 64) {
         __builtin_prefetch(blk + kPrefetchBytes + line);
       }
     }
-    if constexpr (kBf16) {
+    if constexpr (kWeights == Weights::kBF16) {
 #pragma GCC unroll 4
       for (int g = 0; g < 4; ++g) {  // column pairs 4g..4g + 3: pair 4g + l to chain l
         float32x4_t a_odd[kT];
@@ -91,8 +94,12 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
 #pragma GCC unroll 4
         for (int l = 0; l < 4; ++l) {
           for (int i = 0; i < kQ; ++i) {
-            const float32x4_t w =
-                vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(blk + 32 * (4 * g + l) + 8 * (q0 + i))));
+            float32x4_t w;
+            if constexpr (kWeights == Weights::kF32) {
+              w = vreinterpretq_f32_u8(vld1q_u8(blk + 64 * (4 * g + l) + 16 * (q0 + i)));
+            } else {
+              w = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(blk + 32 * (4 * g + l) + 8 * (q0 + i))));
+            }
             for (int t = 0; t < kT; ++t) acc[t][i][l] = vfmaq_laneq_f32(acc[t][i][l], w, a[t], l);
           }
         }
@@ -109,29 +116,34 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
   }
 }
 
-template <bool kBf16>
+template <Weights kWeights>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
     constexpr int kQ = kQuartersPerPass<kT>;
     for (int q0 = 0; q0 < kPackRows / 4; q0 += kQ) {
-      pass<kBf16, kT, kQ>(n / 32, group, a + static_cast<size_t>(t) * act_stride, act_stride, q0,
-                          y + static_cast<size_t>(t) * y_stride, y_stride);
+      pass<kWeights, kT, kQ>(n / 32, group, a + static_cast<size_t>(t) * act_stride, act_stride, q0,
+                             y + static_cast<size_t>(t) * y_stride, y_stride);
     }
   });
 }
 
 }  // namespace
 
+void packed_gemm_f32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                     int64_t n_tokens, float* y, size_t y_stride) {
+  gemm<Weights::kF32>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 void packed_gemm_f16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                      int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<false>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kF16>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_bf16(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<true>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm<Weights::kBF16>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::neon
