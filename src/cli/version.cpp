@@ -17,9 +17,10 @@ std::string version_text() {
       available += (available.empty() ? "" : ", ") + std::string(kernels::isa_name(table->isa));
     }
     const auto& active = kernels::active_kernels();
+    const bool bf16 = active.isa == kernels::Isa::kAvx512 && kernels::cpu_has_avx512_bf16();
     return fmt::format(
-        "capibara {}\nkernels: {}, {} prefetch when decoding (available on this CPU: {})",
-        CAPIBARA_VERSION, kernels::isa_name(active.isa),
+        "capibara {}\nkernels: {}{}, {} prefetch when decoding (available on this CPU: {})",
+        CAPIBARA_VERSION, kernels::isa_name(active.isa), bf16 ? " (bf16 dot products)" : "",
         kernels::stream_prefetch_name(active.stream_prefetch), available);
   } catch (const Error& e) {  // CAPIBARA_ISA or CAPIBARA_PREFETCH names what this CPU lacks
     return fmt::format("capibara {}\nkernels: none: {}", CAPIBARA_VERSION, e.what());

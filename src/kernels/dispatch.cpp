@@ -44,6 +44,18 @@ bool cpu_has_avx512_vnni() {
 #endif
 }
 
+}  // namespace
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpu_has_avx512_vnni() && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+namespace {
+
 bool cpu_has_neon_dotprod() {
 #if defined(__aarch64__) && defined(__linux__)
   // The NEON translation units are compiled with -march=armv8.2-a+dotprod+fp16: besides

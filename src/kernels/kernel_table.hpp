@@ -106,6 +106,9 @@ std::vector<const KernelTable*> available_kernel_tables();
 // The same with both prefetch variants of each x86 ISA, for tests and benchmarks that check or
 // compare them.
 std::vector<const KernelTable*> available_kernel_table_variants();
+// Whether this CPU has AVX512_BF16: the AVX-512 table's BF16 matmuls then run on bf16 dot products
+// (`vdpbf16ps`), and `bench --roofline` bounds them by their peak.
+bool cpu_has_avx512_bf16();
 // The table in use: the best available, or the one `CAPIBARA_ISA` names (InvalidArgumentError
 // when it names an unknown ISA or one this CPU lacks).
 const KernelTable& active_kernels();

@@ -182,7 +182,7 @@ const PeakLoops* x86_avx512_peak_loops() {
                                2 * 16 * kChains, int8_avx512,  2 * 64 * kChains};
   static const PeakLoops with_bf16{"avx512",    kAvx512Reads,     fp32_avx512, 2 * 16 * kChains,
                                    int8_avx512, 2 * 64 * kChains, bf16_avx512, 2 * 32 * kChains};
-  return __builtin_cpu_supports("avx512bf16") ? &with_bf16 : &loops;
+  return kernels::cpu_has_avx512_bf16() ? &with_bf16 : &loops;
 }
 
 }  // namespace capibara::tools

@@ -8,6 +8,8 @@
 // `scalar::packed_gemm_f32` / `_f16` / `_bf16` bit for bit whatever the number of tokens of a
 // pass. On CPUs with AVX512_BF16, BF16 takes `vdpbf16ps` instead (packed_float_avx512bf16.cpp).
 #include "kernels/x86/packed_avx512.hpp"
+
+#include "kernels/kernel_table.hpp"
 #include "kernels/x86/packed_float_avx512_common.hpp"
 
 namespace capibara::kernels::avx512 {
@@ -94,8 +96,6 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
     }
   });
 }
-
-bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16") != 0; }
 
 }  // namespace
 
