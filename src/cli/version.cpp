@@ -18,9 +18,11 @@ std::string version_text() {
     }
     const auto& active = kernels::active_kernels();
     const bool bf16 = active.isa == kernels::Isa::kAvx512 && kernels::cpu_has_avx512_bf16();
+    const bool i8mm = active.isa == kernels::Isa::kNeon && kernels::cpu_has_neon_i8mm();
     return fmt::format(
         "capibara {}\nkernels: {}{}, {} prefetch when decoding (available on this CPU: {})",
-        CAPIBARA_VERSION, kernels::isa_name(active.isa), bf16 ? " (bf16 dot products)" : "",
+        CAPIBARA_VERSION, kernels::isa_name(active.isa),
+        bf16 ? " (bf16 dot products)" : (i8mm ? " (i8mm)" : ""),
         kernels::stream_prefetch_name(active.stream_prefetch), available);
   } catch (const Error& e) {  // CAPIBARA_ISA or CAPIBARA_PREFETCH names what this CPU lacks
     return fmt::format("capibara {}\nkernels: none: {}", CAPIBARA_VERSION, e.what());

@@ -68,6 +68,18 @@ bool cpu_has_neon_dotprod() {
 #endif
 }
 
+}  // namespace
+
+bool cpu_has_neon_i8mm() {
+#if defined(__aarch64__) && defined(__linux__)
+  return cpu_has_neon_dotprod() && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#else
+  return false;
+#endif
+}
+
+namespace {
+
 bool cpu_is_amd() {
 #if defined(__x86_64__) || defined(_M_X64)
   return __builtin_cpu_is("amd");

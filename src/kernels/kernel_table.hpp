@@ -109,6 +109,9 @@ std::vector<const KernelTable*> available_kernel_table_variants();
 // Whether this CPU has AVX512_BF16: the AVX-512 table's BF16 matmuls then run on bf16 dot products
 // (`vdpbf16ps`), and `bench --roofline` bounds them by their peak.
 bool cpu_has_avx512_bf16();
+// Whether this CPU has NEON's int8 matrix multiply (i8mm; aarch64 Linux, HWCAP2_I8MM): the NEON
+// table's Q4_0 and Q8_0 prefill then runs on `smmla`.
+bool cpu_has_neon_i8mm();
 // The table in use: the best available, or the one `CAPIBARA_ISA` names (InvalidArgumentError
 // when it names an unknown ISA or one this CPU lacks).
 const KernelTable& active_kernels();

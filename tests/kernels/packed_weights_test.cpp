@@ -25,6 +25,9 @@
 #if defined(__x86_64__)
 #include "kernels/x86/packed_avx512.hpp"
 #endif
+#if defined(__aarch64__)
+#include "kernels/arm/packed_neon.hpp"
+#endif
 
 namespace capibara::kernels {
 namespace {
@@ -311,6 +314,47 @@ TEST(PackedWeights, Avx512Bf16KernelsBothMatchTheReference) {
       }
     }
   }
+}
+#endif
+
+#if defined(__aarch64__)
+// The NEON table's Q4_0 and Q8_0 kernels are `smmla` for two or more tokens where the CPU has
+// i8mm and `sdot` otherwise, so the table test above sees only one of them per token count:
+// both are checked here at every token count (an odd one pairs the last token with itself).
+TEST(PackedWeights, NeonI8mmAndSdotKernelsBothMatchTheReference) {
+  bool neon = false;
+  for (const auto* table : available_kernel_tables()) neon |= table->isa == Isa::kNeon;
+  if (!neon) GTEST_SKIP() << "this CPU has no NEON table";
+  const bool i8mm = cpu_has_neon_i8mm();
+  for (const GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0}) {
+    const bool q4 = type == GgmlType::kQ4_0;
+    std::vector<std::pair<const char*, PackedGemmFn>> kernels = {
+        {"sdot", q4 ? neon::packed_gemm_q4_0 : neon::packed_gemm_q8_0}};
+    if (i8mm)
+      kernels.emplace_back("i8mm", q4 ? neon::packed_gemm_q4_0_i8mm : neon::packed_gemm_q8_0_i8mm);
+    for (const int64_t blocks : {1, 2, 5}) {
+      for (const int64_t tokens : {1, 2, 3, 5, 8}) {
+        const Fixture f(type, kPackRows, blocks * 32, tokens,
+                        static_cast<uint32_t>(blocks * 100 + tokens));
+        const size_t stride = f.activation_bytes() + 8;
+        const size_t y_stride = kPackRows + 3;
+        const auto act = f.activations(tokens, stride);
+        std::vector<float> want(static_cast<size_t>(tokens) * y_stride, -1.0f);
+        packed_format(type)->reference(f.n, f.packed.data(), act.data(), stride, tokens,
+                                       want.data(), y_stride);
+        for (const auto& [name, gemm] : kernels) {
+          std::vector<float> got(want.size(), -1.0f);
+          gemm(f.n, f.packed.data(), act.data(), stride, tokens, got.data(), y_stride);
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_TRUE(same_bits(got[i], want[i]))
+                << ggml_type_name(type) << " " << name << " blocks " << blocks << " tokens "
+                << tokens << " at " << i << ": " << got[i] << " vs " << want[i];
+          }
+        }
+      }
+    }
+  }
+  if (!i8mm) GTEST_SKIP() << "this CPU has no i8mm: only the sdot kernels were checked";
 }
 #endif
 

@@ -52,6 +52,23 @@ float vec_dot_f32(int64_t n, const void* w, const void* a) {
 
 namespace {
 
+// Q4_0 and Q8_0 take `smmla` for two or more tokens where the CPU has i8mm (packed_i8mm_neon.cpp).
+// The table cannot see i8mm (it is built at compile time for every CPU with the dot product), so
+// the choice is made here, once: a predictable branch per group.
+void packed_gemm_q4_0_by_cpu(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                             int64_t n_tokens, float* y, size_t y_stride) {
+  static const bool i8mm = cpu_has_neon_i8mm();
+  (i8mm && n_tokens >= 2 ? neon::packed_gemm_q4_0_i8mm : neon::packed_gemm_q4_0)(
+      n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0_by_cpu(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                             int64_t n_tokens, float* y, size_t y_stride) {
+  static const bool i8mm = cpu_has_neon_i8mm();
+  (i8mm && n_tokens >= 2 ? neon::packed_gemm_q8_0_i8mm : neon::packed_gemm_q8_0)(
+      n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 // Starts from the scalar kernels (Q2_K and Q3_K keep them) and overrides the vectorized ones.
 // `consteval`: the compiler builds the table, so no NEON code runs before the CPU check.
 consteval KernelTable make_neon_table() {
@@ -90,8 +107,8 @@ consteval KernelTable make_neon_table() {
   set_quant_dot(t, GgmlType::kQ6_K, neon::quantize_q8_k, neon::vec_dot_q6_k);
   // Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load
   // (packed_weights.hpp).
-  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = neon::packed_gemm_q4_0;
-  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = neon::packed_gemm_q8_0;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] = packed_gemm_q4_0_by_cpu;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] = packed_gemm_q8_0_by_cpu;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] = neon::packed_gemm_q4_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] = neon::packed_gemm_q5_k;
   t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] = neon::packed_gemm_q6_k;
