@@ -3,8 +3,8 @@
 // `maddubs` + `madd` (by the scale) already do in two instructions. The row-wise operations stay
 // AVX2 too: their rows (a few thousand floats) sit in L1 and take well under a microsecond, and
 // 512-bit versions would add code to test for a gain the model step would not show.
-// Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load (packed_weights.hpp)
-// for the packed kernels.
+// Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load
+// (packed_weights.hpp) for the packed kernels.
 #include "kernels/x86/kernels_avx512.hpp"
 
 #include "kernels/kernel_table.hpp"
