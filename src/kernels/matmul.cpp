@@ -100,21 +100,7 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   const uint8_t* act = scratch.activation_row(0);
   // The bytes of each token's row this kind reads (the rows are `stride` apart, a stride sized
   // for the largest kind: f32 values).
-  size_t row_bytes = static_cast<size_t>(n / 32) * sizeof(BlockQ8Sum);
-  switch (kind) {
-    case PackedActivations::kQ8_K:
-      row_bytes = activation_row_bytes(first.type, n);
-      break;
-    case PackedActivations::kF32:
-    case PackedActivations::kF16Values:
-      row_bytes = static_cast<size_t>(n) * sizeof(float);
-      break;
-    case PackedActivations::kBF16:
-      row_bytes = static_cast<size_t>(n) * sizeof(uint16_t);
-      break;
-    case PackedActivations::kQ8Sum:
-      break;
-  }
+  const size_t row_bytes = packed_activation_row_bytes(first.type, n);
   const auto block_tokens =
       static_cast<int64_t>(round_up(std::max<size_t>(1, kPackedTokenBlockBytes / row_bytes), 8));
   int64_t total_groups = 0;

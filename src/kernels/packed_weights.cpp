@@ -8,6 +8,7 @@
 #include "core/half.hpp"
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
+#include "kernels/quant_dot.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -110,6 +111,23 @@ bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length) {
   const PackedFormat* f = packed_format(type);
   return f != nullptr && n_rows > 0 && n_rows % kPackRows == 0 && row_length > 0 &&
          row_length % f->block_weights == 0;
+}
+
+size_t packed_activation_row_bytes(GgmlType type, int64_t n) {
+  const PackedFormat* f = packed_format(type);
+  assert(f != nullptr);
+  switch (f->activations) {
+    case PackedActivations::kQ8_K:
+      return activation_row_bytes(type, n);
+    case PackedActivations::kF32:
+    case PackedActivations::kF16Values:
+      return static_cast<size_t>(n) * sizeof(float);
+    case PackedActivations::kBF16:
+      return static_cast<size_t>(n) * sizeof(uint16_t);
+    case PackedActivations::kQ8Sum:
+      break;
+  }
+  return static_cast<size_t>(n / kBlock) * sizeof(BlockQ8Sum);
 }
 
 size_t packed_group_bytes(GgmlType type, int64_t row_length) {

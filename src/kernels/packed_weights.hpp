@@ -110,6 +110,8 @@ struct PackedFormat {
 const PackedFormat* packed_format(GgmlType type);
 // Whether a matrix of this shape can be packed: a packed type, whole groups, whole blocks.
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
+// Bytes of one activation row of `n` values that the packed kernels of `type` read (a packed type).
+size_t packed_activation_row_bytes(GgmlType type, int64_t n);
 // Bytes of one packed group of rows of `row_length` weights (a multiple of 64).
 size_t packed_group_bytes(GgmlType type, int64_t row_length);
 // Bytes of a whole packed matrix. Precondition: `can_pack`.

@@ -74,20 +74,7 @@ struct Fixture {
   }
 
   // Bytes of one activation row for the packed kernels.
-  size_t activation_bytes() const {
-    switch (packed_format(type)->activations) {
-      case PackedActivations::kQ8_K:
-        return ggml_row_bytes(GgmlType::kQ8_K, n).value();
-      case PackedActivations::kF32:
-      case PackedActivations::kF16Values:
-        return static_cast<size_t>(n) * sizeof(float);
-      case PackedActivations::kBF16:
-        return static_cast<size_t>(n) * sizeof(uint16_t);
-      case PackedActivations::kQ8Sum:
-        break;
-    }
-    return static_cast<size_t>(n / 32) * sizeof(BlockQ8Sum);
-  }
+  size_t activation_bytes() const { return packed_activation_row_bytes(type, n); }
 
   // Activation rows for the packed kernels, `stride` bytes apart.
   std::vector<uint8_t> activations(int64_t tokens, size_t stride) const {
