@@ -78,23 +78,18 @@ struct Block {
   }
 };
 
-template <bool kNibbles, StreamPrefetch kPrefetch, int kT>
+template <bool kNibbles, int kT>
 void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                size_t y_stride) {
+  static_assert(kT > 1, "a single token takes single_token_pass");
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
   constexpr int32_t offset = kNibbles ? 8 : 128;
   __m512 acc[kT];
   for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    // Every pass streams the weights (decoding reads each once; batches of a few sequences are
-    // as memory-bound): ask for the lines kPrefetchBytes ahead, unless this CPU's hardware
-    // prefetchers stream a decoding pass better, given each 4 KiB page's start
-    // (stream_prefetch.hpp).
-    if constexpr (kPrefetch == StreamPrefetch::kSoftware || kT > 1) {
-      x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
-    } else {
-      x86::prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
-    }
+    // Batches of a few sequences stream the weights too: ask for the lines kPrefetchBytes ahead
+    // on every CPU (only single-token passes follow the CPU's variant, stream_prefetch.hpp).
+    x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
     const Block<kNibbles> w(group + Pairs::quants(b));
     const __m512 dw = _mm512_cvtph_ps(
         _mm256_load_si256(reinterpret_cast<const __m256i*>(group + Pairs::scales(b))));
@@ -117,14 +112,15 @@ void gemm_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   }
 }
 
-// The pass of a single token (decoding), stepping over block pairs: every address is a constant
-// offset from one pointer and a page start is checked once per pair. A pass that indexes each
-// block (`gemm_pass<..., 1>`) spends ~12 more scalar instructions per block on addresses and
-// prefetch checks, and a decoding pass is short of room for loads in flight, not of arithmetic
-// (see Block): a 1 GiB stream of Q4_0 groups on two cores went from 0.81-0.87 of the read loop
-// to 0.92-0.95, Q8_0 from 0.95 to 0.99 (docs/PERFORMANCE.md, "Decoding passes by block pairs").
+// The pass of a single token (every decoding pass, and the last of a batch), stepping over block
+// pairs: every address is a constant offset from one pointer and a page start is checked once
+// per pair. Indexing each block as `gemm_pass` does costs ~12 more scalar instructions per block
+// on addresses and prefetch checks, and a decoding pass is short of room for loads in flight,
+// not of arithmetic (see Block): a 1 GiB stream of Q4_0 groups on two cores went from 0.81-0.87
+// of the read loop to 0.92-0.95, Q8_0 from 0.95 to 0.99 (docs/PERFORMANCE.md, "Decoding passes
+// by block pairs"). Same arithmetic per block as `gemm_pass`, so the same results bit for bit.
 template <bool kNibbles, StreamPrefetch kPrefetch>
-void decode_pass(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
+void single_token_pass(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
   constexpr int32_t offset = kNibbles ? 8 : 128;
   const auto* a = reinterpret_cast<const BlockQ8Sum*>(act);
@@ -155,13 +151,14 @@ template <bool kNibbles, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const auto* a = static_cast<const uint8_t*>(act);
-  if (n_tokens == 1) {
-    decode_pass<kNibbles, kPrefetch>(n / 32, group, a, y);
-    return;
-  }
   for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    gemm_pass<kNibbles, kPrefetch, kT>(n / 32, group, a + static_cast<size_t>(t) * act_stride,
-                                       act_stride, y + static_cast<size_t>(t) * y_stride, y_stride);
+    const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
+    float* yt = y + static_cast<size_t>(t) * y_stride;
+    if constexpr (kT == 1) {
+      single_token_pass<kNibbles, kPrefetch>(n / 32, group, at, yt);
+    } else {
+      gemm_pass<kNibbles, kT>(n / 32, group, at, act_stride, yt, y_stride);
+    }
   });
 }
 
