@@ -78,6 +78,49 @@ void BM_StreamDecode(benchmark::State& state, const KernelTable* table, GgmlType
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The same bytes as TinyLlama's decoding meets them: one layer's matrices in turn (q, k and v
+// together, the attention output, gate and up together, down: 2560 x 2048, 2048 x 2048,
+// 11264 x 2048 and 2048 x 5632), one after another over the buffer, one operation each. Against
+// BM_StreamDecode (the buffer as one operation) it shows what splitting a token into ~110
+// operations costs. On the AMD EPYC Zen 5 host, memory at full speed: Q4_0 74.1 -> 68.2 GB/s
+// on two threads, Q8_0 74.2 -> 72.0, and nothing on one thread (35.9 -> 35.4), so the cost is
+// in sharing each operation between threads (docs/PERFORMANCE.md, "What splitting into
+// operations costs").
+void BM_StreamDecodeLayers(benchmark::State& state, const KernelTable* table, GgmlType type,
+                           int n_threads) {
+  struct Shape {
+    int64_t rows, row_length;
+  };
+  constexpr Shape kLayer[] = {{2560, 2048}, {2048, 2048}, {11264, 2048}, {2048, 5632}};
+  const HugePageBuffer& buffer = stream_buffer();
+  std::vector<WeightMatrix> matrices;
+  size_t offset = 0;
+  for (bool full = false; !full;) {
+    for (const Shape& shape : kLayer) {
+      const size_t bytes = packed_matrix_bytes(type, shape.rows, shape.row_length);
+      if (offset + bytes > buffer.size()) {
+        full = true;
+        break;
+      }
+      const size_t row_bytes = ggml_row_bytes(type, shape.row_length).value_or(0);
+      WeightMatrix w{type, buffer.data() + offset, shape.rows, shape.row_length, row_bytes};
+      w.packed = buffer.data() + offset;
+      matrices.push_back(w);
+      offset += bytes;
+    }
+  }
+  ThreadPool pool(n_threads);
+  MatmulScratch scratch(pool.size(), 5632, 1);
+  std::vector<float> x(5632, 0.5f);
+  std::vector<float> y(11264);
+  for (auto _ : state) {
+    for (const WeightMatrix& w : matrices) matmul(*table, w, x.data(), 1, y.data(), pool, scratch);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["bytes"] = benchmark::Counter(static_cast<double>(offset),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 const bool kRegistered = [] {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> thread_counts{1};
@@ -116,6 +159,10 @@ const bool kRegistered = [] {
                       : std::string()) +
             "/" + std::string(ggml_type_name(type)) + "/threads:" + std::to_string(n_threads);
         benchmark::RegisterBenchmark(name.c_str(), BM_StreamDecode, table, type, n_threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+        const std::string layers = "Stream/decode_layers" + name.substr(name.find('/', 7));
+        benchmark::RegisterBenchmark(layers.c_str(), BM_StreamDecodeLayers, table, type, n_threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }
