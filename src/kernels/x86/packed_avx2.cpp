@@ -15,7 +15,8 @@
 // The integer dots are the references' exact integers (combined in another order), and the
 // float operations per (row, token) are the references', in their order, so the results match
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
-// block once for kT tokens (prefill); decoding (kT == 1) prefetches the weights into L2 a few
+// block once for kT tokens (prefill; the 32-weight types one row half at a time, so that a pass
+// fits in the registers: `gemm_pass_32`); decoding (kT == 1) prefetches the weights into L2 a few
 // KiB ahead (prefetch.hpp). Only decoding: unlike AVX-512's, these multi-token passes are
 // compute-bound, and prefetching in them too lowered pp512 from 136 to 103 tok/s (TinyLlama
 // Q4_0) and gained nothing at 4-8 sequences. Activations are read without assuming alignment (any
@@ -26,6 +27,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
@@ -37,10 +39,10 @@
 namespace capibara::kernels::avx2 {
 namespace {
 
-// Tokens per pass: Q8_0 keeps |q| and q of a block (sixteen registers per row half), so it
-// reuses them for two tokens only (measured 9% faster than four at 16 tokens).
+// Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads: Q4_0 175-177
+// tok/s at 4, 182-185 at 6, 180-186 at 8; Q8_0 106-108 at 2, 104-110 at 3, 111-114 at 4.
 template <int kFormat>
-inline constexpr int kTokens = kFormat == 1 ? 2 : 4;
+inline constexpr int kTokens = kFormat == 0 ? 6 : 4;
 // How far ahead decoding prefetches the 32-weight types. Measured with the weights on huge pages
 // (CAPIBARA_ISA=avx2, TinyLlama Q4_0 tg128): 4 KiB 47.6 tok/s, 3 KiB 46.7, 8 KiB 42.9; since the
 // scales sit beside their quants, 3 KiB streams Q8_0 5 % faster than 4 KiB and Q4_0 as fast
@@ -139,44 +141,93 @@ struct Half {
   }
 };
 
-template <bool kNibbles, StreamPrefetch kPrefetch, int kT>
-void pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
-             size_t y_stride) {
+// Decoding: one token, both row halves of each block in turn, the weights prefetched as they
+// stream (each is read once).
+template <bool kNibbles, StreamPrefetch kPrefetch>
+void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
-  __m256 acc[kT][2];
-  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* quants = group + Pairs::quants(b);
     const uint8_t* scales = group + Pairs::scales(b);
-    if constexpr (kT == 1 && kPrefetch == StreamPrefetch::kSoftware) {
-      // Decoding streams every weight once: ask for the lines kPrefetchBytes ahead (unless this
-      // CPU's hardware prefetchers do better, given each 4 KiB page's start: stream_prefetch.hpp).
+    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
+      // Ask for the lines kPrefetchBytes ahead (unless this CPU's hardware prefetchers do better,
+      // given each 4 KiB page's start: stream_prefetch.hpp).
       x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
-    } else if constexpr (kT == 1) {
+    } else {
       x86::prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
     }
-    const uint8_t* a[kT];
-    for (int t = 0; t < kT; ++t) {
-      a[t] =
-          act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
-    }
-    // Both row halves unrolled, so the accumulators stay in registers.
+    const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+    const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
 #pragma GCC unroll 2
     for (int g = 0; g < 2; ++g) {
       const Half<kNibbles> w(quants + 32 * g);
-      const __m256 dw = load_halves(scales + 16 * g);
-#pragma GCC unroll 8
-      for (int t = 0; t < kT; ++t) {
-        const __m256 d =
-            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8Sum, d))));
-        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a[t])), d, acc[t][g]);
-      }
+      const __m256 d = _mm256_mul_ps(load_halves(scales + 16 * g), da);
+      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a)), d, acc[g]);
     }
   }
-  for (int t = 0; t < kT; ++t) {
-    float* out = y + static_cast<size_t>(t) * y_stride;
-    _mm256_storeu_ps(out, acc[t][0]);
-    _mm256_storeu_ps(out + 8, acc[t][1]);
+  _mm256_storeu_ps(y, acc[0]);
+  _mm256_storeu_ps(y + 8, acc[1]);
+}
+
+// Q8_0's block of one row half for multi-token passes: only the quants (flipped back to q), their
+// magnitudes taken again for each token, so that the block takes eight registers, not sixteen.
+struct SignedHalf {
+  __m256i q[8];
+
+  explicit SignedHalf(const uint8_t* quants) {  // the block's quants + 32 x row half
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int k = 0; k < 8; ++k) q[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
+  }
+
+  // As `Half<false>::dot`.
+  __m256i dot(const uint8_t* a) const {
+    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s0 = _mm256_setzero_si256();
+    __m256i s1 = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k += 2) {
+      const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), q[k]);
+      const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), q[k + 1]);
+      s0 = _mm256_add_epi32(
+          s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q[k]), a0), ones));
+      s1 = _mm256_add_epi32(
+          s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q[k + 1]), a1), ones));
+    }
+    return _mm256_add_epi32(s0, s1);
+  }
+};
+
+// Prefill: kT >= 2 tokens, one row half at a time over the whole row, so that the half's
+// unpacked block (eight registers), the kT accumulators and the dot's temporaries fit in AVX2's
+// sixteen registers. With both halves in one loop, GCC kept most broadcasts and accumulators on
+// the stack (Q4_0 at four tokens: 175 stack accesses per block, 64 `vpmaddubsw`); this way each
+// block's weights are read twice from L1, and TinyLlama pp512 went from 121 to 183 tok/s (Q4_0)
+// and from 99 to 113 (Q8_0) (docs/PERFORMANCE.md, "AVX2 prefill by row halves").
+template <bool kNibbles, int kT>
+void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
+                  size_t y_stride) {
+  static_assert(kT >= 2, "one token takes single_token_pass_32");
+  using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
+  using Block = std::conditional_t<kNibbles, Half<true>, SignedHalf>;
+  for (int g = 0; g < 2; ++g) {
+    __m256 acc[kT];
+    for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const Block w(group + Pairs::quants(b) + 32 * g);
+      const __m256 dw = load_halves(group + Pairs::scales(b) + 16 * g);
+      const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
+        const __m256 d =
+            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(at + offsetof(BlockQ8Sum, d))));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(at)), d, acc[t]);
+      }
+    }
+    for (int t = 0; t < kT; ++t) {
+      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8 * g, acc[t]);
+    }
   }
 }
 
@@ -439,10 +490,10 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
   for_each_pass<kTokens<kFormat>>(n_tokens, [&]<int kT>(int64_t t) {
     const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
     float* out = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kFormat == 0) {
-      pass_32<true, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
-    } else if constexpr (kFormat == 1) {
-      pass_32<false, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+    if constexpr (kFormat <= 1 && kT == 1) {
+      single_token_pass_32<kFormat == 0, kPrefetch>(nb, group, a, out);
+    } else if constexpr (kFormat <= 1) {
+      gemm_pass_32<kFormat == 0, kT>(nb, group, a, act_stride, out, y_stride);
     } else if constexpr (kFormat == 2 || kFormat == 4) {
       pass_q4_k<kFormat == 4, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else {
