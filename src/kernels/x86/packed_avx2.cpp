@@ -203,7 +203,7 @@ struct SignedHalf {
 // sixteen registers. With both halves in one loop, GCC kept most broadcasts and accumulators on
 // the stack (Q4_0 at four tokens: 175 stack accesses per block, 64 `vpmaddubsw`); this way each
 // block's weights are read twice from L1, and TinyLlama pp512 went from 121 to 183 tok/s (Q4_0)
-// and from 99 to 113 (Q8_0) (docs/PERFORMANCE.md, "AVX2 prefill by row halves").
+// and from 99 to 113 (Q8_0) (docs/PERFORMANCE.md, "AVX2 against an AVX2 llama.cpp").
 template <bool kNibbles, int kT>
 void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
                   size_t y_stride) {
