@@ -109,10 +109,16 @@ void BM_StreamDecodeLayers(benchmark::State& state, const KernelTable* table, Gg
       offset += bytes;
     }
   }
+  int64_t max_rows = 0;
+  int64_t max_row_length = 0;
+  for (const Shape& shape : kLayer) {
+    max_rows = std::max(max_rows, shape.rows);
+    max_row_length = std::max(max_row_length, shape.row_length);
+  }
   ThreadPool pool(n_threads);
-  MatmulScratch scratch(pool.size(), 5632, 1);
-  std::vector<float> x(5632, 0.5f);
-  std::vector<float> y(11264);
+  MatmulScratch scratch(pool.size(), max_row_length, 1);
+  std::vector<float> x(static_cast<size_t>(max_row_length), 0.5f);
+  std::vector<float> y(static_cast<size_t>(max_rows));
   for (auto _ : state) {
     for (const WeightMatrix& w : matrices) matmul(*table, w, x.data(), 1, y.data(), pool, scratch);
     benchmark::DoNotOptimize(y.data());
@@ -153,16 +159,17 @@ const bool kRegistered = [] {
       }
       registered.push_back(kernel);
       for (const int n_threads : thread_counts) {
-        const std::string name =
-            "Stream/decode/" + std::string(isa_name(table->isa)) +
+        const std::string kernel_name =
+            std::string(isa_name(table->isa)) +
             (variants ? "/" + std::string(stream_prefetch_name(table->stream_prefetch))
                       : std::string()) +
             "/" + std::string(ggml_type_name(type)) + "/threads:" + std::to_string(n_threads);
-        benchmark::RegisterBenchmark(name.c_str(), BM_StreamDecode, table, type, n_threads)
+        benchmark::RegisterBenchmark(("Stream/decode/" + kernel_name).c_str(), BM_StreamDecode,
+                                     table, type, n_threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
-        const std::string layers = "Stream/decode_layers" + name.substr(name.find('/', 7));
-        benchmark::RegisterBenchmark(layers.c_str(), BM_StreamDecodeLayers, table, type, n_threads)
+        benchmark::RegisterBenchmark(("Stream/decode_layers/" + kernel_name).c_str(),
+                                     BM_StreamDecodeLayers, table, type, n_threads)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }

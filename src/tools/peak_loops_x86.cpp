@@ -85,7 +85,7 @@ constexpr int kInt8Avx2Chains = 8;
 
 // The fewest instructions any AVX2 u8 x s8 kernel spends per 32 weights: one `vpmaddubsw`
 // (products summed in int16 pairs) and one int16 add, the products independent of the sums as in
-// the kernels (Q4_0 and the K-quants widen to int32 once per eight such steps; Q8_0 needs a
+// the kernels (Q4_0 and the K-quants widen to int32 once per four to eight such steps; Q8_0 needs a
 // `vpmaddwd` per step, its pair sums overflowing int16). Until 2026-12-03 the loop took a
 // `vpmaddwd` per step too and, through an asm barrier on each chain's input, kept every chain on
 // the stack: it read 283-295 GOPS on the Zen 5 host, where this one reads ~800 and the AVX2

@@ -27,7 +27,6 @@
 
 #include <cstddef>
 #include <cstring>
-#include <type_traits>
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
@@ -39,8 +38,9 @@
 namespace capibara::kernels::avx2 {
 namespace {
 
-// Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads: Q4_0 175-177
-// tok/s at 4, 182-185 at 6, 180-186 at 8; Q8_0 106-108 at 2, 104-110 at 3, 111-114 at 4.
+// Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads, all the runs of
+// alternated binaries: Q4_0 172-177 tok/s at 4, 179-185 at 6, 180-186 at 8; Q8_0 106-110 at 2,
+// 104-110 at 3, 109-117 at 4. The K-quants: Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6.
 template <int kFormat>
 inline constexpr int kTokens = kFormat == 0 ? 6 : 4;
 // How far ahead decoding prefetches the 32-weight types. Measured with the weights on huge pages
@@ -88,11 +88,12 @@ inline __m256i dup_s8_pairs(const uint8_t* p) {
 // ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
 
 // One block of one row half (eight rows): Q4_0's four chunks split into low nibbles (weights
-// 0..15 of each row's block) and high ones (16..31); Q8_0's eight chunks as |q| and q.
+// 0..15 of each row's block) and high ones (16..31); Q8_0's eight chunks as q, whose magnitudes
+// each dot takes again (so that a block takes eight registers, not sixteen, and a multi-token
+// pass fits in AVX2's sixteen: `gemm_pass_32`; with one token the work is the same either way).
 template <bool kNibbles>
 struct Half {
-  __m256i w[8];
-  __m256i q[kNibbles ? 1 : 8];
+  __m256i w[8];  // Q4_0: the nibbles; Q8_0: q
 
   explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
     if constexpr (kNibbles) {
@@ -104,10 +105,7 @@ struct Half {
       }
     } else {
       const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-      for (int k = 0; k < 8; ++k) {
-        q[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
-        w[k] = _mm256_abs_epi8(q[k]);
-      }
+      for (int k = 0; k < 8; ++k) w[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
     }
   }
 
@@ -127,14 +125,16 @@ struct Half {
       return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
                               _mm256_set1_epi32(8 * sum));
     } else {
-      // sum q a = sum (q + 128) a - 128 sum, the reference's integer.
+      // sum q a = sum |q| sign(a, q), the reference's sum (q + 128) a - 128 sum.
       __m256i s0 = _mm256_setzero_si256();
       __m256i s1 = _mm256_setzero_si256();
       for (int k = 0; k < 8; k += 2) {
-        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), q[k]);
-        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), q[k + 1]);
-        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(w[k], a0), ones));
-        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(w[k + 1], a1), ones));
+        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), w[k]);
+        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), w[k + 1]);
+        s0 = _mm256_add_epi32(
+            s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k]), a0), ones));
+        s1 = _mm256_add_epi32(
+            s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k + 1]), a1), ones));
       }
       return _mm256_add_epi32(s0, s1);
     }
@@ -170,34 +170,6 @@ void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, 
   _mm256_storeu_ps(y + 8, acc[1]);
 }
 
-// Q8_0's block of one row half for multi-token passes: only the quants (flipped back to q), their
-// magnitudes taken again for each token, so that the block takes eight registers, not sixteen.
-struct SignedHalf {
-  __m256i q[8];
-
-  explicit SignedHalf(const uint8_t* quants) {  // the block's quants + 32 x row half
-    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-    for (int k = 0; k < 8; ++k) q[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
-  }
-
-  // As `Half<false>::dot`.
-  __m256i dot(const uint8_t* a) const {
-    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i s0 = _mm256_setzero_si256();
-    __m256i s1 = _mm256_setzero_si256();
-    for (int k = 0; k < 8; k += 2) {
-      const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), q[k]);
-      const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), q[k + 1]);
-      s0 = _mm256_add_epi32(
-          s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q[k]), a0), ones));
-      s1 = _mm256_add_epi32(
-          s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q[k + 1]), a1), ones));
-    }
-    return _mm256_add_epi32(s0, s1);
-  }
-};
-
 // Prefill: kT >= 2 tokens, one row half at a time over the whole row, so that the half's
 // unpacked block (eight registers), the kT accumulators and the dot's temporaries fit in AVX2's
 // sixteen registers. With both halves in one loop, GCC kept most broadcasts and accumulators on
@@ -209,12 +181,11 @@ void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t a
                   size_t y_stride) {
   static_assert(kT >= 2, "one token takes single_token_pass_32");
   using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
-  using Block = std::conditional_t<kNibbles, Half<true>, SignedHalf>;
   for (int g = 0; g < 2; ++g) {
     __m256 acc[kT];
     for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      const Block w(group + Pairs::quants(b) + 32 * g);
+      const Half<kNibbles> w(group + Pairs::quants(b) + 32 * g);
       const __m256 dw = load_halves(group + Pairs::scales(b) + 16 * g);
       const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
 #pragma GCC unroll 8
