@@ -14,6 +14,7 @@ namespace capibara::kernels {
 
 #if !(defined(__x86_64__) || defined(_M_X64))
 const KernelTable* avx2_kernel_table(StreamPrefetch) { return nullptr; }
+const KernelTable* avx_vnni_kernel_table(StreamPrefetch) { return nullptr; }
 const KernelTable* avx512_kernel_table(StreamPrefetch) { return nullptr; }
 #endif
 #if !defined(__aarch64__)
@@ -27,6 +28,14 @@ bool cpu_has_avx2() {
   // __builtin_cpu_supports checks cpuid and that the OS saves the AVX state (xgetbv).
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx_vnni() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpu_has_avx2() && __builtin_cpu_supports("avxvnni");
 #else
   return false;
 #endif
@@ -88,11 +97,15 @@ bool cpu_is_amd() {
 #endif
 }
 
-// The x86 tables usable on this CPU in one prefetch variant, AVX2 first.
+// The x86 tables usable on this CPU in one prefetch variant, AVX2 first, the default last: a CPU
+// with AVX-512 takes it even where it has AVX-VNNI too (Zen 5, Sapphire Rapids).
 void add_x86_tables(StreamPrefetch prefetch, std::vector<const KernelTable*>& tables) {
   // The CPU checks come first: an ISA table is only touched on a CPU that can run it.
   if (cpu_has_avx2()) {
     if (const auto* avx2 = avx2_kernel_table(prefetch); avx2 != nullptr) tables.push_back(avx2);
+  }
+  if (cpu_has_avx_vnni()) {
+    if (const auto* vnni = avx_vnni_kernel_table(prefetch); vnni != nullptr) tables.push_back(vnni);
   }
   if (cpu_has_avx512_vnni()) {
     if (const auto* avx512 = avx512_kernel_table(prefetch); avx512 != nullptr) {
@@ -123,6 +136,8 @@ std::string_view isa_name(Isa isa) {
       return "scalar";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kAvxVnni:
+      return "avxvnni";
     case Isa::kAvx512:
       return "avx512";
     case Isa::kNeon:

@@ -20,7 +20,8 @@
 
 namespace capibara::kernels {
 
-enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+// kAvxVnni: AVX2 with the VEX-encoded `vpdpbusd` (AVX-VNNI), for CPUs without AVX-512.
+enum class Isa { kScalar, kAvx2, kAvxVnni, kAvx512, kNeon };
 std::string_view isa_name(Isa isa);
 
 // Slots of the per-type arrays below: GGUF type ids 0..30 (`GgmlType::kBF16` is the largest).
@@ -119,8 +120,9 @@ const KernelTable& active_kernels();
 // Per-ISA tables, defined in their own translation units (x86/, arm/). Only call the ISA ones
 // after checking the CPU (`available_kernel_tables` does).
 const KernelTable& scalar_kernel_table();
-const KernelTable* avx2_kernel_table(StreamPrefetch prefetch);    // nullptr when not compiled in
-const KernelTable* avx512_kernel_table(StreamPrefetch prefetch);  // nullptr when not compiled in
+const KernelTable* avx2_kernel_table(StreamPrefetch prefetch);      // nullptr when not compiled in
+const KernelTable* avx_vnni_kernel_table(StreamPrefetch prefetch);  // nullptr when not compiled in
+const KernelTable* avx512_kernel_table(StreamPrefetch prefetch);    // nullptr when not compiled in
 const KernelTable* neon_kernel_table();  // nullptr when not compiled in (non-aarch64 builds)
 
 }  // namespace capibara::kernels

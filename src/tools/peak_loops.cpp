@@ -68,6 +68,9 @@ const PeakLoops& peak_loops_for(kernels::Isa isa) {
   if (isa == kernels::Isa::kAvx512) {
     if (const PeakLoops* l = x86_avx512_peak_loops()) return *l;
   }
+  if (isa == kernels::Isa::kAvxVnni) {
+    if (const PeakLoops* l = x86_avx_vnni_peak_loops()) return *l;
+  }
   if (isa == kernels::Isa::kAvx2 || isa == kernels::Isa::kAvx512) {
     if (const PeakLoops* l = x86_avx2_peak_loops()) return *l;
   }

@@ -25,7 +25,7 @@ struct ReadLoop {
 };
 
 struct PeakLoops {
-  std::string_view name;  // "avx512", "avx2", "generic"
+  std::string_view name;  // "avx512", "avxvnni", "avx2", "generic"
   // Every way of streaming memory the set knows; the bandwidth is the fastest. Why several: a
   // plain loop leaves the work to the hardware prefetchers, and on some CPUs a loop that helps
   // them (as the decoding kernels do, x86/prefetch.hpp) reads faster. A bound measured with the
@@ -43,13 +43,14 @@ struct PeakLoops {
   int64_t bf16_flops_per_iteration = 0;  // 2 per multiply-add
 };
 
-// The loops for the ISA of `isa` (the active kernel table's): AVX-512 VNNI, AVX2 + FMA, or the
-// generic C++ ones (scalar reference and NEON tables, which measure what the compiler makes of
-// plain loops).
+// The loops for the ISA of `isa` (the active kernel table's): AVX-512 VNNI, AVX-VNNI, AVX2 + FMA,
+// or the generic C++ ones (scalar reference and NEON tables, which measure what the compiler makes
+// of plain loops).
 const PeakLoops& peak_loops_for(kernels::Isa isa);
 
 const PeakLoops& generic_peak_loops();
-const PeakLoops* x86_avx2_peak_loops();    // nullptr when not compiled for x86-64
-const PeakLoops* x86_avx512_peak_loops();  // nullptr when not compiled for x86-64
+const PeakLoops* x86_avx2_peak_loops();      // nullptr when not compiled for x86-64
+const PeakLoops* x86_avx_vnni_peak_loops();  // nullptr when not compiled for x86-64
+const PeakLoops* x86_avx512_peak_loops();    // nullptr when not compiled for x86-64
 
 }  // namespace capibara::tools

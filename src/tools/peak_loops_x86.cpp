@@ -1,6 +1,6 @@
-// AVX2 and AVX-512 peak loops. Each function carries the `target` attribute of its ISA, so this
-// file needs no ISA flags and its generic parts run on any x86-64 CPU; the functions themselves
-// are only called after the kernel dispatch has found the ISA (`peak_loops_for`).
+// AVX2, AVX-VNNI and AVX-512 peak loops. Each function carries the `target` attribute of its ISA,
+// so this file needs no ISA flags and its generic parts run on any x86-64 CPU; the functions
+// themselves are only called after the kernel dispatch has found the ISA (`peak_loops_for`).
 #include "tools/peak_loops.hpp"
 
 #if defined(__x86_64__)
@@ -12,6 +12,7 @@ namespace capibara::tools {
 namespace {
 
 #define CAPIBARA_AVX2 __attribute__((target("avx2,fma")))
+#define CAPIBARA_AVX_VNNI __attribute__((target("avx2,fma,avxvnni")))
 #define CAPIBARA_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define CAPIBARA_AVX512_BF16 \
   __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16")))
@@ -111,6 +112,24 @@ CAPIBARA_AVX2 int32_t int8_avx2(int64_t iterations) {
   return _mm256_extract_epi16(t, 0);
 }
 
+// `vpdpbusd` on 256-bit registers (AVX-VNNI): 32 multiply-adds per instruction, as the AVX-VNNI
+// table's Q4_0 and Q8_0 kernels use it (x86/packed_avx_vnni.cpp).
+CAPIBARA_AVX_VNNI int32_t int8_avx_vnni(int64_t iterations) {
+  __m256i acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_setzero_si256();
+  const __m256i u = _mm256_set1_epi8(2);
+  const __m256i s = _mm256_set1_epi8(3);
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_dpbusd_avx_epi32(acc[k], u, s);
+  }
+  __m256i t = acc[0];
+  for (int k = 1; k < kChains; ++k) t = _mm256_add_epi32(t, acc[k]);
+  // The sum only keeps the loop alive; it wraps (unsigned) instead of overflowing.
+  return static_cast<int32_t>(static_cast<uint32_t>(_mm256_extract_epi32(t, 0)) +
+                              static_cast<uint32_t>(_mm256_extract_epi32(t, 7)));
+}
+
 CAPIBARA_AVX512 float fp32_avx512(int64_t iterations) {
   __m512 acc[kChains];
   for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(0.01f * static_cast<float>(k));
@@ -165,6 +184,7 @@ CAPIBARA_AVX512_BF16 float bf16_avx512(int64_t iterations) {
 }
 
 #undef CAPIBARA_AVX2
+#undef CAPIBARA_AVX_VNNI
 #undef CAPIBARA_AVX512
 #undef CAPIBARA_AVX512_BF16
 
@@ -185,6 +205,12 @@ const PeakLoops* x86_avx2_peak_loops() {
   return &loops;
 }
 
+const PeakLoops* x86_avx_vnni_peak_loops() {
+  static const PeakLoops loops{"avxvnni",       kAvx2Reads,    fp32_avx2,
+                               2 * 8 * kChains, int8_avx_vnni, 2 * 32 * kChains};
+  return &loops;
+}
+
 const PeakLoops* x86_avx512_peak_loops() {
   static const PeakLoops loops{"avx512",         kAvx512Reads, fp32_avx512,
                                2 * 16 * kChains, int8_avx512,  2 * 64 * kChains};
@@ -199,6 +225,7 @@ const PeakLoops* x86_avx512_peak_loops() {
 
 namespace capibara::tools {
 const PeakLoops* x86_avx2_peak_loops() { return nullptr; }
+const PeakLoops* x86_avx_vnni_peak_loops() { return nullptr; }
 const PeakLoops* x86_avx512_peak_loops() { return nullptr; }
 }  // namespace capibara::tools
 

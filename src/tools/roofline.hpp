@@ -35,7 +35,7 @@ class Model;
 namespace tools {
 
 struct MachinePeaks {
-  std::string loops;  // the ISA of the loops: "avx512", "avx2", "generic"
+  std::string loops;  // the ISA of the loops: "avx512", "avxvnni", "avx2", "generic"
   int n_threads = 0;
   size_t buffer_bytes = 0;              // streamed for the bandwidth
   double read_bytes_per_s = 0.0;        // best of several passes, buffer on huge pages (the bound)

@@ -74,7 +74,7 @@ TEST(KernelTable, PrefetchVariantFollowsTheEnvironment) {
     const ScopedEnv env("CAPIBARA_PREFETCH", name.c_str());
     EXPECT_EQ(stream_prefetch_for_this_cpu(), prefetch);
     for (const auto* t : available_kernel_tables()) {
-      if (t->isa == Isa::kAvx2 || t->isa == Isa::kAvx512) {
+      if (t->isa == Isa::kAvx2 || t->isa == Isa::kAvxVnni || t->isa == Isa::kAvx512) {
         EXPECT_EQ(t->stream_prefetch, prefetch) << isa_name(t->isa);
       }
     }
@@ -89,7 +89,7 @@ TEST(KernelTable, VariantsHoldBothPrefetchesOfEachX86Table) {
   const auto tables = available_kernel_tables();
   const auto variants = available_kernel_table_variants();
   for (const auto* t : tables) {
-    const bool x86 = t->isa == Isa::kAvx2 || t->isa == Isa::kAvx512;
+    const bool x86 = t->isa == Isa::kAvx2 || t->isa == Isa::kAvxVnni || t->isa == Isa::kAvx512;
     int same_isa = 0;
     for (const auto* v : variants) {
       if (v->isa != t->isa) continue;

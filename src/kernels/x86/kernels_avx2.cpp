@@ -1,5 +1,5 @@
-// AVX2 + FMA kernels and the AVX2 table. Compiled with -mavx2 -mfma -mf16c and only ever called
-// after the dispatcher has checked that the CPU supports them.
+// AVX2 + FMA kernels, the AVX2 table and the AVX-VNNI table built on it. Compiled with -mavx2
+// -mfma -mf16c and only ever called after the dispatcher has checked that the CPU supports them.
 #include "kernels/x86/kernels_avx2.hpp"
 
 #include <immintrin.h>
@@ -9,6 +9,7 @@
 #include "kernels/x86/attention_avx2.hpp"
 #include "kernels/x86/ops_avx2.hpp"
 #include "kernels/x86/packed_avx2.hpp"
+#include "kernels/x86/packed_avx_vnni.hpp"
 
 namespace capibara::kernels {
 namespace avx2 {
@@ -89,13 +90,34 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   return t;
 }
 
+// AVX2 with `vpdpbusd` on 256-bit registers: the 32-weight packed types' dots take one
+// instruction per four bytes (x86/packed_avx_vnni.cpp); the rest is AVX2's (the K-quants scale
+// their int16 sums by `vpmaddwd` per sub-block, which VNNI would not shorten much).
+consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
+  KernelTable t = make_avx2_table(prefetch);
+  t.isa = Isa::kAvxVnni;
+  const bool software = prefetch == StreamPrefetch::kSoftware;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] =
+      software ? avx_vnni::packed_gemm_q4_0 : avx_vnni::packed_gemm_q4_0_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
+      software ? avx_vnni::packed_gemm_q8_0 : avx_vnni::packed_gemm_q8_0_hardware_prefetch;
+  return t;
+}
+
 constexpr KernelTable kAvx2Table = make_avx2_table(StreamPrefetch::kSoftware);
 constexpr KernelTable kAvx2TableHardwarePrefetch = make_avx2_table(StreamPrefetch::kHardware);
+constexpr KernelTable kAvxVnniTable = make_avx_vnni_table(StreamPrefetch::kSoftware);
+constexpr KernelTable kAvxVnniTableHardwarePrefetch =
+    make_avx_vnni_table(StreamPrefetch::kHardware);
 
 }  // namespace
 
 const KernelTable* avx2_kernel_table(StreamPrefetch prefetch) {
   return prefetch == StreamPrefetch::kSoftware ? &kAvx2Table : &kAvx2TableHardwarePrefetch;
+}
+
+const KernelTable* avx_vnni_kernel_table(StreamPrefetch prefetch) {
+  return prefetch == StreamPrefetch::kSoftware ? &kAvxVnniTable : &kAvxVnniTableHardwarePrefetch;
 }
 
 }  // namespace capibara::kernels

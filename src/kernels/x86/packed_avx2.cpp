@@ -2,7 +2,8 @@
 // packed_q6_k.cpp), for CPUs without AVX-512: a 256-bit register holds the same four weight bytes
 // of eight rows, so a 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15
 // at offset 32), and every block is computed for the two row halves in turn, each with its own
-// float accumulator.
+// float accumulator. The 32-weight types' passes are shared with the AVX-VNNI table
+// (x86/packed_32_ymm.hpp); this file gives them their blocks' dots.
 //
 // Without `vpdpbusd`, the u8 x s8 dot of four bytes per int32 lane is `vpmaddubsw` (u8 x s8
 // products summed in int16 pairs, saturating) then `vpmaddwd` (pairs summed to int32, by ones or
@@ -33,6 +34,7 @@
 #include "kernels/packed_weights.hpp"
 #include "kernels/stream_prefetch.hpp"
 #include "kernels/token_passes.hpp"
+#include "kernels/x86/packed_32_ymm.hpp"
 #include "kernels/x86/prefetch.hpp"
 
 namespace capibara::kernels::avx2 {
@@ -41,34 +43,15 @@ namespace {
 // Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads, all the runs of
 // alternated binaries: Q4_0 172-177 tok/s at 4, 179-185 at 6, 180-186 at 8; Q8_0 106-110 at 2,
 // 104-110 at 3, 109-117 at 4. The K-quants: Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6.
-template <int kFormat>
-inline constexpr int kTokens = kFormat == 0 ? 6 : 4;
-// How far ahead decoding prefetches the 32-weight types. Measured with the weights on huge pages
-// (CAPIBARA_ISA=avx2, TinyLlama Q4_0 tg128): 4 KiB 47.6 tok/s, 3 KiB 46.7, 8 KiB 42.9; since the
-// scales sit beside their quants, 3 KiB streams Q8_0 5 % faster than 4 KiB and Q4_0 as fast
-// (`Stream/decode/avx2`, one and two cores: Q8_0 14.7-14.9 / 28.2-29.6 GB/s against 14.0-14.1
-// / 27.2-27.8).
-constexpr size_t kPrefetchBytes = 3072;
+constexpr int kQ4_0Tokens = 6;
+constexpr int kQ8_0Tokens = 4;
+constexpr int kKQuantTokens = 4;
 // Q4_K's and Q6_K's layouts: packed_formats.hpp.
 
-template <typename T>
-inline T load_as(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// Four activation bytes in every 32-bit lane.
-inline __m256i broadcast_quads(const uint8_t* p) { return _mm256_set1_epi32(load_as<int32_t>(p)); }
-
-inline __m256i load(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-// Eight fp16 values (the scales of one row half) as f32, exactly.
-inline __m256 load_halves(const uint8_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
+using x86::broadcast_quads;
+using x86::load_as;
+using x86::load_halves;
+inline __m256i load(const uint8_t* p) { return x86::load_ymm(p); }
 
 inline __m128i load8(const uint8_t* p) {
   return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
@@ -93,16 +76,12 @@ inline __m256i dup_s8_pairs(const uint8_t* p) {
 // pass fits in AVX2's sixteen: `gemm_pass_32`; with one token the work is the same either way).
 template <bool kNibbles>
 struct Half {
+  static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
   __m256i w[8];  // Q4_0: the nibbles; Q8_0: q
 
   explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
     if constexpr (kNibbles) {
-      const __m256i low = _mm256_set1_epi8(0x0F);
-      for (int k = 0; k < 4; ++k) {
-        const __m256i v = load(quants + 64 * k);
-        w[k] = _mm256_and_si256(v, low);
-        w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-      }
+      x86::unpack_q4_0_half(quants, w);
     } else {
       const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
       for (int k = 0; k < 8; ++k) w[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
@@ -140,67 +119,6 @@ struct Half {
     }
   }
 };
-
-// Decoding: one token, both row halves of each block in turn, the weights prefetched as they
-// stream (each is read once).
-template <bool kNibbles, StreamPrefetch kPrefetch>
-void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
-  using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* quants = group + Pairs::quants(b);
-    const uint8_t* scales = group + Pairs::scales(b);
-    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
-      // Ask for the lines kPrefetchBytes ahead (unless this CPU's hardware prefetchers do better,
-      // given each 4 KiB page's start: stream_prefetch.hpp).
-      x86::prefetch_lines(group + Pairs::half(b) + kPrefetchBytes, Pairs::kHalfLines);
-    } else {
-      x86::prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
-    }
-    const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
-    const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
-#pragma GCC unroll 2
-    for (int g = 0; g < 2; ++g) {
-      const Half<kNibbles> w(quants + 32 * g);
-      const __m256 d = _mm256_mul_ps(load_halves(scales + 16 * g), da);
-      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a)), d, acc[g]);
-    }
-  }
-  _mm256_storeu_ps(y, acc[0]);
-  _mm256_storeu_ps(y + 8, acc[1]);
-}
-
-// Prefill: kT >= 2 tokens, one row half at a time over the whole row, so that the half's
-// unpacked block (eight registers), the kT accumulators and the dot's temporaries fit in AVX2's
-// sixteen registers. With both halves in one loop, GCC kept most broadcasts and accumulators on
-// the stack (Q4_0 at four tokens: 175 stack accesses per block, 64 `vpmaddubsw`); this way each
-// block's weights are read twice from L1, and TinyLlama pp512 went from 121 to 183 tok/s (Q4_0)
-// and from 99 to 113 (Q8_0) (docs/PERFORMANCE.md, "AVX2 against an AVX2 llama.cpp").
-template <bool kNibbles, int kT>
-void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, float* y,
-                  size_t y_stride) {
-  static_assert(kT >= 2, "one token takes single_token_pass_32");
-  using Pairs = PairedBlocks<kNibbles ? 256 : 512>;
-  for (int g = 0; g < 2; ++g) {
-    __m256 acc[kT];
-    for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const Half<kNibbles> w(group + Pairs::quants(b) + 32 * g);
-      const __m256 dw = load_halves(group + Pairs::scales(b) + 16 * g);
-      const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
-#pragma GCC unroll 8
-      for (int t = 0; t < kT; ++t) {
-        const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
-        const __m256 d =
-            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(at + offsetof(BlockQ8Sum, d))));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(at)), d, acc[t]);
-      }
-    }
-    for (int t = 0; t < kT; ++t) {
-      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8 * g, acc[t]);
-    }
-  }
-}
 
 // ---- Q4_K -------------------------------------------------------------------------------------
 
@@ -452,20 +370,16 @@ void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
   }
 }
 
-// kFormat: 0 Q4_0, 1 Q8_0, 2 Q4_K, 3 Q6_K, 4 Q5_K.
+// kFormat: 2 Q4_K, 3 Q6_K, 4 Q5_K.
 template <int kFormat, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
-void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
-          float* y, size_t y_stride) {
-  const int64_t nb = n / (kFormat >= 2 ? 256 : 32);
+void gemm_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
+            float* y, size_t y_stride) {
+  const int64_t nb = n / 256;
   const auto* a0 = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens<kFormat>>(n_tokens, [&]<int kT>(int64_t t) {
+  for_each_pass<kKQuantTokens>(n_tokens, [&]<int kT>(int64_t t) {
     const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
     float* out = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kFormat <= 1 && kT == 1) {
-      single_token_pass_32<kFormat == 0, kPrefetch>(nb, group, a, out);
-    } else if constexpr (kFormat <= 1) {
-      gemm_pass_32<kFormat == 0, kT>(nb, group, a, act_stride, out, y_stride);
-    } else if constexpr (kFormat == 2 || kFormat == 4) {
+    if constexpr (kFormat == 2 || kFormat == 4) {
       pass_q4_k<kFormat == 4, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
     } else {
       pass_q6_k<kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
@@ -477,57 +391,61 @@ void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, i
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<0>(n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
+                                                                   n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<1>(n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
+                                                                    n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<0, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
+                                                                   n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<1, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
+                                                                    n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<2>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<2>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<2, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<2, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<4>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<4>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<4, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<4, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  gemm<3>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<3>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q6_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  gemm<3, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_k<3, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx2

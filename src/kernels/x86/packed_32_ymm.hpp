@@ -1,0 +1,151 @@
+// The passes of the 32-weight packed types (Q4_0, Q8_0) in 256-bit registers, shared by the AVX2
+// table (x86/packed_avx2.cpp) and the AVX-VNNI one (x86/packed_avx_vnni.cpp). A register holds
+// the same four weight bytes of eight rows, so a 64-byte chunk of a group is two registers (rows
+// 0-7 at offset 0, rows 8-15 at offset 32), and every block is computed for the two row halves in
+// turn. The tables differ only in how one block of one row half takes its exact integer dot with
+// a token's block, the `Block` of these templates:
+//
+//   static constexpr size_t kQuantBytes;           // a block's quants in the group (256 or 512)
+//   explicit Block(const uint8_t* quants);         // the block's quants + 32 x row half
+//   __m256i dot(const uint8_t* a) const;           // the eight rows' dots with a BlockQ8Sum
+//
+// The float operations per (row, token) are the references', in their order, so the results
+// match `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass.
+//
+// Include only from translation units compiled with at least -mavx2 -mfma -mf16c. Everything here
+// has internal linkage (`static`), so that no copy compiled with one table's flags stands in for
+// another's at link time (token_passes.hpp).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_weights.hpp"
+#include "kernels/stream_prefetch.hpp"
+#include "kernels/token_passes.hpp"
+#include "kernels/x86/prefetch.hpp"
+
+namespace capibara::kernels::x86 {
+
+template <typename T>
+static inline T load_as(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// Four activation bytes in every 32-bit lane.
+static inline __m256i broadcast_quads(const uint8_t* p) {
+  return _mm256_set1_epi32(load_as<int32_t>(p));
+}
+
+static inline __m256i load_ymm(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Eight fp16 values (the scales of one row half) as f32, exactly.
+static inline __m256 load_halves(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Q4_0's four chunks of one block of one row half, split into low nibbles (weights 0..15 of each
+// row's block: w[0..3]) and high ones (16..31: w[4..7]).
+static inline void unpack_q4_0_half(const uint8_t* quants, __m256i (&w)[8]) {
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  for (int k = 0; k < 4; ++k) {
+    const __m256i v = load_ymm(quants + 64 * k);
+    w[k] = _mm256_and_si256(v, low);
+    w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+  }
+}
+
+// How far ahead decoding prefetches the weights. Measured with the weights on huge pages
+// (CAPIBARA_ISA=avx2, TinyLlama Q4_0 tg128): 4 KiB 47.6 tok/s, 3 KiB 46.7, 8 KiB 42.9; since the
+// scales sit beside their quants, 3 KiB streams Q8_0 5 % faster than 4 KiB and Q4_0 as fast
+// (`Stream/decode/avx2`, one and two cores: Q8_0 14.7-14.9 / 28.2-29.6 GB/s against 14.0-14.1
+// / 27.2-27.8).
+inline constexpr size_t kPrefetchBytes32 = 3072;
+
+// Decoding: one token, both row halves of each block in turn, the weights prefetched as they
+// stream (each is read once).
+template <typename Block, StreamPrefetch kPrefetch>
+static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
+  using Pairs = PairedBlocks<Block::kQuantBytes>;
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* quants = group + Pairs::quants(b);
+    const uint8_t* scales = group + Pairs::scales(b);
+    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
+      // Ask for the lines kPrefetchBytes32 ahead (unless this CPU's hardware prefetchers do
+      // better, given each 4 KiB page's start: stream_prefetch.hpp).
+      prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
+    } else {
+      prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
+    }
+    const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+    const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
+#pragma GCC unroll 2
+    for (int g = 0; g < 2; ++g) {
+      const Block w(quants + 32 * g);
+      const __m256 d = _mm256_mul_ps(load_halves(scales + 16 * g), da);
+      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a)), d, acc[g]);
+    }
+  }
+  _mm256_storeu_ps(y, acc[0]);
+  _mm256_storeu_ps(y + 8, acc[1]);
+}
+
+// Prefill: kT >= 2 tokens, one row half at a time over the whole row, so that the half's
+// unpacked block (eight registers), the kT accumulators and the dot's temporaries fit in the
+// sixteen registers. With both halves in one loop, GCC kept most broadcasts and accumulators on
+// the stack (AVX2 Q4_0 at four tokens: 175 stack accesses per block, 64 `vpmaddubsw`); this way
+// each block's weights are read twice from L1, and TinyLlama pp512 went from 121 to 183 tok/s
+// (Q4_0) and from 99 to 113 (Q8_0) (docs/PERFORMANCE.md, "AVX2 against an AVX2 llama.cpp").
+template <typename Block, int kT>
+static void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
+                         float* y, size_t y_stride) {
+  static_assert(kT >= 2, "one token takes single_token_pass_32");
+  using Pairs = PairedBlocks<Block::kQuantBytes>;
+  for (int g = 0; g < 2; ++g) {
+    __m256 acc[kT];
+    for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const Block w(group + Pairs::quants(b) + 32 * g);
+      const __m256 dw = load_halves(group + Pairs::scales(b) + 16 * g);
+      const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
+        const __m256 d =
+            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(at + offsetof(BlockQ8Sum, d))));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(at)), d, acc[t]);
+      }
+    }
+    for (int t = 0; t < kT; ++t) {
+      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8 * g, acc[t]);
+    }
+  }
+}
+
+// A `PackedGemmFn` of a 32-weight type: passes of up to kMaxTokens tokens.
+template <typename Block, int kMaxTokens, StreamPrefetch kPrefetch>
+static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                    int64_t n_tokens, float* y, size_t y_stride) {
+  const int64_t nb = n / 32;
+  const auto* a0 = static_cast<const uint8_t*>(act);
+  for_each_pass<kMaxTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    if constexpr (kT == 1) {
+      single_token_pass_32<Block, kPrefetch>(nb, group, a, out);
+    } else {
+      gemm_pass_32<Block, kT>(nb, group, a, act_stride, out, y_stride);
+    }
+  });
+}
+
+}  // namespace capibara::kernels::x86

@@ -1,0 +1,99 @@
+// AVX-VNNI kernels of the 32-weight packed layouts (Q4_0, Q8_0), for CPUs that have the
+// VEX-encoded `vpdpbusd` on 256-bit registers but no AVX-512 (Intel's hybrid client cores since
+// Alder Lake and the E-core Xeons since Sierra Forest, among others). The passes are the AVX2
+// table's (x86/packed_32_ymm.hpp); only a block's dot differs.
+//
+// `vpdpbusd` sums the four u8 x s8 products of each int32 lane into it without saturating, so a
+// block of one row half takes one instruction per chunk and token, where AVX2 takes `vpmaddubsw`,
+// an int16 add and its share of a `vpmaddwd` (Q4_0), or `vpsignb`, `vpabsb`, `vpmaddubsw` and
+// `vpmaddwd` (Q8_0, whose stored q + 128 AVX2 cannot multiply as it is). The weights are the
+// group's bytes as stored, the u8 operand:
+//   Q4_0: nibbles 0..15, the dot sum nibble x a less 8 x sum a;
+//   Q8_0: q + 128 in 0..255, the dot sum (q + 128) a less 128 x sum a,
+// the references' exact integers (32 x 255 x 127 fits an int32 many times over), so the results
+// match `scalar::packed_gemm_*` bit for bit, as AVX2's do.
+//
+// Compiled with -mavx2 -mfma -mf16c -mavxvnni: only the AVX-VNNI table, after the CPU check, may
+// call these.
+#include "kernels/x86/packed_avx_vnni.hpp"
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/stream_prefetch.hpp"
+#include "kernels/x86/packed_32_ymm.hpp"
+
+namespace capibara::kernels::avx_vnni {
+namespace {
+
+// Tokens per pass (TinyLlama pp512, two threads, `CAPIBARA_ISA=avxvnni`): see
+// docs/PERFORMANCE.md, "AVX-VNNI".
+constexpr int kQ4_0Tokens = 6;
+constexpr int kQ8_0Tokens = 6;
+
+// One block of one row half (eight rows): Q4_0's nibbles (x86::unpack_q4_0_half) or Q8_0's eight
+// stored chunks.
+template <bool kNibbles>
+struct Half {
+  static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
+  static constexpr int32_t kOffset = kNibbles ? 8 : 128;
+  __m256i w[8];
+
+  explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
+    if constexpr (kNibbles) {
+      x86::unpack_q4_0_half(quants, w);
+    } else {
+      for (int k = 0; k < 8; ++k) w[k] = x86::load_ymm(quants + 64 * k);
+    }
+  }
+
+  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum): two chains
+  // of four `vpdpbusd`, the first starting from the offset's share.
+  __m256i dot(const uint8_t* a) const {
+    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
+    // Q4_0's chunk k holds weights 4k..4k+3 in w[k] and 16+4k.. in w[4 + k]; Q8_0's chunk k
+    // holds weights 4k..4k+3.
+    const auto quad = [&](int k) { return kNibbles ? (k < 4 ? 4 * k : 16 + 4 * (k - 4)) : 4 * k; };
+    const int32_t sum = x86::load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
+    __m256i s0 = _mm256_set1_epi32(-kOffset * sum);
+    __m256i s1 = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k += 2) {
+      s0 = _mm256_dpbusd_avx_epi32(s0, w[k], x86::broadcast_quads(qs + quad(k)));
+      s1 = _mm256_dpbusd_avx_epi32(s1, w[k + 1], x86::broadcast_quads(qs + quad(k + 1)));
+    }
+    return _mm256_add_epi32(s0, s1);
+  }
+};
+
+}  // namespace
+
+void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
+                                                                   n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
+                                                                    n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
+                                                                   n_tokens, y, y_stride);
+}
+
+void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
+                                                                    n_tokens, y, y_stride);
+}
+
+}  // namespace capibara::kernels::avx_vnni
