@@ -29,8 +29,10 @@
 namespace capibara::kernels::avx_vnni {
 namespace {
 
-// Tokens per pass (TinyLlama pp512, two threads, `CAPIBARA_ISA=avxvnni`): see
-// docs/PERFORMANCE.md, "AVX-VNNI".
+// Tokens per pass. TinyLlama pp512, two threads, `CAPIBARA_ISA=avxvnni`, alternated binaries on
+// the Zen 5 host: Q4_0 222-233 tok/s at 4 tokens, 223-233 at 6, 209-243 at 8; Q8_0 209-228 at 4,
+// 211-226 at 6, 201-225 at 8, with the dot in one chain or two alike. The passes run at ~92 % of
+// this host's `vpdpbusd` rate (`bench --roofline`) whatever the count.
 constexpr int kQ4_0Tokens = 6;
 constexpr int kQ8_0Tokens = 6;
 
