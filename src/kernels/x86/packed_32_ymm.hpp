@@ -3,7 +3,7 @@
 // the same four weight bytes of eight rows, so a 64-byte chunk of a group is two registers (rows
 // 0-7 at offset 0, rows 8-15 at offset 32), and every block is computed for the two row halves in
 // turn. The tables differ only in how one block of one row half takes its exact integer dot with
-// a token's block, the `Block` of these templates:
+// a token's block, the `Block` of these templates (one for decoding, one for prefill):
 //
 //   static constexpr size_t kQuantBytes;           // a block's quants in the group (256 or 512)
 //   explicit Block(const uint8_t* quants);         // the block's quants + 32 x row half
@@ -62,6 +62,63 @@ static inline void unpack_q4_0_half(const uint8_t* quants, __m256i (&w)[8]) {
     w[4 + k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
   }
 }
+
+// The blocks below have internal linkage (an unnamed namespace), as the functions here are
+// `static`: each translation unit compiles its own.
+namespace {
+
+// AVX2's block of one row half (eight rows), without `vpdpbusd`: Q4_0's nibbles, or Q8_0's eight
+// chunks as q (the stored q + 128 XOR 0x80), whose magnitudes each dot takes again (so that a
+// block takes eight registers, not sixteen, and a multi-token pass fits in AVX2's sixteen:
+// `gemm_pass_32`; with one token the work is the same either way). x86/packed_avx2.cpp says why
+// no `vpmaddubsw` saturates.
+template <bool kNibbles>
+struct MaddubsHalf {
+  static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
+  __m256i w[8];  // Q4_0: the nibbles; Q8_0: q
+
+  explicit MaddubsHalf(const uint8_t* quants) {  // the block's quants + 32 x row half
+    if constexpr (kNibbles) {
+      unpack_q4_0_half(quants, w);
+    } else {
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      for (int k = 0; k < 8; ++k) w[k] = _mm256_xor_si256(load_ymm(quants + 64 * k), flip);
+    }
+  }
+
+  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum), offset
+  // removed: the reference's -offset * sum + sum stored * a.
+  __m256i dot(const uint8_t* a) const {
+    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
+    const __m256i ones = _mm256_set1_epi16(1);
+    if constexpr (kNibbles) {
+      __m256i p0 = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
+      __m256i p1 = _mm256_maddubs_epi16(w[4], broadcast_quads(qs + 16));
+      for (int k = 1; k < 4; ++k) {
+        p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
+        p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
+      }
+      const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
+      return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
+                              _mm256_set1_epi32(8 * sum));
+    } else {
+      // sum q a = sum |q| sign(a, q), the reference's sum (q + 128) a - 128 sum.
+      __m256i s0 = _mm256_setzero_si256();
+      __m256i s1 = _mm256_setzero_si256();
+      for (int k = 0; k < 8; k += 2) {
+        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), w[k]);
+        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), w[k + 1]);
+        s0 = _mm256_add_epi32(
+            s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k]), a0), ones));
+        s1 = _mm256_add_epi32(
+            s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k + 1]), a1), ones));
+      }
+      return _mm256_add_epi32(s0, s1);
+    }
+  }
+};
+
+}  // namespace
 
 // How far ahead decoding prefetches the weights. Measured with the weights on huge pages
 // (CAPIBARA_ISA=avx2, TinyLlama Q4_0 tg128): 4 KiB 47.6 tok/s, 3 KiB 46.7, 8 KiB 42.9; since the
@@ -131,8 +188,9 @@ static void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, s
   }
 }
 
-// A `PackedGemmFn` of a 32-weight type: passes of up to kMaxTokens tokens.
-template <typename Block, int kMaxTokens, StreamPrefetch kPrefetch>
+// A `PackedGemmFn` of a 32-weight type: passes of up to kMaxTokens tokens, decoding passes with
+// DecodeBlock and the others with PrefillBlock (which may compute the same dot another way).
+template <typename DecodeBlock, typename PrefillBlock, int kMaxTokens, StreamPrefetch kPrefetch>
 static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                     int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 32;
@@ -141,9 +199,9 @@ static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act
     const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
     float* out = y + static_cast<size_t>(t) * y_stride;
     if constexpr (kT == 1) {
-      single_token_pass_32<Block, kPrefetch>(nb, group, a, out);
+      single_token_pass_32<DecodeBlock, kPrefetch>(nb, group, a, out);
     } else {
-      gemm_pass_32<Block, kT>(nb, group, a, act_stride, out, y_stride);
+      gemm_pass_32<PrefillBlock, kT>(nb, group, a, act_stride, out, y_stride);
     }
   });
 }

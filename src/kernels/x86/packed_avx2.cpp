@@ -68,58 +68,6 @@ inline __m256i dup_s8_pairs(const uint8_t* p) {
   return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
 }
 
-// ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
-
-// One block of one row half (eight rows): Q4_0's four chunks split into low nibbles (weights
-// 0..15 of each row's block) and high ones (16..31); Q8_0's eight chunks as q, whose magnitudes
-// each dot takes again (so that a block takes eight registers, not sixteen, and a multi-token
-// pass fits in AVX2's sixteen: `gemm_pass_32`; with one token the work is the same either way).
-template <bool kNibbles>
-struct Half {
-  static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
-  __m256i w[8];  // Q4_0: the nibbles; Q8_0: q
-
-  explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
-    if constexpr (kNibbles) {
-      x86::unpack_q4_0_half(quants, w);
-    } else {
-      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-      for (int k = 0; k < 8; ++k) w[k] = _mm256_xor_si256(load(quants + 64 * k), flip);
-    }
-  }
-
-  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum), offset
-  // removed: the reference's -offset * sum + sum stored * a.
-  __m256i dot(const uint8_t* a) const {
-    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
-    const __m256i ones = _mm256_set1_epi16(1);
-    if constexpr (kNibbles) {
-      __m256i p0 = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
-      __m256i p1 = _mm256_maddubs_epi16(w[4], broadcast_quads(qs + 16));
-      for (int k = 1; k < 4; ++k) {
-        p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
-        p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
-      }
-      const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
-      return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
-                              _mm256_set1_epi32(8 * sum));
-    } else {
-      // sum q a = sum |q| sign(a, q), the reference's sum (q + 128) a - 128 sum.
-      __m256i s0 = _mm256_setzero_si256();
-      __m256i s1 = _mm256_setzero_si256();
-      for (int k = 0; k < 8; k += 2) {
-        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), w[k]);
-        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), w[k + 1]);
-        s0 = _mm256_add_epi32(
-            s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k]), a0), ones));
-        s1 = _mm256_add_epi32(
-            s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k + 1]), a1), ones));
-      }
-      return _mm256_add_epi32(s0, s1);
-    }
-  }
-};
-
 // ---- Q4_K -------------------------------------------------------------------------------------
 
 // The 32-value sums of sub-blocks 2p and 2p + 1 of a Q8_K block as one int16 pair per lane.
@@ -391,28 +339,28 @@ void gemm_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
-                                                                   n_tokens, y, y_stride);
+  x86::gemm_32<x86::MaddubsHalf<true>, x86::MaddubsHalf<true>, kQ4_0Tokens,
+               StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
-                                                                    n_tokens, y, y_stride);
+  x86::gemm_32<x86::MaddubsHalf<false>, x86::MaddubsHalf<false>, kQ8_0Tokens,
+               StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
-                                                                   n_tokens, y, y_stride);
+  x86::gemm_32<x86::MaddubsHalf<true>, x86::MaddubsHalf<true>, kQ4_0Tokens,
+               StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
-                                                                    n_tokens, y, y_stride);
+  x86::gemm_32<x86::MaddubsHalf<false>, x86::MaddubsHalf<false>, kQ8_0Tokens,
+               StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

@@ -36,15 +36,15 @@ namespace {
 constexpr int kQ4_0Tokens = 6;
 constexpr int kQ8_0Tokens = 6;
 
-// One block of one row half (eight rows): Q4_0's nibbles (x86::unpack_q4_0_half) or Q8_0's eight
-// stored chunks.
+// One block of one row half (eight rows) for prefill: Q4_0's nibbles (x86::unpack_q4_0_half) or
+// Q8_0's eight stored chunks, dotted in two chains of four `vpdpbusd`.
 template <bool kNibbles>
-struct Half {
+struct VnniHalf {
   static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
   static constexpr int32_t kOffset = kNibbles ? 8 : 128;
   __m256i w[8];
 
-  explicit Half(const uint8_t* quants) {  // the block's quants + 32 x row half
+  explicit VnniHalf(const uint8_t* quants) {  // the block's quants + 32 x row half
     if constexpr (kNibbles) {
       x86::unpack_q4_0_half(quants, w);
     } else {
@@ -52,8 +52,8 @@ struct Half {
     }
   }
 
-  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum): two chains
-  // of four `vpdpbusd`, the first starting from the offset's share.
+  // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum), the first
+  // chain starting from the offset's share.
   __m256i dot(const uint8_t* a) const {
     const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
     // Q4_0's chunk k holds weights 4k..4k+3 in w[k] and 16+4k.. in w[4 + k]; Q8_0's chunk k
@@ -70,32 +70,42 @@ struct Half {
   }
 };
 
+// Decoding keeps AVX2's dot (x86::MaddubsHalf): it streams the weights as fast or faster. What
+// limits a decoding pass is how many blocks the core keeps in flight, and VnniHalf's two chains
+// of four `vpdpbusd` (latency 4 on the Zen 5 host) held Q8_0 to 24.7 GB/s on one thread where
+// AVX2's dot streams 37.7 (`Stream/decode/*/hardware/q8_0/threads:1`). Q8_0 in four chains of two
+// streamed 36.1, in eight 27.5 (spilled), and TinyLlama Q8_0 tg64 read 53.0-53.8 tok/s against
+// AVX2's 55.6-61.4; four chains in prefill no longer fit the sixteen registers (pp512 Q8_0
+// 211-213 against 224-226).
+template <bool kNibbles>
+using DecodeHalf = x86::MaddubsHalf<kNibbles>;
+
 }  // namespace
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
-                                                                   n_tokens, y, y_stride);
+  x86::gemm_32<DecodeHalf<true>, VnniHalf<true>, kQ4_0Tokens, StreamPrefetch::kSoftware>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kSoftware>(n, group, act, act_stride,
-                                                                    n_tokens, y, y_stride);
+  x86::gemm_32<DecodeHalf<false>, VnniHalf<false>, kQ8_0Tokens, StreamPrefetch::kSoftware>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  x86::gemm_32<Half<true>, kQ4_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
-                                                                   n_tokens, y, y_stride);
+  x86::gemm_32<DecodeHalf<true>, VnniHalf<true>, kQ4_0Tokens, StreamPrefetch::kHardware>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  x86::gemm_32<Half<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(n, group, act, act_stride,
-                                                                    n_tokens, y, y_stride);
+  x86::gemm_32<DecodeHalf<false>, VnniHalf<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx_vnni
