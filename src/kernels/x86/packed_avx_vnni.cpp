@@ -72,11 +72,11 @@ struct VnniHalf {
 
 // Decoding keeps AVX2's dot (x86::MaddubsHalf): it streams the weights as fast or faster. What
 // limits a decoding pass is how many blocks the core keeps in flight, and VnniHalf's two chains
-// of four `vpdpbusd` (latency 4 on the Zen 5 host) held Q8_0 to 24.7 GB/s on one thread where
-// AVX2's dot streams 37.7 (`Stream/decode/*/hardware/q8_0/threads:1`). Q8_0 in four chains of two
-// streamed 36.1, in eight 27.5 (spilled), and TinyLlama Q8_0 tg64 read 53.0-53.8 tok/s against
-// AVX2's 55.6-61.4; four chains in prefill no longer fit the sixteen registers (pp512 Q8_0
-// 211-213 against 224-226).
+// of four dependent `vpdpbusd` held Q8_0 to 24.7 GB/s on one thread where AVX2's dot streams 37.7
+// (`Stream/decode/*/hardware/q8_0/threads:1`). Q8_0 in four chains of two streamed 36.1, in eight
+// 27.5 (spilled), and TinyLlama Q8_0 tg64 read 53.0-53.8 tok/s against AVX2's 55.6-61.4; four
+// chains in prefill no longer fit the sixteen registers (pp512 Q8_0 211-213 against 224-226).
+// docs/PERFORMANCE.md, "AVX-VNNI".
 template <bool kNibbles>
 using DecodeHalf = x86::MaddubsHalf<kNibbles>;
 
