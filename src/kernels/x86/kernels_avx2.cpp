@@ -90,9 +90,8 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   return t;
 }
 
-// AVX2 with `vpdpbusd` on 256-bit registers: the 32-weight packed types' dots take one
-// instruction per four bytes (x86/packed_avx_vnni.cpp); the rest is AVX2's (the K-quants scale
-// their int16 sums by `vpmaddwd` per sub-block, which VNNI would not shorten much).
+// AVX2 with `vpdpbusd` on 256-bit registers: the prefill dots of packed Q4_0, Q8_0, Q4_K and
+// Q5_K take one instruction per four bytes (x86/packed_avx_vnni.cpp); the rest is AVX2's.
 consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
   KernelTable t = make_avx2_table(prefetch);
   t.isa = Isa::kAvxVnni;
@@ -101,6 +100,10 @@ consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
       software ? avx_vnni::packed_gemm_q4_0 : avx_vnni::packed_gemm_q4_0_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ8_0)] =
       software ? avx_vnni::packed_gemm_q8_0 : avx_vnni::packed_gemm_q8_0_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ4_K)] =
+      software ? avx_vnni::packed_gemm_q4_k : avx_vnni::packed_gemm_q4_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] =
+      software ? avx_vnni::packed_gemm_q5_k : avx_vnni::packed_gemm_q5_k_hardware_prefetch;
   return t;
 }
 

@@ -1,7 +1,7 @@
-// AVX-VNNI kernels of the 32-weight packed layouts (Q4_0, Q8_0), for CPUs that have the
+// AVX-VNNI kernels of the packed Q4_0, Q8_0, Q4_K and Q5_K layouts, for CPUs that have the
 // VEX-encoded `vpdpbusd` on 256-bit registers but no AVX-512 (Intel's hybrid client cores since
 // Alder Lake and the E-core Xeons since Sierra Forest, among others). The passes are the AVX2
-// table's (x86/packed_32_ymm.hpp); only a block's dot differs.
+// table's (x86/packed_32_ymm.hpp, x86/packed_q4_k_ymm.hpp); only the dots of prefill differ.
 //
 // `vpdpbusd` sums the four u8 x s8 products of each int32 lane into it without saturating, so a
 // block of one row half takes one instruction per chunk and token, where AVX2 takes `vpmaddubsw`,
@@ -25,6 +25,7 @@
 #include "core/quant_blocks.hpp"
 #include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/packed_32_ymm.hpp"
+#include "kernels/x86/packed_q4_k_ymm.hpp"
 
 namespace capibara::kernels::avx_vnni {
 namespace {
@@ -80,6 +81,33 @@ struct VnniHalf {
 template <bool kNibbles>
 using DecodeHalf = x86::MaddubsHalf<kNibbles>;
 
+// Q4_K / Q5_K prefill: a sub-block's eight chunks in one `vpdpbusd` chain per row (int32, so no
+// int16 headroom to keep; the tokens of a pass give the independent chains), scaled by the rows'
+// 6-bit scales with one `vpmulld`, as the AVX-512 kernel does (x86/packed_q4_k_avx512.cpp).
+// Decoding keeps AVX2's sub-blocks, for the reason DecodeHalf gives.
+struct VnniSubBlocks {
+  using Scales = __m256i;  // the eight rows' scales as int32
+
+  static Scales scales(const uint8_t* p) { return _mm256_cvtepu8_epi32(x86::load8(p)); }
+
+  static void accumulate(const __m256i (&w)[8], const uint8_t* qs, Scales sc, __m256i& total) {
+    __m256i s = _mm256_setzero_si256();
+    for (int c = 0; c < 8; ++c) {
+      s = _mm256_dpbusd_avx_epi32(s, w[c], x86::broadcast_quads(qs + 4 * c));
+    }
+    total = _mm256_add_epi32(total, _mm256_mullo_epi32(s, sc));
+  }
+};
+
+constexpr int kKQuantTokens = 4;
+
+template <bool kFive, StreamPrefetch kPrefetch>
+void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+               int64_t n_tokens, float* y, size_t y_stride) {
+  x86::gemm_q4_k<x86::MaddubsSubBlocks<kFive>, VnniSubBlocks, kFive, kKQuantTokens, kPrefetch>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
 }  // namespace
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
@@ -106,6 +134,28 @@ void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const v
                                         size_t y_stride) {
   x86::gemm_32<DecodeHalf<false>, VnniHalf<false>, kQ8_0Tokens, StreamPrefetch::kHardware>(
       n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm_q4_k<false, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q4_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm_q4_k<false, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q5_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  gemm_q4_k<true, StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+}
+
+void packed_gemm_q5_k_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
+                                        size_t act_stride, int64_t n_tokens, float* y,
+                                        size_t y_stride) {
+  gemm_q4_k<true, StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace capibara::kernels::avx_vnni

@@ -1,0 +1,213 @@
+// The Q4_K and Q5_K passes in 256-bit registers (the layouts: packed_q4_k.cpp, packed_q5_k.cpp),
+// shared by the AVX2 table (x86/packed_avx2.cpp) and the AVX-VNNI one (x86/packed_avx_vnni.cpp).
+// Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
+// 2p + 1 in their high ones; a pass unpacks each sub-block once for its kT tokens, and the tables
+// differ only in how one sub-block's eight chunks take their dot with a token and scale it by
+// the rows' 6-bit scales, the `SubBlocks` of `pass_q4_k`:
+//
+//   using Scales = ...;                                   // the rows' scales, as the dot wants
+//   them static Scales scales(const uint8_t* p);               // eight bytes, one per row static
+//   void accumulate(const __m256i (&w)[8], const uint8_t* qs, Scales sc, __m256i& total);
+//
+// where `accumulate` adds the scaled exact integer dot of each row to its int32 lane of total.
+// The float operations per (row, token) are the references', in their order, so the results
+// match `scalar::packed_gemm_q4_k` / `_q5_k` bit for bit whatever the number of tokens.
+//
+// Include only from translation units compiled with at least -mavx2 -mfma -mf16c; everything
+// here has internal linkage (packed_32_ymm.hpp says why).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
+#include "kernels/stream_prefetch.hpp"
+#include "kernels/token_passes.hpp"
+#include "kernels/x86/packed_32_ymm.hpp"
+#include "kernels/x86/prefetch.hpp"
+
+namespace capibara::kernels::x86 {
+
+static inline __m128i load8(const uint8_t* p) {
+  return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+}
+
+// Eight bytes (one per row) as the int16 pair (x, x) of each row's 32-bit lane, for
+// `_mm256_madd_epi16`.
+static inline __m256i dup_u8_pairs(const uint8_t* p) {
+  const __m128i b = load8(p);
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(b, b));
+}
+
+namespace {
+
+// AVX2's sub-block dot: `vpmaddubsw` sums in int16, then one `vpmaddwd` with the rows' scales
+// per kChunksPerSum chunks (int16 headroom: x86/packed_avx2.cpp; Q5_K's 5-bit quants allow four
+// chunks per sum, Q4_K's nibbles eight).
+template <bool kFive>
+struct MaddubsSubBlocks {
+  using Scales = __m256i;
+  static constexpr int kChunksPerSum = kFive ? 4 : 8;
+
+  static Scales scales(const uint8_t* p) { return dup_u8_pairs(p); }
+
+  static void accumulate(const __m256i (&w)[8], const uint8_t* qs, Scales sc, __m256i& total) {
+    for (int c0 = 0; c0 < 8; c0 += kChunksPerSum) {
+      __m256i s = _mm256_maddubs_epi16(w[c0], broadcast_quads(qs + 4 * c0));
+      for (int c = c0 + 1; c < c0 + kChunksPerSum; ++c) {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], broadcast_quads(qs + 4 * c)));
+      }
+      total = _mm256_add_epi32(total, _mm256_madd_epi16(s, sc));
+    }
+  }
+};
+
+}  // namespace
+
+// The 32-value sums of sub-blocks 2p and 2p + 1 of a Q8_K block as one int16 pair per lane.
+static inline __m256i pair_sums(const uint8_t* a, int p) {
+  const uint8_t* bsums = a + offsetof(BlockQ8_K, bsums);
+  const auto sum = [&](int j) { return load_as<int16_t>(bsums + sizeof(int16_t) * j); };
+  const auto lo = static_cast<uint16_t>(sum(4 * p) + sum(4 * p + 1));
+  const auto hi = static_cast<uint16_t>(sum(4 * p + 2) + sum(4 * p + 3));
+  return _mm256_set1_epi32(static_cast<int32_t>(uint32_t{lo} | (uint32_t{hi} << 16)));
+}
+
+// The block's raw six-bit scales and mins (packed_q4_k.cpp) into the unpacked layout at `out`
+// (kQ4KUnpackedBytes, 32-byte aligned) for all 16 rows: ggml's `get_scale_min_k4` as byte masks
+// and shifts (16-bit shifts whose stray bits the masks drop; (x >> 6) << 4 is (x >> 2) & 0x30).
+static inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
+  const __m256i six = _mm256_set1_epi8(0x3F);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  for (int k = 0; k < 2; ++k) {
+    const __m256i sc = load_ymm(raw + 32 * k);        // bytes 2k, 2k + 1: scales 2k, 2k + 1
+    const __m256i mn = load_ymm(raw + 64 + 32 * k);   // bytes 4 + 2k, ..: mins 2k, 2k + 1
+    const __m256i hi = load_ymm(raw + 128 + 32 * k);  // bytes 8 + 2k, ..: low nibbles of 4 + 2k, ..
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + kQ4KScales + 32 * k),
+                       _mm256_and_si256(sc, six));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out + kQ4KScales + 64 + 32 * k),
+                       _mm256_or_si256(_mm256_and_si256(hi, nibble),
+                                       _mm256_and_si256(_mm256_srli_epi16(sc, 2), top)));
+    const __m256i mins[2] = {
+        _mm256_and_si256(mn, six),  // [m 2k | m 2k+1], 16 rows each
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), nibble),
+                        _mm256_and_si256(_mm256_srli_epi16(mn, 2), top)),  // [m 4+2k | ..]
+    };
+    for (int j = 0; j < 2; ++j) {  // pair p = k + 2 j: mins 2p, 2p + 1 side by side per row
+      const __m128i even = _mm256_castsi256_si128(mins[j]);
+      const __m128i odd = _mm256_extracti128_si256(mins[j], 1);
+      uint8_t* dst = out + kQ4KMins + 32 * (k + 2 * j);
+      _mm_store_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi8(even, odd));
+      _mm_store_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi8(even, odd));
+    }
+  }
+}
+
+// Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
+// 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its int16
+// sums are scaled per row by one `vpmaddwd` with the rows' scales (two for Q5_K, whose int16
+// sums hold four chunks). kFive: Q5_K, whose blocks add the fifth bits (packed_q5_k.cpp): bits
+// 2p + h of high-bit chunk c belong to the weights of chunk 8p + c's sub-block 2p + h.
+template <typename SubBlocks, bool kFive, StreamPrefetch kPrefetch, int kT>
+static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
+                      float* y, size_t y_stride) {
+  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
+  constexpr size_t kAhead = kBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
+  alignas(32) uint8_t sm[kQ4KUnpackedBytes];
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    unpack_q4_k_scales(blk, sm);
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    }
+    for (int g = 0; g < 2; ++g) {
+      __m256i total[kT];
+      for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
+      for (int p = 0; p < 4; ++p) {
+        // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+        // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
+        if constexpr (kT == 1) {
+          prefetch_part(blk + kAhead, kBlockBytes, 4 * g + p, 8);
+          if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+            prefetch_page_start_part<kBlockBytes, 8>(blk, 4 * g + p);
+          }
+        }
+        for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
+          __m256i w[8];
+          for (int c = 0; c < 8; ++c) {
+            const __m256i v = load_ymm(blk + kQuants + 64 * (8 * p + c) + 32 * g);
+            w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
+            if constexpr (kFive) {
+              // Bit 2p + h of each byte to bit 4 (16-bit shifts whose stray bits the mask drops).
+              const __m256i bits = _mm256_srl_epi16(load_ymm(blk + kQ5KHigh + 64 * c + 32 * g),
+                                                    _mm_cvtsi32_si128(2 * p + h));
+              w[c] = _mm256_or_si256(w[c], _mm256_and_si256(_mm256_slli_epi16(bits, 4), bit4));
+            }
+          }
+          const auto sc = SubBlocks::scales(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
+#pragma GCC unroll 8
+          for (int t = 0; t < kT; ++t) {
+            const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs) + 64 * p + 32 * h;
+            SubBlocks::accumulate(w, qs, sc, total[t]);
+          }
+        }
+      }
+      // Row r's mins of sub-blocks 2p, 2p + 1 side by side, as int16.
+      __m256i m16[4];
+      for (int p = 0; p < 4; ++p) {
+        m16[p] = _mm256_cvtepu8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + kQ4KMins + 32 * p + 16 * g)));
+      }
+      const __m256 dw = load_halves(blk + kD + 16 * g);
+      const __m256 dmin = load_halves(blk + kDmin + 16 * g);
+      for (int t = 0; t < kT; ++t) {
+        __m256i mins = _mm256_madd_epi16(m16[0], pair_sums(a[t], 0));
+        for (int p = 1; p < 4; ++p) {
+          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m16[p], pair_sums(a[t], p)));
+        }
+        const __m256 da = _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8_K, d)));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(dw, da), acc[t][g]);
+        acc[t][g] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), mins)),
+                            _mm256_mul_ps(dmin, da), acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    _mm256_storeu_ps(out, acc[t][0]);
+    _mm256_storeu_ps(out + 8, acc[t][1]);
+  }
+}
+
+// A `PackedGemmFn` of Q4_K (kFive false) or Q5_K: passes of up to kMaxTokens tokens, decoding
+// passes with DecodeSubBlocks and the others with PrefillSubBlocks.
+template <typename DecodeSubBlocks, typename PrefillSubBlocks, bool kFive, int kMaxTokens,
+          StreamPrefetch kPrefetch>
+static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  const int64_t nb = n / 256;
+  const auto* a0 = static_cast<const uint8_t*>(act);
+  for_each_pass<kMaxTokens>(n_tokens, [&]<int kT>(int64_t t) {
+    const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
+    pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+  });
+}
+
+}  // namespace capibara::kernels::x86
