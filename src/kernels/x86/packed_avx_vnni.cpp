@@ -32,8 +32,8 @@ namespace {
 
 // Tokens per pass. TinyLlama pp512, two threads, `CAPIBARA_ISA=avxvnni`, alternated binaries on
 // the Zen 5 host: Q4_0 222-233 tok/s at 4 tokens, 223-233 at 6, 209-243 at 8; Q8_0 209-228 at 4,
-// 211-226 at 6, 201-225 at 8, with the dot in one chain or two alike. The passes run at ~92 % of
-// this host's `vpdpbusd` rate (`bench --roofline`) whatever the count.
+// 211-226 at 6, 201-225 at 8, with the dot in one chain or two alike: about half this host's
+// `vpdpbusd` rate (`bench --roofline`) whatever the count (docs/PERFORMANCE.md, "AVX-VNNI").
 constexpr int kQ4_0Tokens = 6;
 constexpr int kQ8_0Tokens = 6;
 
@@ -82,8 +82,9 @@ template <bool kNibbles>
 using DecodeHalf = x86::MaddubsHalf<kNibbles>;
 
 // Q4_K / Q5_K prefill: a sub-block's eight chunks in one `vpdpbusd` chain per row (int32, so no
-// int16 headroom to keep; the tokens of a pass give the independent chains), scaled by the rows'
-// 6-bit scales with one `vpmulld`, as the AVX-512 kernel does (x86/packed_q4_k_avx512.cpp).
+// int16 headroom to keep: at most 32 x 31 x 128 per lane; the tokens of a pass give the
+// independent chains), scaled by the rows' 6-bit scales with one `vpmulld`, as the AVX-512 kernel
+// does (x86/packed_q4_k_avx512.cpp).
 // Decoding keeps AVX2's sub-blocks, for the reason DecodeHalf gives.
 struct VnniSubBlocks {
   using Scales = __m256i;  // the eight rows' scales as int32
@@ -99,7 +100,10 @@ struct VnniSubBlocks {
   }
 };
 
-constexpr int kKQuantTokens = 4;
+// Tokens per Q4_K / Q5_K pass: more tokens share each sub-block's unpacking. pp512, alternated
+// binaries: Q4_K_M 141-169 tok/s at 3, 156-175 at 4, 155-183 at 6, 179-181 at 8; Q5_K_M 133-141
+// at 3, 131-149 at 4, 146-160 at 6, 165-168 at 8.
+constexpr int kKQuantTokens = 8;
 
 template <bool kFive, StreamPrefetch kPrefetch>
 void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
