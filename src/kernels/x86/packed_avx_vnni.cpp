@@ -101,8 +101,8 @@ struct VnniSubBlocks {
 };
 
 // Tokens per Q4_K / Q5_K pass: more tokens share each sub-block's unpacking. pp512, alternated
-// binaries: Q4_K_M 141-169 tok/s at 3, 156-175 at 4, 155-183 at 6, 179-181 at 8; Q5_K_M 133-141
-// at 3, 131-149 at 4, 146-160 at 6, 165-168 at 8.
+// binaries: Q4_K_M 141-169 tok/s at 3, 151-175 at 4, 155-183 at 6, 179-181 at 8; Q5_K_M 133-141
+// at 3, 131-152 at 4, 146-160 at 6, 165-168 at 8.
 constexpr int kKQuantTokens = 8;
 
 template <bool kFive, StreamPrefetch kPrefetch>
