@@ -2,8 +2,9 @@
 // packed_q6_k.cpp), for CPUs without AVX-512: a 256-bit register holds the same four weight bytes
 // of eight rows, so a 64-byte chunk of a group is two registers (rows 0-7 at offset 0, rows 8-15
 // at offset 32), and every block is computed for the two row halves in turn, each with its own
-// float accumulator. The 32-weight types' passes are shared with the AVX-VNNI table
-// (x86/packed_32_ymm.hpp); this file gives them their blocks' dots.
+// float accumulator. The Q4_0 / Q8_0 and Q4_K / Q5_K passes, with AVX2's dots for them, are
+// shared with the AVX-VNNI table (x86/packed_32_ymm.hpp, x86/packed_q4_k_ymm.hpp); this file holds
+// Q6_K's pass and the AVX2 entry points.
 //
 // Without `vpdpbusd`, the u8 x s8 dot of four bytes per int32 lane is `vpmaddubsw` (u8 x s8
 // products summed in int16 pairs, saturating) then `vpmaddwd` (pairs summed to int32, by ones or

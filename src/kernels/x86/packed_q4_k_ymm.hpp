@@ -5,9 +5,10 @@
 // differ only in how one sub-block's eight chunks take their dot with a token and scale it by
 // the rows' 6-bit scales, the `SubBlocks` of `pass_q4_k`:
 //
-//   using Scales = ...;                                   // the rows' scales, as the dot wants
-//   them static Scales scales(const uint8_t* p);               // eight bytes, one per row static
-//   void accumulate(const __m256i (&w)[8], const uint8_t* qs, Scales sc, __m256i& total);
+//   using Scales = ...;  // the rows' scales, as the dot wants them
+//   static Scales scales(const uint8_t* p);  // from eight bytes, one per row
+//   static void accumulate(const __m256i (&w)[8], const uint8_t* qs, Scales sc,
+//                          __m256i& total);
 //
 // where `accumulate` adds the scaled exact integer dot of each row to its int32 lane of total.
 // The float operations per (row, token) are the references', in their order, so the results
@@ -109,10 +110,11 @@ static inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
 }
 
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
-// 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its int16
-// sums are scaled per row by one `vpmaddwd` with the rows' scales (two for Q5_K, whose int16
-// sums hold four chunks). kFive: Q5_K, whose blocks add the fifth bits (packed_q5_k.cpp): bits
-// 2p + h of high-bit chunk c belong to the weights of chunk 8p + c's sub-block 2p + h.
+// 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its dot with
+// each token is scaled per row as SubBlocks does it (AVX2: one `vpmaddwd` of the int16 sums with
+// the rows' scales, two for Q5_K, whose int16 sums hold four chunks). kFive: Q5_K, whose blocks add
+// the fifth bits (packed_q5_k.cpp): bits 2p + h of high-bit chunk c belong to the weights of chunk
+// 8p + c's sub-block 2p + h.
 template <typename SubBlocks, bool kFive, StreamPrefetch kPrefetch, int kT>
 static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
