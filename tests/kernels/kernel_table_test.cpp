@@ -46,6 +46,8 @@ TEST(KernelTable, ActiveIsTheExpectedIsa) {
   EXPECT_TRUE(available) << expected << " is not among the available tables";
 }
 
+bool is_x86(Isa isa) { return isa == Isa::kAvx2 || isa == Isa::kAvxVnni || isa == Isa::kAvx512; }
+
 // Restores an environment variable when the test ends.
 class ScopedEnv {
  public:
@@ -74,7 +76,7 @@ TEST(KernelTable, PrefetchVariantFollowsTheEnvironment) {
     const ScopedEnv env("CAPIBARA_PREFETCH", name.c_str());
     EXPECT_EQ(stream_prefetch_for_this_cpu(), prefetch);
     for (const auto* t : available_kernel_tables()) {
-      if (t->isa == Isa::kAvx2 || t->isa == Isa::kAvxVnni || t->isa == Isa::kAvx512) {
+      if (is_x86(t->isa)) {
         EXPECT_EQ(t->stream_prefetch, prefetch) << isa_name(t->isa);
       }
     }
@@ -89,7 +91,7 @@ TEST(KernelTable, VariantsHoldBothPrefetchesOfEachX86Table) {
   const auto tables = available_kernel_tables();
   const auto variants = available_kernel_table_variants();
   for (const auto* t : tables) {
-    const bool x86 = t->isa == Isa::kAvx2 || t->isa == Isa::kAvxVnni || t->isa == Isa::kAvx512;
+    const bool x86 = is_x86(t->isa);
     int same_isa = 0;
     for (const auto* v : variants) {
       if (v->isa != t->isa) continue;

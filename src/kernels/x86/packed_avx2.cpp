@@ -51,11 +51,10 @@ constexpr int kKQuantTokens = 4;
 // Q4_K's and Q6_K's layouts: packed_formats.hpp.
 
 using x86::broadcast_quads;
+using x86::load8;
 using x86::load_as;
 using x86::load_halves;
-inline __m256i load(const uint8_t* p) { return x86::load_ymm(p); }
-
-using x86::load8;
+using x86::load_ymm;
 
 // Eight bytes (one per row) as the signed int16 pair (x, x) of each row's 32-bit lane, for
 // `_mm256_madd_epi16` (Q6_K's scales; Q4_K's unsigned ones: x86::dup_u8_pairs).
@@ -78,8 +77,8 @@ struct Q6Unit {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     const __m256i top = _mm256_set1_epi8(0x30);
     for (int c = 0; c < 4; ++c) {
-      const __m256i v = load(ql + 64 * c);
-      const __m256i h = load(qh + 64 * c);
+      const __m256i v = load_ymm(ql + 64 * c);
+      const __m256i h = load_ymm(qh + 64 * c);
       // Field u to bits 4-5 for the low nibbles, field 2 + u for the high ones (16-bit shifts:
       // bits crossing into a neighbouring byte are masked away).
       const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
