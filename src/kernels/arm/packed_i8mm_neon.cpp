@@ -160,14 +160,13 @@ template <bool kNibbles>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const int64_t nb = n / 32;
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    constexpr int kQ = kQuadsPerPass<kT>;
-    for (int q0 = 0; q0 < kPackRows / 4; q0 += kQ) {
-      pass<kNibbles, kT, kQ>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride, q0,
-                             y + static_cast<size_t>(t) * y_stride, y_stride);
-    }
-  });
+  for_each_pass<kTokens>(n_tokens, act, act_stride, y, y_stride,
+                         [&]<int kT>(const uint8_t* a, float* out) {
+                           constexpr int kQ = kQuadsPerPass<kT>;
+                           for (int q0 = 0; q0 < kPackRows / 4; q0 += kQ) {
+                             pass<kNibbles, kT, kQ>(nb, group, a, act_stride, q0, out, y_stride);
+                           }
+                         });
 }
 
 }  // namespace

@@ -364,11 +364,10 @@ template <int kFormat>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
   const int64_t nb = n / (kFormat >= 2 ? 256 : 32);
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    tokens<kFormat, kT>(nb, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                        y + static_cast<size_t>(t) * y_stride, y_stride);
-  });
+  for_each_pass<kTokens>(n_tokens, act, act_stride, y, y_stride,
+                         [&]<int kT>(const uint8_t* a, float* out) {
+                           tokens<kFormat, kT>(nb, group, a, act_stride, out, y_stride);
+                         });
 }
 
 }  // namespace

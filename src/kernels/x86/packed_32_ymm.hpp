@@ -194,16 +194,14 @@ template <typename DecodeBlock, typename PrefillBlock, int kMaxTokens, StreamPre
 static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                     int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 32;
-  const auto* a0 = static_cast<const uint8_t*>(act);
-  for_each_pass<kMaxTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
-    float* out = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kT == 1) {
-      single_token_pass_32<DecodeBlock, kPrefetch>(nb, group, a, out);
-    } else {
-      gemm_pass_32<PrefillBlock, kT>(nb, group, a, act_stride, out, y_stride);
-    }
-  });
+  for_each_pass<kMaxTokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
+        if constexpr (kT == 1) {
+          single_token_pass_32<DecodeBlock, kPrefetch>(nb, group, a, out);
+        } else {
+          gemm_pass_32<PrefillBlock, kT>(nb, group, a, act_stride, out, y_stride);
+        }
+      });
 }
 
 }  // namespace capibara::kernels::x86

@@ -150,16 +150,14 @@ void single_token_pass(int64_t nb, const uint8_t* group, const uint8_t* act, flo
 template <bool kNibbles, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
-    float* yt = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kT == 1) {
-      single_token_pass<kNibbles, kPrefetch>(n / 32, group, at, yt);
-    } else {
-      gemm_pass<kNibbles, kT>(n / 32, group, at, act_stride, yt, y_stride);
-    }
-  });
+  for_each_pass<kTokens>(n_tokens, act, act_stride, y, y_stride,
+                         [&]<int kT>(const uint8_t* at, float* yt) {
+                           if constexpr (kT == 1) {
+                             single_token_pass<kNibbles, kPrefetch>(n / 32, group, at, yt);
+                           } else {
+                             gemm_pass<kNibbles, kT>(n / 32, group, at, act_stride, yt, y_stride);
+                           }
+                         });
 }
 
 }  // namespace

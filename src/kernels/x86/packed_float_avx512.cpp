@@ -85,16 +85,14 @@ void bf16_pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
 template <Weights kWeights, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
-    float* yt = y + static_cast<size_t>(t) * y_stride;
-    if constexpr (kWeights == Weights::kBF16) {
-      bf16_pass<kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
-    } else {
-      column_pass<kWeights, kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
-    }
-  });
+  for_each_pass<kTokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* at, float* yt) {
+        if constexpr (kWeights == Weights::kBF16) {
+          bf16_pass<kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
+        } else {
+          column_pass<kWeights, kPrefetch, kT>(n / 32, group, at, act_stride, yt, y_stride);
+        }
+      });
 }
 
 }  // namespace

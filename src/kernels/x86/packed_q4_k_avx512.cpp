@@ -177,11 +177,10 @@ void pass(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_strid
 template <bool kFive, StreamPrefetch kPrefetch>
 void gemm(int64_t n, const uint8_t* group, const void* act, size_t act_stride, int64_t n_tokens,
           float* y, size_t y_stride) {
-  const auto* a = static_cast<const uint8_t*>(act);
-  for_each_pass<kTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    pass<kFive, kT, kPrefetch>(n / 256, group, a + static_cast<size_t>(t) * act_stride, act_stride,
-                               y + static_cast<size_t>(t) * y_stride, y_stride);
-  });
+  for_each_pass<kTokens>(n_tokens, act, act_stride, y, y_stride,
+                         [&]<int kT>(const uint8_t* a, float* out) {
+                           pass<kFive, kT, kPrefetch>(n / 256, group, a, act_stride, out, y_stride);
+                         });
 }
 
 }  // namespace

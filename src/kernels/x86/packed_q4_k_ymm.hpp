@@ -203,13 +203,11 @@ template <typename DecodeSubBlocks, typename PrefillSubBlocks, bool kFive, int k
 static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 256;
-  const auto* a0 = static_cast<const uint8_t*>(act);
-  for_each_pass<kMaxTokens>(n_tokens, [&]<int kT>(int64_t t) {
-    const uint8_t* a = a0 + static_cast<size_t>(t) * act_stride;
-    float* out = y + static_cast<size_t>(t) * y_stride;
-    using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
-    pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
-  });
+  for_each_pass<kMaxTokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
+        using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
+        pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+      });
 }
 
 }  // namespace capibara::kernels::x86
