@@ -90,8 +90,8 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   return t;
 }
 
-// AVX2 with `vpdpbusd` on 256-bit registers: the prefill dots of packed Q4_0, Q8_0, Q4_K and
-// Q5_K take one instruction per four bytes (x86/packed_avx_vnni.cpp); the rest is AVX2's.
+// AVX2 with `vpdpbusd` on 256-bit registers: the prefill dots of packed Q4_0, Q8_0, Q4_K, Q5_K
+// and Q6_K take one instruction per four bytes (x86/packed_avx_vnni.cpp); the rest is AVX2's.
 consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
   KernelTable t = make_avx2_table(prefetch);
   t.isa = Isa::kAvxVnni;
@@ -104,6 +104,8 @@ consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
       software ? avx_vnni::packed_gemm_q4_k : avx_vnni::packed_gemm_q4_k_hardware_prefetch;
   t.packed_gemm[static_cast<int>(GgmlType::kQ5_K)] =
       software ? avx_vnni::packed_gemm_q5_k : avx_vnni::packed_gemm_q5_k_hardware_prefetch;
+  t.packed_gemm[static_cast<int>(GgmlType::kQ6_K)] =
+      software ? avx_vnni::packed_gemm_q6_k : avx_vnni::packed_gemm_q6_k_hardware_prefetch;
   return t;
 }
 

@@ -1,0 +1,198 @@
+// The Q6_K pass in 256-bit registers (the layout: packed_q6_k.cpp), shared by the AVX2 table
+// (x86/packed_avx2.cpp) and the AVX-VNNI one (x86/packed_avx_vnni.cpp). A pass unpacks each
+// sub-block's 6-bit quants once for its kT tokens, and the tables differ only in how one
+// sub-block's four chunks take their dot with a token and scale it by the rows' signed 8-bit
+// scales, the `Dots` of `pass_q6_k`:
+//
+//   using Scales = ...;  // the rows' scales, as the dot wants them
+//   static constexpr bool kOneSubBlock = ...;  // unpack one sub-block at a time (q6_unit)
+//   static Scales scales(const uint8_t* p);  // from eight bytes, one per row
+//   static __m256i dot(const __m256i (&w)[4], const uint8_t* a, Scales sc);
+//
+// where `dot` returns each row's scale times its exact integer dot with the sixteen activation
+// bytes at `a`, in its int32 lane. The float operations per (row, token) are the references', in
+// their order, so the results match `scalar::packed_gemm_q6_k` bit for bit whatever the number
+// of tokens.
+//
+// Include only from translation units compiled with at least -mavx2 -mfma -mf16c; everything
+// here has internal linkage (packed_32_ymm.hpp says why).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "core/quant_blocks.hpp"
+#include "kernels/packed_formats.hpp"
+#include "kernels/stream_prefetch.hpp"
+#include "kernels/token_passes.hpp"
+#include "kernels/x86/packed_32_ymm.hpp"
+#include "kernels/x86/packed_q4_k_ymm.hpp"
+#include "kernels/x86/prefetch.hpp"
+
+namespace capibara::kernels::x86 {
+
+// Eight bytes (one per row) as the signed int16 pair (x, x) of each row's 32-bit lane, for
+// `_mm256_madd_epi16` (Q4_K's unsigned scales: dup_u8_pairs).
+static inline __m256i dup_s8_pairs(const uint8_t* p) {
+  const __m128i b = load8(p);
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(b, b));
+}
+
+namespace {
+
+// AVX2's sub-block dot: two `vpmaddubsw` results summed in int16 (at most 2 x 2 x 63 x 128 <
+// 32768), then one `vpmaddwd` with the rows' scales per pair.
+struct MaddubsQ6Dots {
+  using Scales = __m256i;
+  static constexpr bool kOneSubBlock = false;
+
+  static Scales scales(const uint8_t* p) { return dup_s8_pairs(p); }
+
+  static __m256i dot(const __m256i (&w)[4], const uint8_t* a, Scales sc) {
+    const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast_quads(a)),
+                                        _mm256_maddubs_epi16(w[1], broadcast_quads(a + 4)));
+    const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], broadcast_quads(a + 8)),
+                                        _mm256_maddubs_epi16(w[3], broadcast_quads(a + 12)));
+    return _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc));
+  }
+};
+
+}  // namespace
+
+// The quants of one row half of sub-block j = 8h + 2u + k4 + 4 kHigh (k4 in {0, 1}): ql chunks
+// 16h + 8u + 4k4 + c (their low nibbles, or their high ones for kHigh) and qh chunks 8h + 4k4 + c
+// (c in 0..3, field u, or 2 + u for kHigh), joined into bytes q in [0, 63]; w[c] holds weights
+// 4c..4c+3 of the sub-block.
+template <int kU, bool kHigh>
+static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i (&w)[4]) {
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = load_ymm(ql + 64 * c);
+    const __m256i h = load_ymm(qh + 64 * c);
+    // The field to bits 4-5 (16-bit shifts: bits crossing into a neighbouring byte are masked
+    // away).
+    if constexpr (kHigh) {
+      const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
+      w[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
+                             _mm256_and_si256(h_hi, top));
+    } else {
+      const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
+      w[c] = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+    }
+  }
+}
+
+// Adds sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4, which share their chunks, to each
+// token's total: both unpacked, then each token's two dots (eight registers of quants), or, where
+// Dots::kOneSubBlock asks for it (to leave registers for more tokens), one sub-block at a time.
+template <typename Dots, int kU, int kT>
+static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
+                           __m256i (&total)[kT]) {
+  const uint8_t* ql = blk + q6_k_ql_chunk(h, kU, 4 * k4) + 32 * g;
+  const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4) + 32 * g;
+  const int j_lo = 8 * h + 2 * kU + k4;
+  const int j_hi = j_lo + 4;
+  const auto sc_lo = Dots::scales(blk + kQ6KScales + 16 * j_lo + 8 * g);
+  const auto sc_hi = Dots::scales(blk + kQ6KScales + 16 * j_hi + 8 * g);
+  const auto qs = [&](int t, int j) { return a[t] + offsetof(BlockQ8_K, qs) + 16 * j; };
+  if constexpr (Dots::kOneSubBlock) {
+    __m256i w[4];
+    unpack_q6_k<kU, false>(ql, qh, w);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t)
+      total[t] = _mm256_add_epi32(total[t], Dots::dot(w, qs(t, j_lo), sc_lo));
+    unpack_q6_k<kU, true>(ql, qh, w);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t)
+      total[t] = _mm256_add_epi32(total[t], Dots::dot(w, qs(t, j_hi), sc_hi));
+  } else {
+    __m256i lo[4];
+    __m256i hi[4];
+    unpack_q6_k<kU, false>(ql, qh, lo);
+    unpack_q6_k<kU, true>(ql, qh, hi);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      total[t] = _mm256_add_epi32(total[t], _mm256_add_epi32(Dots::dot(lo, qs(t, j_lo), sc_lo),
+                                                             Dots::dot(hi, qs(t, j_hi), sc_hi)));
+    }
+  }
+}
+
+// total = sum_j sc_j (dot_j - 32 bsums[j]): starts from -32 sum_j sc_j bsums[j], one
+// `vpmaddwd` per sub-block pair with the rows' scales (sc_j, sc_j+1) side by side.
+template <typename Dots, StreamPrefetch kPrefetch, int kT>
+static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
+                      float* y, size_t y_stride) {
+  constexpr size_t kAhead = kQ6KBlockBytes * 3 / 2 / 64 * 64;
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    }
+    for (int g = 0; g < 2; ++g) {
+      __m256i sc_pairs[8];
+      for (int i = 0; i < 8; ++i) {
+        sc_pairs[i] = _mm256_cvtepi8_epi16(
+            _mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
+                              load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
+      }
+      __m256i total[kT];
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* bsums = a[t] + offsetof(BlockQ8_K, bsums);
+        __m256i corr = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i) {
+          corr = _mm256_add_epi32(corr,
+                                  _mm256_madd_epi16(sc_pairs[i], broadcast_quads(bsums + 4 * i)));
+        }
+        total[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+      }
+      for (int h = 0; h < 2; ++h) {
+        for (int k4 = 0; k4 < 2; ++k4) {
+          // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+          // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
+          if constexpr (kT == 1) {
+            const int step = 4 * g + 2 * h + k4;
+            prefetch_part(blk + kAhead, kQ6KBlockBytes, step, 8);
+            if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+              prefetch_page_start_part<kQ6KBlockBytes, 8>(blk, step);
+            }
+          }
+          q6_unit<Dots, 0, kT>(blk, g, h, k4, a, total);
+          q6_unit<Dots, 1, kT>(blk, g, h, k4, a, total);
+        }
+      }
+      const __m256 dw = load_halves(blk + kQ6KD + 16 * g);
+      for (int t = 0; t < kT; ++t) {
+        const __m256 da = _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8_K, d)));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(dw, da), acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    float* out = y + static_cast<size_t>(t) * y_stride;
+    _mm256_storeu_ps(out, acc[t][0]);
+    _mm256_storeu_ps(out + 8, acc[t][1]);
+  }
+}
+
+// A `PackedGemmFn` of Q6_K: passes of up to kMaxTokens tokens, decoding passes with DecodeDots
+// and the others with PrefillDots.
+template <typename DecodeDots, typename PrefillDots, int kMaxTokens, StreamPrefetch kPrefetch>
+static void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* y, size_t y_stride) {
+  const int64_t nb = n / 256;
+  for_each_pass<kMaxTokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
+        using Dots = std::conditional_t<kT == 1, DecodeDots, PrefillDots>;
+        pass_q6_k<Dots, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+      });
+}
+
+}  // namespace capibara::kernels::x86
