@@ -25,16 +25,10 @@
 // row stride).
 #include "kernels/x86/packed_avx2.hpp"
 
-#include <immintrin.h>
-
 #include <cstddef>
-#include <cstring>
+#include <cstdint>
 
-#include "core/quant_blocks.hpp"
-#include "kernels/packed_formats.hpp"
-#include "kernels/packed_weights.hpp"
 #include "kernels/stream_prefetch.hpp"
-#include "kernels/token_passes.hpp"
 #include "kernels/x86/packed_32_ymm.hpp"
 #include "kernels/x86/packed_q4_k_ymm.hpp"
 #include "kernels/x86/packed_q6_k_ymm.hpp"

@@ -62,12 +62,12 @@ struct MaddubsQ6Dots {
 
 }  // namespace
 
-// The quants of one row half of sub-block j = 8h + 2u + k4 + 4 kHigh (k4 in {0, 1}): ql chunks
-// 16h + 8u + 4k4 + c (their low nibbles, or their high ones for kHigh) and qh chunks 8h + 4k4 + c
-// (c in 0..3, field u, or 2 + u for kHigh), joined into bytes q in [0, 63]; w[c] holds weights
-// 4c..4c+3 of the sub-block.
-template <int kU, bool kHigh>
-static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i (&w)[4]) {
+// The quants of one row half of sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 (k4 in {0, 1}),
+// either or both: ql chunks 16h + 8u + 4k4 + c (low nibbles for j_lo, high ones for j_hi) and qh
+// chunks 8h + 4k4 + c (c in 0..3; field u for j_lo, 2 + u for j_hi), joined into bytes q in
+// [0, 63]; lo[c] and hi[c] hold weights 4c..4c+3 of each sub-block.
+template <int kU, bool kLo, bool kHi>
+static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo, __m256i* hi) {
   const __m256i nibble = _mm256_set1_epi8(0x0F);
   const __m256i top = _mm256_set1_epi8(0x30);
   for (int c = 0; c < 4; ++c) {
@@ -75,13 +75,14 @@ static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i (&w
     const __m256i h = load_ymm(qh + 64 * c);
     // The field to bits 4-5 (16-bit shifts: bits crossing into a neighbouring byte are masked
     // away).
-    if constexpr (kHigh) {
-      const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
-      w[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
-                             _mm256_and_si256(h_hi, top));
-    } else {
-      const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
-      w[c] = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+    const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
+    const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
+    if constexpr (kLo) {
+      lo[c] = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+    }
+    if constexpr (kHi) {
+      hi[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
+                              _mm256_and_si256(h_hi, top));
     }
   }
 }
@@ -92,32 +93,34 @@ static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i (&w
 template <typename Dots, int kU, int kT>
 static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
                            __m256i (&total)[kT]) {
+  constexpr bool kBoth = !Dots::kOneSubBlock;
   const uint8_t* ql = blk + q6_k_ql_chunk(h, kU, 4 * k4) + 32 * g;
   const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4) + 32 * g;
+  __m256i lo[4];
+  __m256i hi[4];
+  unpack_q6_k<kU, true, kBoth>(ql, qh, lo, hi);
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
   const auto sc_lo = Dots::scales(blk + kQ6KScales + 16 * j_lo + 8 * g);
   const auto sc_hi = Dots::scales(blk + kQ6KScales + 16 * j_hi + 8 * g);
-  const auto qs = [&](int t, int j) { return a[t] + offsetof(BlockQ8_K, qs) + 16 * j; };
-  if constexpr (Dots::kOneSubBlock) {
-    __m256i w[4];
-    unpack_q6_k<kU, false>(ql, qh, w);
-#pragma GCC unroll 8
-    for (int t = 0; t < kT; ++t)
-      total[t] = _mm256_add_epi32(total[t], Dots::dot(w, qs(t, j_lo), sc_lo));
-    unpack_q6_k<kU, true>(ql, qh, w);
-#pragma GCC unroll 8
-    for (int t = 0; t < kT; ++t)
-      total[t] = _mm256_add_epi32(total[t], Dots::dot(w, qs(t, j_hi), sc_hi));
-  } else {
-    __m256i lo[4];
-    __m256i hi[4];
-    unpack_q6_k<kU, false>(ql, qh, lo);
-    unpack_q6_k<kU, true>(ql, qh, hi);
+  if constexpr (kBoth) {
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
-      total[t] = _mm256_add_epi32(total[t], _mm256_add_epi32(Dots::dot(lo, qs(t, j_lo), sc_lo),
-                                                             Dots::dot(hi, qs(t, j_hi), sc_hi)));
+      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+      total[t] = _mm256_add_epi32(total[t], _mm256_add_epi32(Dots::dot(lo, qs + 16 * j_lo, sc_lo),
+                                                             Dots::dot(hi, qs + 16 * j_hi, sc_hi)));
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+      total[t] = _mm256_add_epi32(total[t], Dots::dot(lo, qs + 16 * j_lo, sc_lo));
+    }
+    unpack_q6_k<kU, false, true>(ql, qh, nullptr, hi);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+      total[t] = _mm256_add_epi32(total[t], Dots::dot(hi, qs + 16 * j_hi, sc_hi));
     }
   }
 }
