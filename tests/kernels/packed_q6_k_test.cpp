@@ -142,7 +142,7 @@ TEST(PackedQ6K, EveryTableMatchesTheReferenceBitForBit) {
     const PackedGemmFn gemm = packed_gemm_kernel(*table, kType);
     if (gemm == nullptr) continue;
     for (const int64_t blocks : {1, 3, 5}) {
-      for (const int64_t tokens : {1, 2, 7, 8, 9, 19}) {
+      for (const int64_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 19}) {
         const Fixture f(16, blocks * kSuper, tokens, static_cast<uint32_t>(blocks * 100 + tokens));
         const size_t stride = ggml_row_bytes(GgmlType::kQ8_K, f.n).value() + 7;  // odd gap
         const auto act = f.activations(tokens, stride);

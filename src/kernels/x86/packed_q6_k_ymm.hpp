@@ -44,10 +44,12 @@ static inline __m256i dup_s8_pairs(const uint8_t* p) {
 namespace {
 
 // AVX2's sub-block dot: two `vpmaddubsw` results summed in int16 (at most 2 x 2 x 63 x 128 <
-// 32768), then one `vpmaddwd` with the rows' scales per pair.
+// 32768), then one `vpmaddwd` with the rows' scales per pair. kOne: unpack one sub-block at a
+// time (q6_unit).
+template <bool kOne = false>
 struct MaddubsQ6Dots {
   using Scales = __m256i;
-  static constexpr bool kOneSubBlock = false;
+  static constexpr bool kOneSubBlock = kOne;
 
   static Scales scales(const uint8_t* p) { return dup_s8_pairs(p); }
 
