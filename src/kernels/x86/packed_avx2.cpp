@@ -44,8 +44,9 @@ constexpr int kQ8_0Tokens = 4;
 constexpr int kKQuantTokens = 4;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
-// once, 4 tokens (as before), 139.7-142.8 tok/s; one at a time 151.0-155.3 at 4 tokens,
-// 154.1-159.6 at 6, 146.6-159.4 at 8.
+// once, 4 tokens (as before), 139.7-142.8 tok/s; one at a time, each dot added at once,
+// 151.0-155.3 at 4 tokens, 154.1-159.6 at 6, 146.6-159.4 at 8 (6 without adding at once:
+// 135.0-145.4, against 151.1-157.7 with).
 constexpr int kQ6KTokens = 6;
 
 template <StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>

@@ -124,6 +124,7 @@ void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 struct VnniQ6Dots {
   using Scales = __m256i;  // the eight rows' scales as int32
   static constexpr bool kOneSubBlock = true;
+  static constexpr bool kAddAtOnce = false;
 
   static Scales scales(const uint8_t* p) { return _mm256_cvtepi8_epi32(x86::load8(p)); }
 

@@ -6,6 +6,7 @@
 //
 //   using Scales = ...;  // the rows' scales, as the dot wants them
 //   static constexpr bool kOneSubBlock = ...;  // unpack one sub-block at a time (q6_unit)
+//   static constexpr bool kAddAtOnce = ...;    // with it, add each dot where written (q6_unit)
 //   static Scales scales(const uint8_t* p);  // from eight bytes, one per row
 //   static __m256i dot(const __m256i (&w)[4], const uint8_t* a, Scales sc);
 //
@@ -45,11 +46,12 @@ namespace {
 
 // AVX2's sub-block dot: two `vpmaddubsw` results summed in int16 (at most 2 x 2 x 63 x 128 <
 // 32768), then one `vpmaddwd` with the rows' scales per pair. kOne: unpack one sub-block at a
-// time (q6_unit).
+// time, adding each dot at once (q6_unit).
 template <bool kOne = false>
 struct MaddubsQ6Dots {
   using Scales = __m256i;
   static constexpr bool kOneSubBlock = kOne;
+  static constexpr bool kAddAtOnce = kOne;
 
   static Scales scales(const uint8_t* p) { return dup_s8_pairs(p); }
 
@@ -92,6 +94,10 @@ static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo
 // Adds sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4, which share their chunks, to each
 // token's total: both unpacked, then each token's two dots (eight registers of quants), or, where
 // Dots::kOneSubBlock asks for it (to leave registers for more tokens), one sub-block at a time.
+// One at a time, GCC 12 stores each token's dot on the stack and adds them all afterwards;
+// Dots::kAddAtOnce pins each total in a register where it is updated (an empty asm), which
+// measured faster with AVX2's dots and a little slower with AVX-VNNI's (docs/PERFORMANCE.md,
+// "AVX-VNNI").
 template <typename Dots, int kU, int kT>
 static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
                            __m256i (&total)[kT]) {
@@ -117,12 +123,14 @@ static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8
     for (int t = 0; t < kT; ++t) {
       const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
       total[t] = _mm256_add_epi32(total[t], Dots::dot(lo, qs + 16 * j_lo, sc_lo));
+      if constexpr (Dots::kAddAtOnce) asm("" : "+x"(total[t]));
     }
     unpack_q6_k<kU, false, true>(ql, qh, nullptr, hi);
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
       const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
       total[t] = _mm256_add_epi32(total[t], Dots::dot(hi, qs + 16 * j_hi, sc_hi));
+      if constexpr (Dots::kAddAtOnce) asm("" : "+x"(total[t]));
     }
   }
 }
