@@ -167,7 +167,8 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
             SubBlocks::accumulate(w, qs, sc, total[t]);
             // GCC 12 keeps some tokens' sums on the stack and adds them later; pinning each
             // total in a register here measured Q4_K_M pp512 2-4 % faster with AVX2's and
-            // AVX-VNNI's sub-blocks (six alternated rounds each), Q5_K_M not (-2 to +2 %).
+            // AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth equal),
+            // Q5_K_M not (-2 to +2 %).
             if constexpr (!kFive) asm("" : "+x"(total[t]));
           }
         }

@@ -97,7 +97,7 @@ static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo
 // One at a time, GCC 12 stores each token's dot on the stack and adds them all afterwards;
 // Dots::kAddAtOnce pins each total in a register where it is updated (an empty asm), which
 // measured faster with AVX2's dots and a little slower with AVX-VNNI's (docs/PERFORMANCE.md,
-// "AVX-VNNI").
+// "Q6_K prefill on AVX-VNNI and AVX2").
 template <typename Dots, int kU, int kT>
 static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
                            __m256i (&total)[kT]) {
