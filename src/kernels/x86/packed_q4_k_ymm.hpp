@@ -165,11 +165,11 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
           for (int t = 0; t < kT; ++t) {
             const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs) + 64 * p + 32 * h;
             SubBlocks::accumulate(w, qs, sc, total[t]);
-            // GCC 12 keeps some tokens' sums on the stack and adds them later; pinning each
-            // total in a register here measured Q4_K_M pp512 2-4 % faster with AVX2's and
-            // AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth equal),
-            // Q5_K_M not (-2 to +2 %).
-            if constexpr (!kFive) asm("" : "+x"(total[t]));
+            // In prefill, GCC 12 keeps some tokens' sums on the stack and adds them later;
+            // pinning each total in a register here measured Q4_K_M pp512 2-4 % faster with
+            // AVX2's and AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth
+            // equal), Q5_K_M not (-2 to +2 %). Decoding passes keep one total: left as they were.
+            if constexpr (!kFive && kT > 1) asm("" : "+x"(total[t]));
           }
         }
       }
