@@ -12,6 +12,10 @@
 //     acc_c = fma(q[h][i], kt[i][j], acc_c) from 0, then s[h][j] = ((acc_0 + acc_1) +
 //     (acc_2 + acc_3)) * scale. Four chains keep the fma latency hidden even for one head.
 //   values: for head h, keys j = 0, 1, ... in order, o[h][i] = fma(p[h][j], v[j][i], o[h][i]).
+// The online softmax between them (`attn_softmax`) takes exp, whose vector versions are a
+// polynomial within ~2e-7 relative of `std::exp` (as the table's `exp`), so it matches its
+// reference within a few ulps, not bit for bit; its maxima are exact, and its sums add the lanes
+// in one order that every ISA's kernel follows (lanes j and j + 8, then j + 4, j + 2, j + 1).
 // A query head's results depend only on its own query, the keys and its weights: not on how
 // many heads or queries share the tile.
 #pragma once
@@ -32,7 +36,20 @@ using AttnScoresFn = void (*)(const float* q, int64_t n_q, const float* kt, int6
 using AttnValuesFn = void (*)(const float* p, size_t p_stride, int64_t n_q, const float* v,
                               int64_t n_keys, int64_t hd, float* o);
 
+// Folds one KV block's scores into the running softmax of n_q query heads. s: [n_q,
+// kAttnTileKeys] scores, of which lanes [lo, lo + n) are keys the query sees (n >= 1); run_max,
+// run_sum: [n_q]; o: [n_q, hd] outputs not yet divided by run_sum. For each head h:
+//   m = max(run_max[h], max of its lanes);  c = exp(run_max[h] - m) (std::exp; 1 when the
+//   maximum holds, and then o[h] is left as it is, else o[h] *= c);
+//   s[h][j] = exp(s[h][j] - m) for the lanes of the window (the weights `attn_values` applies;
+//   the other lanes are left as they are);  run_sum[h] = run_sum[h] * c + the window's weights;
+//   run_max[h] = m.
+using AttnSoftmaxFn = void (*)(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max,
+                               float* run_sum, float* o, int64_t hd);
+
 namespace scalar {
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd);
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s);
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o);

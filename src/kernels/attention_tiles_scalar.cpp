@@ -1,5 +1,6 @@
 // The reference tile attention kernels (attention_tiles.hpp). The inner loops run over the key
 // lanes or the head dimension, which compilers vectorize where no hand-written kernel exists.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/attention_tiles.hpp"
@@ -18,6 +19,29 @@ void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float
     for (int64_t j = 0; j < kL; ++j) {
       s[h * kL + j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) * scale;
     }
+  }
+}
+
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd) {
+  constexpr int64_t kL = kAttnTileKeys;
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* sh = s + h * kL;
+    float tile_max = sh[lo];
+    for (int64_t j = lo + 1; j < lo + n; ++j) tile_max = std::max(tile_max, sh[j]);
+    const float m = std::max(run_max[h], tile_max);
+    // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
+    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    if (c != 1.0f) {
+      for (int64_t i = 0; i < hd; ++i) o[h * hd + i] *= c;
+    }
+    float e[kL] = {};  // the lanes outside the window add nothing
+    for (int64_t j = lo; j < lo + n; ++j) e[j] = sh[j] = std::exp(sh[j] - m);
+    for (int64_t width = kL / 2; width >= 1; width /= 2) {
+      for (int64_t j = 0; j < width; ++j) e[j] += e[j + width];
+    }
+    run_sum[h] = run_sum[h] * c + e[0];
+    run_max[h] = m;
   }
 }
 

@@ -64,6 +64,8 @@ struct KernelTable {
   // tile, and the values they weigh (attention_tiles.hpp). Every table has them.
   AttnScoresFn attn_scores = nullptr;
   AttnValuesFn attn_values = nullptr;
+  // The online softmax between them (attention_tiles.hpp).
+  AttnSoftmaxFn attn_softmax = nullptr;
   // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).
   QuantDotKernels quant_dot[kGgmlTypeSlots] = {};
   // Kernels of the packed layout (packed_weights.hpp) by weight type; null where this table

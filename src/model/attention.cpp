@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <limits>
 
 #include "kernels/kernel_table.hpp"
@@ -41,46 +40,7 @@ void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k_
                 int64_t lo, int64_t n, int64_t n_gqa, int64_t hd, float scale, float* scores,
                 const QueryState& st) {
   kt.attn_scores(qg, n_gqa, k_t, hd, scale, scores);
-  // The softmax bookkeeping of up to kChains heads at a time, their loops over the keys
-  // interleaved: each head's maximum and sum are the same chain in the same order as head by
-  // head, but the chains no longer wait on each other (run head after head, the sixteen
-  // dependent steps per head and block held pp512 @ d2048 at 136 tok/s against 167 now).
-  constexpr int64_t kChains = 8;
-  for (int64_t h0 = 0; h0 < n_gqa; h0 += kChains) {
-    const int64_t nh = std::min(kChains, n_gqa - h0);
-    float* s0 = scores + h0 * kB + lo;  // head h0 + h's weights: s0[h kB + j], j < n
-    float tile_max[kChains], sum[kChains];
-    std::fill(tile_max, tile_max + nh, -std::numeric_limits<float>::infinity());
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t h = 0; h < nh; ++h) tile_max[h] = std::max(tile_max[h], s0[h * kB + j]);
-    }
-    for (int64_t h = 0; h < nh; ++h) {
-      float& run_max = st.run_max[h0 + h];
-      // Online softmax: rescale what was accumulated under the old maximum.
-      const float new_max = std::max(run_max, tile_max[h]);
-      // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
-      const float correction = new_max == run_max ? 1.0f : std::exp(run_max - new_max);
-      float* o = st.acc + (h0 + h) * hd;
-      if (correction != 1.0f) {
-        for (int64_t i = 0; i < hd; ++i) o[i] *= correction;
-      }
-      float* s = s0 + h * kB;
-      for (int64_t j = 0; j < n; ++j) s[j] -= new_max;
-      sum[h] = st.run_sum[h0 + h] * correction;
-      run_max = new_max;
-    }
-    // The table's exp is element-wise (its vector tail matches its body), so a score's weight
-    // does not depend on where in the tile the score sits, nor on how many go in one call.
-    if (n == kB) {
-      kt.exp(s0, s0, nh * kB);
-    } else {
-      for (int64_t h = 0; h < nh; ++h) kt.exp(s0 + h * kB, s0 + h * kB, n);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t h = 0; h < nh; ++h) sum[h] += s0[h * kB + j];
-    }
-    for (int64_t h = 0; h < nh; ++h) st.run_sum[h0 + h] = sum[h];
-  }
+  kt.attn_softmax(scores, n_gqa, lo, n, st.run_max, st.run_sum, st.acc, hd);
   kt.attn_values(scores + lo, kB, n_gqa, v, n, hd, st.acc);
 }
 

@@ -1,11 +1,14 @@
-// The tile attention kernels (`attn_scores`, `attn_values`, attention_tiles.hpp): the scalar
-// references against plain double-precision sums, and every table's kernels against the
-// references bit for bit, at odd head sizes, head counts and key counts with misaligned pointers.
+// The tile attention kernels (`attn_scores`, `attn_values`, `attn_softmax`, attention_tiles.hpp):
+// the scalar references against plain double-precision sums, and every table's kernels against
+// the references (bit for bit, or within a few ulps where exp is taken) at odd head sizes, head
+// counts, key counts and windows, with misaligned pointers.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/attention_tiles.hpp"
@@ -93,6 +96,103 @@ TEST(AttentionKernels, EveryTableMatchesTheScalarReferenceBitForBit) {
                               want.data() + 1);
           for (size_t i = 0; i < got.size(); ++i) {
             ASSERT_TRUE(same_bits(got[i], want[i])) << where() << " values at " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// One call's inputs for `attn_softmax`: scores, running maxima and sums, outputs.
+struct SoftmaxCase {
+  std::vector<float> s, run_max, run_sum, o;
+};
+
+SoftmaxCase softmax_case(int64_t n_q, int64_t hd, bool first_block, std::mt19937& rng) {
+  SoftmaxCase c;
+  c.s = random_floats(static_cast<size_t>(n_q * kL) + 1, rng);
+  for (auto& x : c.s) x *= 4.0f;
+  c.o = random_floats(static_cast<size_t>(n_q * hd) + 2, rng);
+  c.run_max = random_floats(static_cast<size_t>(n_q) + 1, rng);
+  c.run_sum = random_floats(static_cast<size_t>(n_q) + 1, rng);
+  for (size_t h = 0; h < c.run_max.size(); ++h) {
+    // Some heads keep their maximum (no rescaling), some find a larger one in this block.
+    c.run_max[h] =
+        first_block ? -std::numeric_limits<float>::infinity() : (h % 2 == 0 ? 9.0f : c.run_max[h]);
+    c.run_sum[h] = first_block ? 0.0f : 1.0f + std::fabs(c.run_sum[h]);
+  }
+  return c;
+}
+
+TEST(AttentionKernels, ScalarSoftmaxFoldsABlockIntoTheRunningState) {
+  std::mt19937 rng(11);
+  const int64_t n_q = 3, hd = 5, lo = 2, n = 9;
+  SoftmaxCase c = softmax_case(n_q, hd, false, rng);
+  const SoftmaxCase before = c;
+  scalar::attn_softmax(c.s.data(), n_q, lo, n, c.run_max.data(), c.run_sum.data(), c.o.data(), hd);
+  for (int64_t h = 0; h < n_q; ++h) {
+    double m = before.run_max[h];
+    for (int64_t j = lo; j < lo + n; ++j) m = std::max<double>(m, before.s[h * kL + j]);
+    const double corr = std::exp(before.run_max[h] - m);
+    double sum = before.run_sum[h] * corr;
+    for (int64_t j = 0; j < kL; ++j) {
+      const float old = before.s[h * kL + j];
+      if (j < lo || j >= lo + n) {
+        EXPECT_TRUE(same_bits(c.s[h * kL + j], old)) << "head " << h << " lane " << j;
+        continue;
+      }
+      const double w = std::exp(old - m);
+      sum += w;
+      EXPECT_NEAR(c.s[h * kL + j], w, 1e-6 * w) << "head " << h << " lane " << j;
+    }
+    EXPECT_EQ(c.run_max[h], static_cast<float>(m)) << "head " << h;
+    EXPECT_NEAR(c.run_sum[h], sum, 1e-5 * sum) << "head " << h;
+    for (int64_t i = 0; i < hd; ++i) {
+      EXPECT_NEAR(c.o[h * hd + i], before.o[h * hd + i] * corr, 1e-6) << "head " << h;
+    }
+  }
+}
+
+// Within `ulps` float steps of `want` (or both exactly zero).
+bool near_ulps(float got, float want, int ulps) {
+  if (got == want) return true;
+  return std::fabs(got - want) <= ulps * (std::nextafter(std::fabs(want), 1e30f) - std::fabs(want));
+}
+
+TEST(AttentionKernels, EveryTableSoftmaxMatchesTheScalarReference) {
+  for (const auto* table : available_kernel_tables()) {
+    ASSERT_NE(table->attn_softmax, nullptr) << isa_name(table->isa);
+    for (const int64_t hd : {1, 7, 16, 17, 64, 130}) {
+      for (const int64_t n_q : {1, 2, 3, 8, 9}) {
+        // Windows: whole blocks, a causal diagonal (from 0), a sliding window's start (to the
+        // end), one key, and one inside.
+        for (const auto& [lo, n] :
+             {std::pair<int64_t, int64_t>{0, 16}, {0, 5}, {11, 5}, {15, 1}, {0, 1}, {3, 9}}) {
+          for (const bool first_block : {true, false}) {
+            std::mt19937 rng(static_cast<uint32_t>(hd * 977 + n_q * 31 + lo * 7 + n));
+            SoftmaxCase got = softmax_case(n_q, hd, first_block, rng);
+            SoftmaxCase want = got;
+            const auto where = [&] {
+              return std::string(isa_name(table->isa)) + " hd " + std::to_string(hd) + " heads " +
+                     std::to_string(n_q) + " window " + std::to_string(lo) + "+" +
+                     std::to_string(n) + (first_block ? " first" : "");
+            };
+            table->attn_softmax(got.s.data() + 1, n_q, lo, n, got.run_max.data(),
+                                got.run_sum.data(), got.o.data() + 1, hd);
+            scalar::attn_softmax(want.s.data() + 1, n_q, lo, n, want.run_max.data(),
+                                 want.run_sum.data(), want.o.data() + 1, hd);
+            // Maxima and the corrections (std::exp in every table) are exact; the weights and
+            // their sums carry the exp polynomial's few ulps.
+            for (size_t h = 0; h < got.run_max.size(); ++h) {
+              ASSERT_TRUE(same_bits(got.run_max[h], want.run_max[h])) << where() << " max " << h;
+              ASSERT_TRUE(near_ulps(got.run_sum[h], want.run_sum[h], 8)) << where() << " sum " << h;
+            }
+            for (size_t i = 0; i < got.o.size(); ++i) {
+              ASSERT_TRUE(same_bits(got.o[i], want.o[i])) << where() << " output " << i;
+            }
+            for (size_t i = 0; i < got.s.size(); ++i) {
+              ASSERT_TRUE(near_ulps(got.s[i], want.s[i], 4)) << where() << " weight " << i;
+            }
           }
         }
       }

@@ -5,6 +5,10 @@
 
 #include <arm_neon.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/arm/exp_neon.hpp"
 #include "kernels/attention_tiles.hpp"
 
 namespace capibara::kernels::neon {
@@ -96,6 +100,50 @@ void values_columns(const float* p, size_t p_stride, int64_t n_q, const float* v
 }
 
 }  // namespace
+
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd) {
+  // A head's score row is four registers; the lanes outside the window read as -inf, whose
+  // weight is 0, and are written back unchanged.
+  uint32x4_t in[4];
+  const int32x4_t first = vdupq_n_s32(static_cast<int32_t>(lo));
+  const int32x4_t end = vdupq_n_s32(static_cast<int32_t>(lo + n));
+  for (int r = 0; r < 4; ++r) {
+    const int32_t base = 4 * r;
+    const int32_t lanes_init[4] = {base, base + 1, base + 2, base + 3};
+    const int32x4_t lanes = vld1q_s32(lanes_init);
+    in[r] = vandq_u32(vcgeq_s32(lanes, first), vcltq_s32(lanes, end));
+  }
+  const float32x4_t neg_inf = vdupq_n_f32(-INFINITY);
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* sh = s + h * kL;
+    float32x4_t x[4], old[4];
+    for (int r = 0; r < 4; ++r) {
+      old[r] = vld1q_f32(sh + 4 * r);
+      x[r] = vbslq_f32(in[r], old[r], neg_inf);
+    }
+    const float tile_max = vmaxvq_f32(vmaxq_f32(vmaxq_f32(x[0], x[1]), vmaxq_f32(x[2], x[3])));
+    const float m = std::max(run_max[h], tile_max);
+    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    if (c != 1.0f) {
+      float* oh = o + h * hd;
+      int64_t i = 0;
+      for (; i + 4 <= hd; i += 4) vst1q_f32(oh + i, vmulq_n_f32(vld1q_f32(oh + i), c));
+      for (; i < hd; ++i) oh[i] *= c;
+    }
+    const float32x4_t vm = vdupq_n_f32(m);
+    float32x4_t e[4];
+    for (int r = 0; r < 4; ++r) {
+      e[r] = arm::exp4(vsubq_f32(x[r], vm));
+      vst1q_f32(sh + 4 * r, vbslq_f32(in[r], e[r], old[r]));
+    }
+    // Lanes j and j + 8, then j + 4, j + 2, j + 1, as the reference adds them.
+    const float32x4_t t4 = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3]));
+    const float32x2_t t2 = vadd_f32(vget_low_f32(t4), vget_high_f32(t4));
+    run_sum[h] = run_sum[h] * c + vpadds_f32(t2);
+    run_max[h] = m;
+  }
+}
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
   for (int64_t lane = 0; lane < kL; lane += 8) {

@@ -92,6 +92,7 @@ consteval KernelTable make_neon_table() {
   t.axpy_f32 = neon::axpy_f32;
   t.attn_scores = neon::attn_scores;
   t.attn_values = neon::attn_values;
+  t.attn_softmax = neon::attn_softmax;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, neon::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, neon::quantize_f16, neon::vec_dot_f16);
   set_quant_dot(t, GgmlType::kBF16, neon::quantize_bf16, neon::vec_dot_bf16);

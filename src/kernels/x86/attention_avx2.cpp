@@ -5,7 +5,11 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/attention_tiles.hpp"
+#include "kernels/x86/exp_simd.hpp"
 
 namespace capibara::kernels::avx2 {
 namespace {
@@ -63,7 +67,64 @@ void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_key
   for (int h = 0; h < kHeads; ++h) _mm256_storeu_ps(o + h * hd + i, acc[h]);
 }
 
+// The largest of sixteen lanes (order does not matter: max is exact).
+inline float max16(__m256 a, __m256 b) {
+  const __m256 m8 = _mm256_max_ps(a, b);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+// The window's weights of one head (lanes 0-7 in `a`, 8-15 in `b`) summed as the reference does:
+// lanes j and j + 8, then j + 4, j + 2, j + 1.
+inline float tree_sum(__m256 a, __m256 b) {
+  const __m256 t8 = _mm256_add_ps(a, b);
+  const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+  const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+  return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
+
 }  // namespace
+
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd) {
+  // A head's score row is two registers; the lanes outside the window read as -inf, whose weight
+  // is 0, and are written back unchanged.
+  const __m256i lane_lo = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lane_hi = _mm256_add_epi32(lane_lo, _mm256_set1_epi32(8));
+  const __m256i first = _mm256_set1_epi32(static_cast<int>(lo) - 1);
+  const __m256i end = _mm256_set1_epi32(static_cast<int>(lo + n));
+  // lo <= lane < lo + n
+  const __m256 in_lo = _mm256_castsi256_ps(
+      _mm256_and_si256(_mm256_cmpgt_epi32(lane_lo, first), _mm256_cmpgt_epi32(end, lane_lo)));
+  const __m256 in_hi = _mm256_castsi256_ps(
+      _mm256_and_si256(_mm256_cmpgt_epi32(lane_hi, first), _mm256_cmpgt_epi32(end, lane_hi)));
+  const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* sh = s + h * kL;
+    const __m256 s_lo = _mm256_loadu_ps(sh);
+    const __m256 s_hi = _mm256_loadu_ps(sh + 8);
+    const __m256 x_lo = _mm256_blendv_ps(neg_inf, s_lo, in_lo);
+    const __m256 x_hi = _mm256_blendv_ps(neg_inf, s_hi, in_hi);
+    const float m = std::max(run_max[h], max16(x_lo, x_hi));
+    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    if (c != 1.0f) {
+      float* oh = o + h * hd;
+      const __m256 vc = _mm256_set1_ps(c);
+      int64_t i = 0;
+      for (; i + 8 <= hd; i += 8)
+        _mm256_storeu_ps(oh + i, _mm256_mul_ps(_mm256_loadu_ps(oh + i), vc));
+      for (; i < hd; ++i) oh[i] *= c;
+    }
+    const __m256 vm = _mm256_set1_ps(m);
+    const __m256 e_lo = x86::exp8(_mm256_sub_ps(x_lo, vm));
+    const __m256 e_hi = x86::exp8(_mm256_sub_ps(x_hi, vm));
+    _mm256_storeu_ps(sh, _mm256_blendv_ps(s_lo, e_lo, in_lo));
+    _mm256_storeu_ps(sh + 8, _mm256_blendv_ps(s_hi, e_hi, in_hi));
+    run_sum[h] = run_sum[h] * c + tree_sum(e_lo, e_hi);
+    run_max[h] = m;
+  }
+}
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
   for (int64_t lane = 0; lane < kL; lane += 8) {

@@ -3,8 +3,12 @@
 // keep up to eight heads' 16 output dimensions in registers across the keys.
 #include "kernels/x86/attention_avx512.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels/attention_tiles.hpp"
 #include "kernels/x86/avx512_common.hpp"
+#include "kernels/x86/exp_simd.hpp"
 
 namespace capibara::kernels::avx512 {
 namespace {
@@ -67,7 +71,43 @@ void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_key
   for (int h = 0; h < kHeads; ++h) _mm512_mask_storeu_ps(o + h * hd + i, mask, acc[h]);
 }
 
+// The window's weights of one head summed as the reference does: lanes j and j + 8, then j + 4,
+// j + 2, j + 1.
+inline float tree_sum(__m512 e) {
+  const __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(e),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+  const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
+  const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
+  return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
+
 }  // namespace
+
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd) {
+  // A head's score row is one register; the lanes outside the window read as -inf, whose
+  // weight is 0.
+  const auto window = static_cast<__mmask16>(((1u << n) - 1u) << lo);
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  for (int64_t h = 0; h < n_q; ++h) {
+    float* sh = s + h * 16;
+    const __m512 x = _mm512_mask_loadu_ps(neg_inf, window, sh);
+    const float m = std::max(run_max[h], _mm512_reduce_max_ps(x));
+    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    if (c != 1.0f) {
+      float* oh = o + h * hd;
+      const __m512 vc = _mm512_set1_ps(c);
+      for (int64_t i = 0; i < hd; i += 16) {
+        const auto mask = static_cast<__mmask16>(hd - i >= 16 ? 0xFFFF : (1u << (hd - i)) - 1);
+        _mm512_mask_storeu_ps(oh + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, oh + i), vc));
+      }
+    }
+    const __m512 e = x86::exp16(_mm512_sub_ps(x, _mm512_set1_ps(m)));
+    _mm512_mask_storeu_ps(sh, window, e);
+    run_sum[h] = run_sum[h] * c + tree_sum(e);
+    run_max[h] = m;
+  }
+}
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
   int64_t h = 0;
