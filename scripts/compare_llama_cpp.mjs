@@ -12,7 +12,11 @@
 // cannot report.
 //
 // Usage: node scripts/compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH]
-//          [-p 512] [-n 128] [-t 2] [-r 5] [--rounds 2] MODEL.gguf...
+//          [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [--rounds 2] [--llama-flash-attn auto]
+//          MODEL.gguf...
+// -d starts every test that many tokens deep in a context (llama-bench's depth), where attention
+// weighs; --llama-flash-attn (on, off, auto: llama-bench's -fa) picks llama.cpp's attention path,
+// whose speed at depth depends on it.
 // llama-bench is not built by this project: see PERFORMANCE.md for how the figures there were
 // obtained.
 import {execFileSync} from "node:child_process";
@@ -20,8 +24,8 @@ import {existsSync} from "node:fs";
 import {parseArgs} from "node:util";
 
 const usage =
-  "usage: compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH] [-p N] [-n N] [-t N] " +
-  "[-r N] [--rounds N] MODEL.gguf...";
+  "usage: compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH] [-p N] [-n N] [-d N] " +
+  "[-t N] [-r N] [--rounds N] [--llama-flash-attn on|off|auto] MODEL.gguf...";
 
 function fail(message) {
   console.error(`compare_llama_cpp: ${message}\n${usage}`);
@@ -45,6 +49,8 @@ try {
       capibara: {type: "string", default: "build/capibara"},
       "n-prompt": {type: "string", short: "p", default: "512"},
       "n-gen": {type: "string", short: "n", default: "128"},
+      "n-depth": {type: "string", short: "d", default: "0"},
+      "llama-flash-attn": {type: "string", default: "auto"},
       threads: {type: "string", short: "t", default: "2"},
       repetitions: {type: "string", short: "r", default: "5"},
       rounds: {type: "string", default: "2"},
@@ -62,6 +68,11 @@ for (const path of [opts["llama-bench"], opts.capibara, ...models]) {
 }
 const nPrompt = positiveInt("-p", opts["n-prompt"], true);
 const nGen = positiveInt("-n", opts["n-gen"], true);
+const nDepth = positiveInt("-d", opts["n-depth"], true);
+const flashAttn = opts["llama-flash-attn"];
+if (!["on", "off", "auto"].includes(flashAttn)) {
+  fail(`--llama-flash-attn must be on, off or auto, got '${flashAttn}'`);
+}
 if (nPrompt === 0 && nGen === 0) fail("-p and -n are both 0: nothing to measure");
 const threads = positiveInt("-t", opts.threads);
 const reps = positiveInt("-r", opts.repetitions);
@@ -93,18 +104,22 @@ function runJson(program, args) {
 
 // Both programs' results as {test: {tps, sd, bound?}}; tests are named like llama-bench's.
 function runLlamaBench(model) {
-  const args = ["-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-t", `${threads}`];
+  const args = ["-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-d", `${nDepth}`];
+  args.push("-t", `${threads}`, "-fa", flashAttn);
   const results = runJson(opts["llama-bench"], [...args, "-r", `${reps}`, "-o", "json"]);
   const byTest = {};
   for (const r of results) {
-    const test = r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`;
+    // Named as capibara bench names them: "pp512", or "pp512 @ d2048" deep in a context.
+    const depth = r.n_depth > 0 ? ` @ d${r.n_depth}` : "";
+    const test = (r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`) + depth;
     byTest[test] = {tps: r.avg_ts, sd: r.stddev_ts, build: r.build_commit};
   }
   return byTest;
 }
 
 function runCapibara(model) {
-  const args = ["bench", "-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-t", `${threads}`];
+  const args = ["bench", "-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-d", `${nDepth}`];
+  args.push("-t", `${threads}`);
   const report = runJson(opts.capibara, [...args, "-r", `${reps}`, "--roofline", "--json"]);
   const byTest = {};
   for (const r of report.results) {
@@ -161,7 +176,10 @@ for (const model of models) {
   }
 }
 
-console.log(`threads ${threads}, ${reps} repetitions per run, ${rounds} rounds (order alternating)\n`);
+console.log(
+  `threads ${threads}, ${reps} repetitions per run, ${rounds} rounds (order alternating), ` +
+    `llama-bench -fa ${flashAttn}\n`,
+);
 console.log(
   "| model | test | capibara tok/s (rounds) | llama.cpp tok/s (rounds) | ratio | " +
     "capibara of bound | llama.cpp of bound | bound tok/s | capibara of bound beside its runs |",
