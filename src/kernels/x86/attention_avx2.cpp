@@ -1,6 +1,6 @@
 // AVX2 tile attention kernels: half a score row (8 keys) per register, two query heads' four
-// chains (8 accumulators) per pass over the key tile; values keep up to eight heads' 8 output
-// dimensions in registers across the keys.
+// chains (8 accumulators) per pass over the key tile; values keep four heads' 16 output
+// dimensions in registers across the keys; the online softmax takes a head's row in two.
 #include "kernels/x86/attention_avx2.hpp"
 
 #include <immintrin.h>
@@ -50,21 +50,56 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
   }
 }
 
-// Dimensions [i, i + 8) of kHeads heads, over every key.
-template <int kHeads>
-void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
+// Dimensions [i, i + 8 kChunks) of kHeads heads over every key: kHeads x kChunks accumulators,
+// so that each key's value vectors serve every head and each head's weight, broadcast once,
+// serves every chunk (loads per fma: (kChunks + kHeads) / (kHeads kChunks)). Each output element
+// is still one fma chain over the keys in order, as in the reference.
+template <int kHeads, int kChunks>
+void values_block(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
                   int64_t i, float* o) {
-  __m256 acc[kHeads];
-  for (int h = 0; h < kHeads; ++h) acc[h] = _mm256_loadu_ps(o + h * hd + i);
+  __m256 acc[kHeads][kChunks];
+#pragma GCC unroll 8
+  for (int h = 0; h < kHeads; ++h) {
+#pragma GCC unroll 4
+    for (int c = 0; c < kChunks; ++c) acc[h][c] = _mm256_loadu_ps(o + h * hd + i + 8 * c);
+  }
   for (int64_t j = 0; j < n_keys; ++j) {
-    const __m256 vj = _mm256_loadu_ps(v + j * hd + i);
+    __m256 vj[kChunks];
+#pragma GCC unroll 4
+    for (int c = 0; c < kChunks; ++c) vj[c] = _mm256_loadu_ps(v + j * hd + i + 8 * c);
 #pragma GCC unroll 8
     for (int h = 0; h < kHeads; ++h) {
-      acc[h] =
-          _mm256_fmadd_ps(_mm256_set1_ps(p[static_cast<size_t>(h) * p_stride + j]), vj, acc[h]);
+      const __m256 ph = _mm256_set1_ps(p[static_cast<size_t>(h) * p_stride + j]);
+#pragma GCC unroll 4
+      for (int c = 0; c < kChunks; ++c) acc[h][c] = _mm256_fmadd_ps(ph, vj[c], acc[h][c]);
     }
   }
-  for (int h = 0; h < kHeads; ++h) _mm256_storeu_ps(o + h * hd + i, acc[h]);
+#pragma GCC unroll 8
+  for (int h = 0; h < kHeads; ++h) {
+#pragma GCC unroll 4
+    for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(o + h * hd + i + 8 * c, acc[h][c]);
+  }
+}
+
+// Four heads of two chunks (eight accumulators): `Ops/attention_tile:8x16x64/avx2` (scores,
+// softmax and values of one block), medians of three: 544-576 ns against 593-601 for eight heads
+// of one chunk; two heads of four chunks 656-657, six of two 620-639, four of one 624-633.
+constexpr int kValueHeads = 4;
+constexpr int kValueChunks = 2;
+
+// Every head over dimensions [i, i + 8 kChunks).
+template <int kChunks>
+void values_chunks(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
+                   int64_t hd, int64_t i, float* o) {
+  int64_t h = 0;
+  for (; h + kValueHeads <= n_q; h += kValueHeads) {
+    values_block<kValueHeads, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  }
+  for (; h + 2 <= n_q; h += 2) {
+    values_block<2, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  }
+  for (; h < n_q; ++h)
+    values_block<1, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
 }
 
 // The largest of sixteen lanes (order does not matter: max is exact).
@@ -137,16 +172,10 @@ void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o) {
   int64_t i = 0;
-  for (; i + 8 <= hd; i += 8) {
-    int64_t h = 0;
-    for (; h + 8 <= n_q; h += 8) {
-      values_heads<8>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
-    }
-    for (; h + 4 <= n_q; h += 4) {
-      values_heads<4>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
-    }
-    for (; h < n_q; ++h) values_heads<1>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  for (; i + 8 * kValueChunks <= hd; i += 8 * kValueChunks) {
+    values_chunks<kValueChunks>(p, p_stride, n_q, v, n_keys, hd, i, o);
   }
+  for (; i + 8 <= hd; i += 8) values_chunks<1>(p, p_stride, n_q, v, n_keys, hd, i, o);
   // The last dimensions (none for the usual head sizes): the reference's fma per element.
   if (i < hd) scalar::attn_values_from(p, p_stride, n_q, v, n_keys, hd, i, o);
 }
