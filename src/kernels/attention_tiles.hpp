@@ -42,7 +42,7 @@ using AttnValuesFn = void (*)(const float* p, size_t p_stride, int64_t n_q, cons
 //   m = max(run_max[h], max of its lanes);  c = exp(run_max[h] - m) (std::exp; 1 when the
 //   maximum holds, and then o[h] is left as it is, else o[h] *= c);
 //   s[h][j] = exp(s[h][j] - m) for the lanes of the window (the weights `attn_values` applies;
-//   the other lanes are left as they are);  run_sum[h] = run_sum[h] * c + the window's weights;
+//   the other lanes are left as they are);  run_sum[h] = fma(run_sum[h], c, the window's weights);
 //   run_max[h] = m.
 using AttnSoftmaxFn = void (*)(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max,
                                float* run_sum, float* o, int64_t hd);

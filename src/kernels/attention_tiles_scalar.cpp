@@ -40,7 +40,7 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
     for (int64_t width = kL / 2; width >= 1; width /= 2) {
       for (int64_t j = 0; j < width; ++j) e[j] += e[j + width];
     }
-    run_sum[h] = run_sum[h] * c + e[0];
+    run_sum[h] = std::fma(run_sum[h], c, e[0]);
     run_max[h] = m;
   }
 }

@@ -140,7 +140,7 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
     // Lanes j and j + 8, then j + 4, j + 2, j + 1, as the reference adds them.
     const float32x4_t t4 = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3]));
     const float32x2_t t2 = vadd_f32(vget_low_f32(t4), vget_high_f32(t4));
-    run_sum[h] = run_sum[h] * c + vpadds_f32(t2);
+    run_sum[h] = std::fma(run_sum[h], c, vpadds_f32(t2));
     run_max[h] = m;
   }
 }

@@ -156,7 +156,7 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
     const __m256 e_hi = x86::exp8(_mm256_sub_ps(x_hi, vm));
     _mm256_storeu_ps(sh, _mm256_blendv_ps(s_lo, e_lo, in_lo));
     _mm256_storeu_ps(sh + 8, _mm256_blendv_ps(s_hi, e_hi, in_hi));
-    run_sum[h] = run_sum[h] * c + tree_sum(e_lo, e_hi);
+    run_sum[h] = std::fma(run_sum[h], c, tree_sum(e_lo, e_hi));
     run_max[h] = m;
   }
 }

@@ -143,7 +143,7 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
     }
     const __m512 e = x86::exp16(_mm512_sub_ps(x, _mm512_set1_ps(m)));
     _mm512_mask_storeu_ps(sh, window, e);
-    run_sum[h] = run_sum[h] * c + tree_sum(e);
+    run_sum[h] = std::fma(run_sum[h], c, tree_sum(e));
     run_max[h] = m;
   }
 }
