@@ -12,11 +12,11 @@
 // cannot report.
 //
 // Usage: node scripts/compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH]
-//          [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [--rounds 2] [--llama-flash-attn auto]
+//          [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [--rounds 2] [--llama-flash-attn on|off|auto]
 //          MODEL.gguf...
 // -d starts every test that many tokens deep in a context (llama-bench's depth), where attention
-// weighs; --llama-flash-attn (on, off, auto: llama-bench's -fa) picks llama.cpp's attention path,
-// whose speed at depth depends on it.
+// weighs; --llama-flash-attn (llama-bench's -fa) picks llama.cpp's attention path, whose speed at
+// depth depends on it. Each is passed to llama-bench only when given (older builds have neither).
 // llama-bench is not built by this project: see PERFORMANCE.md for how the figures there were
 // obtained.
 import {execFileSync} from "node:child_process";
@@ -50,7 +50,7 @@ try {
       "n-prompt": {type: "string", short: "p", default: "512"},
       "n-gen": {type: "string", short: "n", default: "128"},
       "n-depth": {type: "string", short: "d", default: "0"},
-      "llama-flash-attn": {type: "string", default: "auto"},
+      "llama-flash-attn": {type: "string"},
       threads: {type: "string", short: "t", default: "2"},
       repetitions: {type: "string", short: "r", default: "5"},
       rounds: {type: "string", default: "2"},
@@ -70,7 +70,7 @@ const nPrompt = positiveInt("-p", opts["n-prompt"], true);
 const nGen = positiveInt("-n", opts["n-gen"], true);
 const nDepth = positiveInt("-d", opts["n-depth"], true);
 const flashAttn = opts["llama-flash-attn"];
-if (!["on", "off", "auto"].includes(flashAttn)) {
+if (flashAttn !== undefined && !["on", "off", "auto"].includes(flashAttn)) {
   fail(`--llama-flash-attn must be on, off or auto, got '${flashAttn}'`);
 }
 if (nPrompt === 0 && nGen === 0) fail("-p and -n are both 0: nothing to measure");
@@ -104,8 +104,9 @@ function runJson(program, args) {
 
 // Both programs' results as {test: {tps, sd, bound?}}; tests are named like llama-bench's.
 function runLlamaBench(model) {
-  const args = ["-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-d", `${nDepth}`];
-  args.push("-t", `${threads}`, "-fa", flashAttn);
+  const args = ["-m", model, "-p", `${nPrompt}`, "-n", `${nGen}`, "-t", `${threads}`];
+  if (nDepth > 0) args.push("-d", `${nDepth}`);
+  if (flashAttn !== undefined) args.push("-fa", flashAttn);
   const results = runJson(opts["llama-bench"], [...args, "-r", `${reps}`, "-o", "json"]);
   const byTest = {};
   for (const r of results) {
@@ -178,7 +179,7 @@ for (const model of models) {
 
 console.log(
   `threads ${threads}, ${reps} repetitions per run, ${rounds} rounds (order alternating), ` +
-    `llama-bench -fa ${flashAttn}\n`,
+    `llama-bench -fa ${flashAttn ?? "(its default)"}\n`,
 );
 console.log(
   "| model | test | capibara tok/s (rounds) | llama.cpp tok/s (rounds) | ratio | " +
