@@ -1,11 +1,21 @@
 // Flash-style attention over paged KV blocks. Work items are (query tile, KV head): a query tile
 // is a run of up to `kQueryTile` consecutive batch entries of one sequence, so a prefill converts
 // each K/V tile once per query tile instead of once per query.
+//
+// Context segments. A query's softmax is computed per segment of `kSegmentBlocks` blocks at fixed
+// positions (0-255, 256-511, ... with 16-key blocks), each from a fresh state, and the segments'
+// states are merged in order. When a batch has too few (tile, KV head) items to keep the pool
+// busy (one decoding sequence has only n_head_kv of them, 1-8 in current models, against tens of
+// cores on a server), each segment of such an item runs as an item of its own and the last one
+// to finish merges them ("flash-decoding"). Segment bounds depend only on positions, and the
+// merges run in the same order either way, so a query's output does not depend on whether its
+// segments ran on one thread or on several.
 #include "model/attention.hpp"
 
 #include <algorithm>
-#include <atomic>
+#include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include "kernels/kernel_table.hpp"
 
@@ -18,30 +28,72 @@ namespace {
 constexpr int64_t kQueryTile = 16;
 constexpr int64_t kB = kKvBlockTokens;
 static_assert(kB == kernels::kAttnTileKeys, "a KV block is one tile of the score kernels");
+// Blocks per context segment. A merge costs about one block's value update, so at 256 keys it is
+// lost in the noise, while a 4096-token context still gives 16 items per KV head.
+constexpr int64_t kSegmentBlocks = 16;
+// Segments run as items of their own when a batch has fewer (tile, KV head) items than this many
+// per thread: below it the dynamic hand-out cannot even out items of unequal length.
+constexpr int64_t kSplitBelowItemsPerThread = 2;
+// Partial states the workspace holds per thread: a decoding sequence of a Llama-3-8B shape (8 KV
+// heads) at 32K positions needs 8 x 128, a 2-thread machine's MQA model as many as one sequence
+// of 16K positions. Items that do not fit run whole.
+constexpr int64_t kPartialStatesPerThread = 128;
+
+constexpr float kEmpty = -std::numeric_limits<float>::infinity();
 
 // First position `pos` may see: causal, then limited to the last `window_tokens` positions.
 int64_t first_visible(const AttentionShape& shape, int64_t pos) {
   return shape.window_tokens > 0 ? std::max<int64_t>(0, pos - shape.window_tokens + 1) : 0;
 }
 
-// The running softmax state of the query heads of one batch entry that share a KV head.
+// The running softmax state of the query heads of one batch entry that share a KV head. A state
+// that has seen no key has run_max = -inf.
 struct QueryState {
   float* acc;      // [n_gqa, head_dim] unnormalised outputs
   float* run_max;  // [n_gqa]
   float* run_sum;  // [n_gqa]
 };
 
-// Folds the keys of slots [lo, lo + n) of a block (`k_t`: the transposed key tile, [hd, kB];
-// `v`: the value rows of those slots, [n, head_dim]) into `st` for the `n_gqa` query heads at
-// `qg` ([n_gqa, head_dim]). `scores` is [n_gqa, kB]. Everything here depends only on this query
-// and these keys, never on the other queries of its tile: a query gets bit-identical results
-// whichever batch it is part of.
-void fold_block(const kernels::KernelTable& kt, const float* qg, const float* k_t, const float* v,
-                int64_t lo, int64_t n, int64_t n_gqa, int64_t hd, float scale, float* scores,
-                const QueryState& st) {
-  kt.attn_scores(qg, n_gqa, k_t, hd, scale, scores);
-  kt.attn_softmax(scores, n_gqa, lo, n, st.run_max, st.run_sum, st.acc, hd);
-  kt.attn_values(scores + lo, kB, n_gqa, v, n, hd, st.acc);
+QueryState state_at(float* base, int64_t n_gqa, int64_t hd) {
+  return QueryState{base, base + n_gqa * hd, base + n_gqa * hd + n_gqa};
+}
+
+void clear_state(const QueryState& st, int64_t n_gqa, int64_t hd) {
+  std::fill(st.acc, st.acc + n_gqa * hd, 0.0f);
+  std::fill(st.run_max, st.run_max + n_gqa, kEmpty);
+  std::fill(st.run_sum, st.run_sum + n_gqa, 0.0f);
+}
+
+// Folds a segment's state into the state of the segments before it, head by head: both
+// rescaled to their common maximum. A head that saw no key on one side takes the other's state
+// as it is. Plain multiplies and adds (the build does not contract them), so the result is the
+// same wherever it runs.
+void merge_state(const QueryState& total, const QueryState& seg, int64_t n_gqa, int64_t hd) {
+  for (int64_t h = 0; h < n_gqa; ++h) {
+    const float m_seg = seg.run_max[h];
+    if (m_seg == kEmpty) continue;
+    float* acc = total.acc + h * hd;
+    const float* add = seg.acc + h * hd;
+    const float m_total = total.run_max[h];
+    if (m_total == kEmpty) {
+      std::copy(add, add + hd, acc);
+      total.run_max[h] = m_seg;
+      total.run_sum[h] = seg.run_sum[h];
+      continue;
+    }
+    const float m = std::max(m_total, m_seg);
+    const float c_total = std::exp(m_total - m), c_seg = std::exp(m_seg - m);
+    total.run_sum[h] = total.run_sum[h] * c_total + seg.run_sum[h] * c_seg;
+    for (int64_t i = 0; i < hd; ++i) acc[i] = acc[i] * c_total + add[i] * c_seg;
+    total.run_max[h] = m;
+  }
+}
+
+void write_output(const QueryState& st, int64_t n_gqa, int64_t hd, float* o) {
+  for (int64_t h = 0; h < n_gqa; ++h) {
+    const float inv = 1.0f / st.run_sum[h];
+    for (int64_t i = 0; i < hd; ++i) o[h * hd + i] = st.acc[h * hd + i] * inv;
+  }
 }
 
 // Batch entries [begin, end) of the query tile that starts at `begin`: consecutive entries of
@@ -56,105 +108,272 @@ int64_t tile_end(std::span<const BatchToken> batch, int64_t begin) {
   return end;
 }
 
-}  // namespace
+// What every item of one `attend` call shares.
+struct Pass {
+  const AttentionShape& shape;
+  int64_t layer;
+  std::span<const BatchToken> batch;
+  std::span<SequenceKvCache* const> caches;
+  const float* q;
+  float* out;
+  const kernels::KernelTable& kt;
+  int64_t n_gqa, hd, q_dim, state_floats;
+};
 
-int64_t attention_scratch_per_thread(const AttentionShape& shape) {
-  const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  // Transposed K tile, V rows, scores of a GQA group, then per query of a tile: accumulators,
-  // running max and sum.
-  return 2 * kB * shape.head_dim + n_gqa * kB + kQueryTile * (n_gqa * shape.head_dim + 2 * n_gqa);
+// The blocks a query tile sees: [b_first, b_last], the union of its queries' windows.
+struct TileBlocks {
+  int64_t b_first, b_last;
+};
+
+TileBlocks tile_blocks(const Pass& p, int64_t t0, int64_t t1) {
+  TileBlocks tb{std::numeric_limits<int64_t>::max(), -1};
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t pos = p.batch[static_cast<size_t>(t)].pos;
+    tb.b_first = std::min(tb.b_first, first_visible(p.shape, pos) / kB);
+    tb.b_last = std::max(tb.b_last, pos / kB);
+  }
+  return tb;
 }
 
-void attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
-            std::span<SequenceKvCache* const> caches, const float* q, float* out, float* scratch,
-            ThreadPool& pool) {
+// A thread's scratch: the transposed K tile [hd, kB], the V rows [kB, hd], the scores of a GQA
+// group [n_gqa, kB], then per query of a tile the state of the segment under way and the merged
+// state of the segments before it.
+struct ThreadScratch {
+  float *k_t, *v_tile, *scores, *states, *totals;
+};
+
+int64_t scratch_floats(int64_t n_gqa, int64_t hd) {
+  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
+  return 2 * kB * hd + n_gqa * kB + 2 * kQueryTile * state_floats;
+}
+
+ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
+  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
+  ThreadScratch s{};
+  s.k_t = base;
+  s.v_tile = s.k_t + kB * hd;
+  s.scores = s.v_tile + kB * hd;
+  s.states = s.scores + n_gqa * kB;
+  s.totals = s.states + kQueryTile * state_floats;
+  return s;
+}
+
+// Folds the keys of blocks [b_lo, b_hi] into the states of the tile's queries (`states`: [t1 - t0,
+// state_floats]) for KV head g. `b_prefetch_end`: the last block worth fetching ahead. Everything
+// here depends only on each query and these keys, never on the other queries of its tile: a
+// query gets bit-identical results whichever batch it is part of.
+void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo, int64_t b_hi,
+                 int64_t b_prefetch_end, const ThreadScratch& s, float* states) {
+  const SequenceKvCache& cache = *p.caches[static_cast<size_t>(p.batch[static_cast<size_t>(t0)].seq)];
+  const KvBlockPool& kv = cache.pool();
+  const std::span<const int32_t> table = cache.blocks();
+  for (int64_t b = b_lo; b <= b_hi; ++b) {
+    // Each query sees slots [lo, hi] of this block (none when lo > hi); the tile reads the union
+    // once.
+    auto slots = [&](int64_t t, int64_t& lo, int64_t& hi) {
+      const int64_t pos = p.batch[static_cast<size_t>(t)].pos;
+      lo = std::max(first_visible(p.shape, pos), b * kB) - b * kB;
+      hi = std::min(pos, b * kB + kB - 1) - b * kB;
+    };
+    int64_t lo_all = kB, hi_all = -1;
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t lo, hi;
+      slots(t, lo, hi);
+      if (lo > hi) continue;
+      lo_all = std::min(lo_all, lo);
+      hi_all = std::max(hi_all, hi);
+    }
+    if (lo_all > hi_all) continue;
+    const int32_t block = table[static_cast<size_t>(b)];
+    if (b < b_prefetch_end) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], p.layer, g);
+    // Every key lane is read (the slots outside [lo_all, hi_all] are scored and ignored).
+    kv.read_keys(block, p.layer, g, s.k_t);
+    kv.read_values(block, p.layer, g, lo_all, hi_all - lo_all + 1, s.v_tile);
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t lo, hi;
+      slots(t, lo, hi);
+      if (lo > hi) continue;
+      const QueryState st = state_at(states + (t - t0) * p.state_floats, p.n_gqa, p.hd);
+      const float* qg = p.q + t * p.q_dim + g * p.n_gqa * p.hd;
+      p.kt.attn_scores(qg, p.n_gqa, s.k_t, p.hd, p.shape.scale, s.scores);
+      p.kt.attn_softmax(s.scores, p.n_gqa, lo, hi - lo + 1, st.run_max, st.run_sum, st.acc, p.hd);
+      p.kt.attn_values(s.scores + lo, kB, p.n_gqa, s.v_tile + (lo - lo_all) * p.hd, hi - lo + 1,
+                       p.hd, st.acc);
+    }
+  }
+}
+
+// Blocks of segment `seg` within a tile's [b_first, b_last].
+int64_t segment_first_block(const TileBlocks& tb, int64_t seg) {
+  return std::max(tb.b_first, seg * kSegmentBlocks);
+}
+int64_t segment_last_block(const TileBlocks& tb, int64_t seg) {
+  return std::min(tb.b_last, seg * kSegmentBlocks + kSegmentBlocks - 1);
+}
+
+// KV head g of the query tile [t0, t1) over every segment it sees, outputs written.
+void run_whole(const Pass& p, int64_t t0, int64_t t1, int64_t g, const ThreadScratch& s) {
+  const TileBlocks tb = tile_blocks(p, t0, t1);
+  const int64_t n_q = t1 - t0;
+  for (int64_t t = 0; t < n_q; ++t) {
+    clear_state(state_at(s.totals + t * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd);
+  }
+  for (int64_t seg = tb.b_first / kSegmentBlocks; seg <= tb.b_last / kSegmentBlocks; ++seg) {
+    // The first segment folds straight into the cleared totals: merging it into them would copy
+    // it unchanged.
+    const bool first = seg == tb.b_first / kSegmentBlocks;
+    float* states = first ? s.totals : s.states;
+    if (!first) {
+      for (int64_t t = 0; t < n_q; ++t) {
+        clear_state(state_at(states + t * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd);
+      }
+    }
+    fold_blocks(p, t0, t1, g, segment_first_block(tb, seg), segment_last_block(tb, seg),
+                tb.b_last, s, states);
+    if (first) continue;
+    for (int64_t t = 0; t < n_q; ++t) {
+      merge_state(state_at(s.totals + t * p.state_floats, p.n_gqa, p.hd),
+                  state_at(states + t * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd);
+    }
+  }
+  for (int64_t t = t0; t < t1; ++t) {
+    write_output(state_at(s.totals + (t - t0) * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd,
+                 p.out + t * p.q_dim + g * p.n_gqa * p.hd);
+  }
+}
+
+}  // namespace
+
+AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
+    : threads_(threads) {
+  const int64_t n_gqa = shape.n_head / shape.n_head_kv;
+  per_thread_ = scratch_floats(n_gqa, shape.head_dim);
+  state_floats_ = n_gqa * shape.head_dim + 2 * n_gqa;
+  partial_states_ = kPartialStatesPerThread * threads;
+  max_units_ = kSplitBelowItemsPerThread * threads;
+  scratch_.assign(static_cast<size_t>(per_thread_ * threads), 0.0f);
+  partials_.assign(static_cast<size_t>(partial_states_ * state_floats_), 0.0f);
+  // At most `max_units_` units, each item either one unit or one segment with a partial state.
+  items_.reserve(static_cast<size_t>(max_units_ + partial_states_));
+  pending_ = std::make_unique<std::atomic<int32_t>[]>(static_cast<size_t>(max_units_));
+}
+
+size_t AttentionWorkspace::bytes() const {
+  return (scratch_.size() + partials_.size()) * sizeof(float) + items_.capacity() * sizeof(Item) +
+         static_cast<size_t>(max_units_) * sizeof(std::atomic<int32_t>);
+}
+
+int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
+               std::span<SequenceKvCache* const> caches, const float* q, float* out,
+               AttentionWorkspace& ws, ThreadPool& pool) {
   const int64_t hd = shape.head_dim;
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  const int64_t q_dim = shape.n_head * hd;
-  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
-  const auto& kt = kernels::active_kernels();
-  const int64_t per_thread = attention_scratch_per_thread(shape);
+  const Pass p{shape,  layer, batch, caches, q,  out, kernels::active_kernels(),
+               n_gqa, hd,    shape.n_head * hd, n_gqa * hd + 2 * n_gqa};
+  if (ws.threads_ < pool.size() || ws.state_floats_ != p.state_floats ||
+      ws.per_thread_ != scratch_floats(n_gqa, hd)) {
+    throw std::logic_error("attention workspace made for another shape or pool");
+  }
   const auto n_batch = static_cast<int64_t>(batch.size());
   int64_t n_tiles = 0;
   for (int64_t t = 0; t < n_batch; t = tile_end(batch, t)) ++n_tiles;
-  const int64_t n_items = n_tiles * shape.n_head_kv;
+  const int64_t n_units = n_tiles * shape.n_head_kv;
+  auto scratch_of = [&](int thread) {
+    return thread_scratch(ws.scratch_.data() + static_cast<int64_t>(thread) * ws.per_thread_,
+                          n_gqa, hd);
+  };
 
-  // Items differ widely in cost (a causal prefill's last tile sees the whole prompt), so threads
-  // take them one at a time instead of in fixed slices. Which thread runs an item does not
-  // change its result.
+  if (pool.size() == 1 || n_units >= kSplitBelowItemsPerThread * pool.size()) {
+    // Items differ widely in cost (a causal prefill's last tile sees the whole prompt), so
+    // threads take them one at a time instead of in fixed slices. Which thread runs an item does
+    // not change its result.
+    std::atomic<int64_t> next_item{0};
+    pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
+      const ThreadScratch s = scratch_of(thread);
+      // Items are taken in increasing order, so this thread finds its tiles by scanning forward.
+      int64_t tile = 0, t0 = 0, t1 = n_batch > 0 ? tile_end(batch, 0) : 0;
+      for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_units;
+           item = next_item.fetch_add(1, std::memory_order_relaxed)) {
+        for (; tile < item / shape.n_head_kv; ++tile) {
+          t0 = t1;
+          t1 = tile_end(batch, t0);
+        }
+        run_whole(p, t0, t1, item % shape.n_head_kv, s);
+      }
+    });
+    return 0;
+  }
+
+  // Few units: those that span several segments run them as separate items while the partial
+  // states last. Planned here, on the calling thread, in increasing order.
+  auto& items = ws.items_;
+  items.clear();
+  int64_t slots_used = 0, n_split = 0, n_segment_items = 0;
+  const auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
+  for (int64_t t0 = 0; t0 < n_batch;) {
+    const int64_t t1 = tile_end(batch, t0);
+    const TileBlocks tb = tile_blocks(p, t0, t1);
+    const int64_t seg_first = tb.b_first / kSegmentBlocks, seg_last = tb.b_last / kSegmentBlocks;
+    const int64_t n_seg = seg_last - seg_first + 1;
+    const int64_t states_needed = n_seg * (t1 - t0);
+    for (int64_t g = 0; g < shape.n_head_kv; ++g) {
+      if (n_seg < 2 || slots_used + states_needed > ws.partial_states_) {
+        items.push_back({i32(t0), i32(t1), i32(g), -1, -1, -1});
+        continue;
+      }
+      ws.pending_[static_cast<size_t>(n_split)].store(i32(n_seg), std::memory_order_relaxed);
+      for (int64_t seg = seg_first; seg <= seg_last; ++seg) {
+        items.push_back({i32(t0), i32(t1), i32(g), i32(seg), i32(n_split),
+                         slots_used + (seg - seg_first) * (t1 - t0)});
+      }
+      slots_used += states_needed;
+      n_segment_items += n_seg;
+      ++n_split;
+    }
+    t0 = t1;
+  }
+
   std::atomic<int64_t> next_item{0};
+  const auto n_items = static_cast<int64_t>(items.size());
   pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
-    float* k_t = scratch + static_cast<int64_t>(thread) * per_thread;  // [head_dim, kB]
-    float* v_tile = k_t + kB * hd;                                     // [kB, head_dim]
-    float* scores = v_tile + kB * hd;                                  // [n_gqa, kB]
-    float* states = scores + n_gqa * kB;                               // [kQueryTile, state_floats]
-    // Items are taken in increasing order, so this thread finds its tiles by scanning forward.
-    int64_t tile = 0, t0 = 0, t1 = n_batch > 0 ? tile_end(batch, 0) : 0;
-    for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_items;
-         item = next_item.fetch_add(1, std::memory_order_relaxed)) {
-      for (; tile < item / shape.n_head_kv; ++tile) {
-        t0 = t1;
-        t1 = tile_end(batch, t0);
+    const ThreadScratch s = scratch_of(thread);
+    for (int64_t i = next_item.fetch_add(1, std::memory_order_relaxed); i < n_items;
+         i = next_item.fetch_add(1, std::memory_order_relaxed)) {
+      const AttentionWorkspace::Item& it = items[static_cast<size_t>(i)];
+      if (it.segment < 0) {
+        run_whole(p, it.t0, it.t1, it.g, s);
+        continue;
       }
-      const int64_t g = item % shape.n_head_kv;
-      const SequenceKvCache& cache =
-          *caches[static_cast<size_t>(batch[static_cast<size_t>(t0)].seq)];
-      const KvBlockPool& kv = cache.pool();
-      const std::span<const int32_t> table = cache.blocks();
-      auto state = [&](int64_t t) {
-        float* base = states + (t - t0) * state_floats;
-        return QueryState{base, base + n_gqa * hd, base + n_gqa * hd + n_gqa};
-      };
-      int64_t b_first = std::numeric_limits<int64_t>::max(), b_last = -1;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t pos = batch[static_cast<size_t>(t)].pos;
-        b_first = std::min(b_first, first_visible(shape, pos) / kB);
-        b_last = std::max(b_last, pos / kB);
-        const QueryState st = state(t);
-        std::fill(st.acc, st.acc + n_gqa * hd, 0.0f);
-        std::fill(st.run_max, st.run_max + n_gqa, -std::numeric_limits<float>::infinity());
-        std::fill(st.run_sum, st.run_sum + n_gqa, 0.0f);
+      const int64_t n_q = it.t1 - it.t0;
+      float* states = ws.partials_.data() + it.slot * p.state_floats;
+      for (int64_t t = 0; t < n_q; ++t) {
+        clear_state(state_at(states + t * p.state_floats, n_gqa, hd), n_gqa, hd);
       }
-      for (int64_t b = b_first; b <= b_last; ++b) {
-        // Each query sees slots [lo, hi] of this block (none when lo > hi); the tile reads the
-        // union once.
-        auto slots = [&](int64_t t, int64_t& lo, int64_t& hi) {
-          const int64_t pos = batch[static_cast<size_t>(t)].pos;
-          lo = std::max(first_visible(shape, pos), b * kB) - b * kB;
-          hi = std::min(pos, b * kB + kB - 1) - b * kB;
-        };
-        int64_t lo_all = kB, hi_all = -1;
-        for (int64_t t = t0; t < t1; ++t) {
-          int64_t lo, hi;
-          slots(t, lo, hi);
-          if (lo > hi) continue;
-          lo_all = std::min(lo_all, lo);
-          hi_all = std::max(hi_all, hi);
-        }
-        if (lo_all > hi_all) continue;
-        const int32_t block = table[static_cast<size_t>(b)];
-        if (b < b_last) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], layer, g);
-        // Every key lane is read (the slots outside [lo_all, hi_all] are scored and ignored).
-        kv.read_keys(block, layer, g, k_t);
-        kv.read_values(block, layer, g, lo_all, hi_all - lo_all + 1, v_tile);
-        for (int64_t t = t0; t < t1; ++t) {
-          int64_t lo, hi;
-          slots(t, lo, hi);
-          if (lo > hi) continue;
-          fold_block(kt, q + t * q_dim + g * n_gqa * hd, k_t, v_tile + (lo - lo_all) * hd, lo,
-                     hi - lo + 1, n_gqa, hd, shape.scale, scores, state(t));
+      const TileBlocks tb = tile_blocks(p, it.t0, it.t1);
+      const int64_t b_hi = segment_last_block(tb, it.segment);
+      fold_blocks(p, it.t0, it.t1, it.g, segment_first_block(tb, it.segment), b_hi, b_hi, s,
+                  states);
+      // The last segment of the unit to finish merges all of them, in order, into the first's
+      // state (the release/acquire pair makes the others' states visible to it).
+      if (ws.pending_[static_cast<size_t>(it.unit)].fetch_sub(1, std::memory_order_acq_rel) != 1) {
+        continue;
+      }
+      const int64_t seg_first = tb.b_first / kSegmentBlocks, seg_last = tb.b_last / kSegmentBlocks;
+      float* first = states - (it.segment - seg_first) * n_q * p.state_floats;
+      for (int64_t seg = seg_first + 1; seg <= seg_last; ++seg) {
+        float* seg_states = first + (seg - seg_first) * n_q * p.state_floats;
+        for (int64_t t = 0; t < n_q; ++t) {
+          merge_state(state_at(first + t * p.state_floats, n_gqa, hd),
+                      state_at(seg_states + t * p.state_floats, n_gqa, hd), n_gqa, hd);
         }
       }
-      for (int64_t t = t0; t < t1; ++t) {
-        const QueryState st = state(t);
-        float* o = out + t * q_dim + g * n_gqa * hd;
-        for (int64_t h = 0; h < n_gqa; ++h) {
-          const float inv = 1.0f / st.run_sum[h];
-          for (int64_t i = 0; i < hd; ++i) o[h * hd + i] = st.acc[h * hd + i] * inv;
-        }
+      for (int64_t t = it.t0; t < it.t1; ++t) {
+        write_output(state_at(first + (t - it.t0) * p.state_floats, n_gqa, hd), n_gqa, hd,
+                     out + t * p.q_dim + it.g * n_gqa * hd);
       }
     }
   });
+  return n_segment_items;
 }
 
 }  // namespace capibara

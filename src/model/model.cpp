@@ -64,9 +64,7 @@ void Model::allocate_buffers() {
   sized(rope_cs_swa_, c.has_sliding_window() ? c.rope_swa.n_rot : 0);
   sized(logit_rows_, c.n_embd);
   const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim, c.attention_scale, 0};
-  attn_scratch_.assign(
-      static_cast<size_t>(pool_.size()) * static_cast<size_t>(attention_scratch_per_thread(shape)),
-      0.0f);
+  attn_workspace_ = AttentionWorkspace(shape, pool_.size());
   matmul_scratch_ = kernels::MatmulScratch(pool_.size(), std::max({c.n_embd, c.n_ff, c.q_dim()}),
                                            max_batch_tokens_);
 }

@@ -18,6 +18,7 @@
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
 #include "kernels/matmul.hpp"
+#include "model/attention.hpp"
 #include "model/batch.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
@@ -139,7 +140,7 @@ class Model {
   std::vector<float> up_;            // [B, ffn_up_rows] (fused: [gate; up] per row)
   std::vector<float> rope_cs_;       // [B, n_rot] cos/sin pairs per batch entry, global layers
   std::vector<float> rope_cs_swa_;   // [B, n_rot] the same for sliding-window layers
-  std::vector<float> attn_scratch_;  // [threads, attention_scratch_per_thread]
+  AttentionWorkspace attn_workspace_;
   std::vector<float> logit_rows_;    // [B, n_embd] final-normed rows that want logits
 };
 

@@ -97,7 +97,7 @@ void Model::attention_block(int64_t layer, std::span<const BatchToken> batch,
 
   const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim, c.attention_scale,
                              lc.sliding_window ? c.sliding_window : 0};
-  attend(shape, layer, batch, caches, q_.data(), attn_out_.data(), attn_scratch_.data(), pool_);
+  attend(shape, layer, batch, caches, q_.data(), attn_out_.data(), attn_workspace_, pool_);
   kernels::matmul(w.wo, attn_out_.data(), n, proj_.data(), pool_, matmul_scratch_);
   add_bias(w.bo, proj_.data(), n, c.n_embd);
 }

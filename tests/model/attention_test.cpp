@@ -89,9 +89,8 @@ TEST_P(AttentionTest, MatchesReferenceForEveryEntryOfAMixedBatch) {
   for (auto& x : q) x = d(rng);
   std::vector<float> out(q.size(), -1.0f);
   ThreadPool pool(3);
-  std::vector<float> scratch(
-      static_cast<size_t>(pool.size() * attention_scratch_per_thread(shape)));
-  attend(shape, layer, batch, ptrs, q.data(), out.data(), scratch.data(), pool);
+  AttentionWorkspace workspace(shape, pool.size());
+  attend(shape, layer, batch, ptrs, q.data(), out.data(), workspace, pool);
 
   for (int64_t t = 0; t < n; ++t) {
     const BatchToken& e = batch[static_cast<size_t>(t)];
@@ -99,6 +98,55 @@ TEST_P(AttentionTest, MatchesReferenceForEveryEntryOfAMixedBatch) {
     const auto ref = reference(qt, ks[e.seq], vs[e.seq], shape, e.pos);
     for (int64_t i = 0; i < q_dim; ++i) {
       ASSERT_NEAR(out[t * q_dim + i], ref[i], 1e-5) << "entry " << t << " pos " << e.pos;
+    }
+  }
+}
+
+// Past 256 positions the softmax is merged from context segments: on one thread inside each
+// item, on three as items of their own (one tile of four queries, few items for the threads).
+// Both must match the reference, with windows that span segments (`window` x 20) or not.
+TEST_P(AttentionTest, LongContextsMergedFromSegmentsMatchReference) {
+  const Case p = GetParam();
+  const AttentionShape shape{p.n_head, p.n_head_kv, p.head_dim,
+                             1.0f / std::sqrt(static_cast<float>(p.head_dim)), p.window * 20};
+  const int64_t n_ctx = 720, layer = 0, length = 700;
+  const int64_t kv_dim = p.n_head_kv * p.head_dim, q_dim = p.n_head * p.head_dim;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> d;
+  SequenceKvCache cache(1, n_ctx, p.n_head_kv, p.head_dim, KvType::kF32);
+  std::vector<std::vector<float>> ks, vs;
+  for (int64_t pos = 0; pos < length; ++pos) {
+    std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim));
+    // Larger keys late in the context, so that later segments raise the running maximum.
+    for (auto& x : k) x = d(rng) * (pos > 600 ? 3.0f : 1.0f);
+    for (auto& x : v) x = d(rng);
+    cache.store(layer, pos, k.data(), v.data());
+    ks.push_back(k);
+    vs.push_back(v);
+  }
+  SequenceKvCache* ptrs[] = {&cache};
+  const std::vector<BatchToken> batch = {
+      {0, 699, 0, false}, {0, 256, 0, false}, {0, 255, 0, false}, {0, 520, 0, false}};
+  const auto n = static_cast<int64_t>(batch.size());
+  std::vector<float> q(static_cast<size_t>(n * q_dim));
+  for (auto& x : q) x = d(rng);
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    AttentionWorkspace workspace(shape, pool.size());
+    std::vector<float> out(q.size(), -1.0f);
+    const int64_t segment_items =
+        attend(shape, layer, batch, ptrs, q.data(), out.data(), workspace, pool);
+    if (threads > 1) {
+      EXPECT_GT(segment_items, 0) << "the segments did not run apart";
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t pos = batch[static_cast<size_t>(t)].pos;
+      const std::vector<float> qt(q.begin() + t * q_dim, q.begin() + (t + 1) * q_dim);
+      const auto ref = reference(qt, ks, vs, shape, pos);
+      for (int64_t i = 0; i < q_dim; ++i) {
+        ASSERT_NEAR(out[static_cast<size_t>(t * q_dim + i)], ref[static_cast<size_t>(i)], 1e-5)
+            << "threads " << threads << " pos " << pos << " element " << i;
+      }
     }
   }
 }
@@ -152,9 +200,8 @@ TEST_P(AttentionTest, PagedBlocksOfASharedPoolMatchReference) {
     for (auto& x : q) x = d(rng);
     std::vector<float> out(q.size(), -1.0f);
     ThreadPool pool(2);
-    std::vector<float> scratch(
-        static_cast<size_t>(pool.size() * attention_scratch_per_thread(shape)));
-    attend(shape, layer, batch, ptrs, q.data(), out.data(), scratch.data(), pool);
+    AttentionWorkspace workspace(shape, pool.size());
+    attend(shape, layer, batch, ptrs, q.data(), out.data(), workspace, pool);
     const double tol = type == KvType::kFp8 ? 0.25 : 1e-5;
     double max_err = 0;
     for (int64_t t = 0; t < n; ++t) {

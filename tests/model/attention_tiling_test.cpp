@@ -28,24 +28,62 @@ std::string tiling_name(const ::testing::TestParamInfo<TilingCase>& info) {
 
 class AttentionTilingTest : public ::testing::TestWithParam<TilingCase> {};
 
-TEST_P(AttentionTilingTest, EveryEntryMatchesItselfAloneBitForBit) {
-  const TilingCase p = GetParam();
-  const AttentionShape shape{p.n_head, p.n_head_kv, p.head_dim, 0.3f, p.window};
-  const int64_t n_ctx = 96, n_layer = 2, layer = 1;
-  const int64_t kv_dim = p.n_head_kv * p.head_dim, q_dim = p.n_head * p.head_dim;
-  std::mt19937 rng(5);
+// Two sequences of `lengths` positions with random keys and values in `layer`.
+std::vector<SequenceKvCache> filled_caches(const TilingCase& p, int64_t n_ctx, int64_t layer,
+                                           const std::vector<int64_t>& lengths, std::mt19937& rng) {
   std::normal_distribution<float> d;
-  const int64_t lengths[] = {83, 30};
+  const int64_t kv_dim = p.n_head_kv * p.head_dim;
   std::vector<SequenceKvCache> caches;
-  for (int s = 0; s < 2; ++s) {
-    caches.emplace_back(n_layer, n_ctx, p.n_head_kv, p.head_dim, p.type);
-    for (int64_t pos = 0; pos < lengths[s]; ++pos) {
+  for (int64_t length : lengths) {
+    caches.emplace_back(layer + 1, n_ctx, p.n_head_kv, p.head_dim, p.type);
+    for (int64_t pos = 0; pos < length; ++pos) {
       std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim));
       for (auto& x : k) x = d(rng) * 2.0f;
       for (auto& x : v) x = d(rng);
-      caches[static_cast<size_t>(s)].store(layer, pos, k.data(), v.data());
+      caches.back().store(layer, pos, k.data(), v.data());
     }
   }
+  return caches;
+}
+
+// Attends `batch` on 1, 2, 3 and 8 threads, and each entry alone on each, and expects the same
+// bits everywhere. Returns how many context segments ran as items of their own in all calls.
+int64_t expect_same_bits_everywhere(const AttentionShape& shape, int64_t layer,
+                                    const std::vector<BatchToken>& batch,
+                                    std::span<SequenceKvCache* const> caches, std::mt19937& rng) {
+  std::normal_distribution<float> d;
+  const int64_t q_dim = shape.n_head * shape.head_dim;
+  const auto n = static_cast<int64_t>(batch.size());
+  std::vector<float> q(static_cast<size_t>(n * q_dim));
+  for (auto& x : q) x = d(rng);
+  std::vector<float> first;
+  int64_t segment_items = 0;
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    AttentionWorkspace workspace(shape, pool.size());
+    std::vector<float> out(q.size(), -1.0f);
+    segment_items += attend(shape, layer, batch, caches, q.data(), out.data(), workspace, pool);
+    if (first.empty()) first = out;
+    EXPECT_EQ(0, std::memcmp(first.data(), out.data(), out.size() * sizeof(float)))
+        << "the batch on " << threads << " threads against 1";
+    for (int64_t t = 0; t < n; ++t) {
+      std::vector<float> alone(static_cast<size_t>(q_dim), -2.0f);
+      segment_items += attend(shape, layer, std::span(batch).subspan(static_cast<size_t>(t), 1),
+                              caches, q.data() + t * q_dim, alone.data(), workspace, pool);
+      EXPECT_EQ(0, std::memcmp(alone.data(), out.data() + t * q_dim,
+                               static_cast<size_t>(q_dim) * sizeof(float)))
+          << "threads " << threads << " entry " << t << " pos " << batch[t].pos;
+    }
+  }
+  return segment_items;
+}
+
+TEST_P(AttentionTilingTest, EveryEntryMatchesItselfAloneBitForBit) {
+  const TilingCase p = GetParam();
+  const AttentionShape shape{p.n_head, p.n_head_kv, p.head_dim, 0.3f, p.window};
+  const int64_t layer = 1;
+  std::mt19937 rng(5);
+  std::vector<SequenceKvCache> caches = filled_caches(p, 96, layer, {83, 30}, rng);
   SequenceKvCache* ptrs[] = {&caches[0], &caches[1]};
   // A prefill of sequence 0 starting mid-block (several tiles, the last one partial), a decode
   // entry of sequence 1 in between, and a run of sequence 1 whose positions jump back and forth
@@ -55,25 +93,29 @@ TEST_P(AttentionTilingTest, EveryEntryMatchesItselfAloneBitForBit) {
   batch.push_back({0, 29, 1, false});
   for (int64_t pos = 45; pos < 83; ++pos) batch.push_back({0, pos, 0, false});
   for (int64_t pos : {2, 27, 0, 18, 17, 29, 5}) batch.push_back({0, pos, 1, false});
-  const auto n = static_cast<int64_t>(batch.size());
-  std::vector<float> q(static_cast<size_t>(n * q_dim));
-  for (auto& x : q) x = d(rng);
+  expect_same_bits_everywhere(shape, layer, batch, ptrs, rng);
+}
 
-  for (int threads : {1, 2, 3}) {
-    ThreadPool pool(threads);
-    std::vector<float> scratch(
-        static_cast<size_t>(pool.size() * attention_scratch_per_thread(shape)));
-    std::vector<float> out(q.size(), -1.0f);
-    attend(shape, layer, batch, ptrs, q.data(), out.data(), scratch.data(), pool);
-    for (int64_t t = 0; t < n; ++t) {
-      std::vector<float> alone(static_cast<size_t>(q_dim), -2.0f);
-      attend(shape, layer, std::span(batch).subspan(static_cast<size_t>(t), 1), ptrs,
-             q.data() + t * q_dim, alone.data(), scratch.data(), pool);
-      ASSERT_EQ(0, std::memcmp(alone.data(), out.data() + t * q_dim,
-                               static_cast<size_t>(q_dim) * sizeof(float)))
-          << "threads " << threads << " entry " << t << " pos " << batch[t].pos;
-    }
-  }
+// Past 256 positions a query's softmax is merged from context segments, which run as separate
+// items when a batch has few (tile, KV head) items for the threads (a lone decoding entry on 3
+// or 8 threads) and inside one item otherwise: the bits must not tell which.
+TEST_P(AttentionTilingTest, LongContextsGiveTheSameBitsWhetherOrNotSegmentsRunApart) {
+  const TilingCase p = GetParam();
+  const AttentionShape shape{p.n_head, p.n_head_kv, p.head_dim, 0.3f,
+                             p.window == 0 ? 0 : p.window * 20};
+  const int64_t layer = 1;
+  std::mt19937 rng(9);
+  std::vector<SequenceKvCache> caches = filled_caches(p, 800, layer, {771, 300}, rng);
+  SequenceKvCache* ptrs[] = {&caches[0], &caches[1]};
+  // A prefill chunk deep in sequence 0 across a segment boundary (512), decoding entries of both
+  // sequences on either side of the first boundary (256) and at the end of each.
+  std::vector<BatchToken> batch;
+  for (int64_t pos = 500; pos < 540; ++pos) batch.push_back({0, pos, 0, false});
+  for (int64_t pos : {255, 256, 299}) batch.push_back({0, pos, 1, false});
+  batch.push_back({0, 770, 0, false});
+  batch.push_back({0, 257, 0, false});
+  EXPECT_GT(expect_same_bits_everywhere(shape, layer, batch, ptrs, rng), 0)
+      << "no call ran a segment as an item of its own";
 }
 
 INSTANTIATE_TEST_SUITE_P(
