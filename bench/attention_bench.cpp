@@ -1,0 +1,54 @@
+// One decoding step's attention for one layer (`attend`, a single query) deep in a context, F16
+// KV: TinyLlama's heads (32 query heads over 4 KV heads of 64 dimensions) and the same with one
+// KV head (multi-query, as Gemma 3 1B), on 1 and 2 threads. With one KV head a decoding query is
+// one (tile, KV head) item, so only the context segments running apart give a second thread any
+// of its work. Items: the keys read per second. Run `capibara_microbench
+// --benchmark_filter=Attend`.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "model/attention.hpp"
+
+namespace capibara {
+namespace {
+
+void BM_AttendDecode(benchmark::State& state) {
+  const int64_t n_head_kv = state.range(0), depth = state.range(1);
+  const auto threads = static_cast<int>(state.range(2));
+  const AttentionShape shape{32, n_head_kv, 64, 0.125f, 0};
+  const int64_t kv_dim = n_head_kv * shape.head_dim, q_dim = shape.n_head * shape.head_dim;
+  SequenceKvCache cache(1, depth + 1, n_head_kv, shape.head_dim, KvType::kF16);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim));
+  for (int64_t pos = 0; pos <= depth; ++pos) {
+    for (auto& x : k) x = d(rng);
+    for (auto& x : v) x = d(rng);
+    cache.store(0, pos, k.data(), v.data());
+  }
+  std::vector<float> q(static_cast<size_t>(q_dim)), out(q.size());
+  for (auto& x : q) x = d(rng);
+  SequenceKvCache* caches[] = {&cache};
+  const BatchToken entry{0, depth, 0, false};
+  ThreadPool pool(threads);
+  AttentionWorkspace workspace(shape, pool.size());
+  int64_t segment_items = 0;
+  for (auto _ : state) {
+    segment_items = attend(shape, 0, std::span(&entry, 1), caches, q.data(), out.data(), workspace,
+                           pool);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * (depth + 1) * n_head_kv);
+  state.SetLabel(std::to_string(segment_items) + " segment items");
+}
+BENCHMARK(BM_AttendDecode)
+    ->ArgNames({"kv_heads", "depth", "threads"})
+    ->ArgsProduct({{4, 1}, {1024, 4096}, {1, 2}})
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace capibara
