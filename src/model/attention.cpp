@@ -164,7 +164,8 @@ ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
 // query gets bit-identical results whichever batch it is part of.
 void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo, int64_t b_hi,
                  int64_t b_prefetch_end, const ThreadScratch& s, float* states) {
-  const SequenceKvCache& cache = *p.caches[static_cast<size_t>(p.batch[static_cast<size_t>(t0)].seq)];
+  const SequenceKvCache& cache =
+      *p.caches[static_cast<size_t>(p.batch[static_cast<size_t>(t0)].seq)];
   const KvBlockPool& kv = cache.pool();
   const std::span<const int32_t> table = cache.blocks();
   for (int64_t b = b_lo; b <= b_hi; ++b) {
@@ -228,8 +229,8 @@ void run_whole(const Pass& p, int64_t t0, int64_t t1, int64_t g, const ThreadScr
         clear_state(state_at(states + t * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd);
       }
     }
-    fold_blocks(p, t0, t1, g, segment_first_block(tb, seg), segment_last_block(tb, seg),
-                tb.b_last, s, states);
+    fold_blocks(p, t0, t1, g, segment_first_block(tb, seg), segment_last_block(tb, seg), tb.b_last,
+                s, states);
     if (first) continue;
     for (int64_t t = 0; t < n_q; ++t) {
       merge_state(state_at(s.totals + t * p.state_floats, p.n_gqa, p.hd),
@@ -268,8 +269,17 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
                AttentionWorkspace& ws, ThreadPool& pool) {
   const int64_t hd = shape.head_dim;
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  const Pass p{shape,  layer, batch, caches, q,  out, kernels::active_kernels(),
-               n_gqa, hd,    shape.n_head * hd, n_gqa * hd + 2 * n_gqa};
+  const Pass p{shape,
+               layer,
+               batch,
+               caches,
+               q,
+               out,
+               kernels::active_kernels(),
+               n_gqa,
+               hd,
+               shape.n_head * hd,
+               n_gqa * hd + 2 * n_gqa};
   if (ws.threads_ < pool.size() || ws.state_floats_ != p.state_floats ||
       ws.per_thread_ != scratch_floats(n_gqa, hd)) {
     throw std::logic_error("attention workspace made for another shape or pool");
@@ -279,8 +289,8 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
   for (int64_t t = 0; t < n_batch; t = tile_end(batch, t)) ++n_tiles;
   const int64_t n_units = n_tiles * shape.n_head_kv;
   auto scratch_of = [&](int thread) {
-    return thread_scratch(ws.scratch_.data() + static_cast<int64_t>(thread) * ws.per_thread_,
-                          n_gqa, hd);
+    return thread_scratch(ws.scratch_.data() + static_cast<int64_t>(thread) * ws.per_thread_, n_gqa,
+                          hd);
   };
 
   if (pool.size() == 1 || n_units >= kSplitBelowItemsPerThread * pool.size()) {

@@ -55,8 +55,8 @@ class AttentionWorkspace {
   };
 
   int threads_ = 0;
-  int64_t per_thread_ = 0;     // floats of each thread's scratch
-  int64_t state_floats_ = 0;   // one query's softmax state over its GQA group
+  int64_t per_thread_ = 0;      // floats of each thread's scratch
+  int64_t state_floats_ = 0;    // one query's softmax state over its GQA group
   int64_t partial_states_ = 0;  // capacity of `partials_`, in states
   std::vector<float> scratch_;
   std::vector<float> partials_;
