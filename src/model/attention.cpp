@@ -259,9 +259,15 @@ AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
   pending_ = std::make_unique<std::atomic<int32_t>[]>(static_cast<size_t>(max_units_));
 }
 
-size_t AttentionWorkspace::bytes() const {
-  return (scratch_.size() + partials_.size()) * sizeof(float) + items_.capacity() * sizeof(Item) +
-         static_cast<size_t>(max_units_) * sizeof(std::atomic<int32_t>);
+int64_t AttentionWorkspace::bytes_for(const AttentionShape& shape, int threads) {
+  const int64_t n_gqa = shape.n_head / shape.n_head_kv;
+  const int64_t state_floats = n_gqa * shape.head_dim + 2 * n_gqa;
+  const int64_t floats =
+      (scratch_floats(n_gqa, shape.head_dim) + kPartialStatesPerThread * state_floats) * threads;
+  const int64_t max_units = kSplitBelowItemsPerThread * threads;
+  return floats * static_cast<int64_t>(sizeof(float)) +
+         (max_units + kPartialStatesPerThread * threads) * static_cast<int64_t>(sizeof(Item)) +
+         max_units * static_cast<int64_t>(sizeof(std::atomic<int32_t>));
 }
 
 int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,

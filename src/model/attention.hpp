@@ -39,7 +39,8 @@ class AttentionWorkspace {
   AttentionWorkspace(const AttentionShape& shape, int threads);
 
   int threads() const { return threads_; }
-  size_t bytes() const;
+  // What a workspace for these heads and threads allocates (the registry's memory estimate).
+  static int64_t bytes_for(const AttentionShape& shape, int threads);
 
  private:
   friend int64_t attend(const AttentionShape&, int64_t, std::span<const BatchToken>,

@@ -12,6 +12,7 @@
 #include "gguf/gguf_file.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/packed_weights.hpp"
+#include "model/attention.hpp"
 #include "model/kv_cache.hpp"
 #include "model/model_config.hpp"
 
@@ -108,7 +109,8 @@ MemoryEstimate estimate_expert_memory(const ExpertConfig& config) {
   const int64_t widest = std::max({mc.n_embd, mc.n_ff, mc.q_dim()});
   const int64_t activations =
       batch * (4 * mc.n_embd + 2 * mc.q_dim() + 2 * mc.kv_dim() + 2 * mc.n_ff + mc.head_dim) * 4;
-  const int64_t attention = threads * (mc.n_gqa() * n_ctx + 2 * mc.head_dim) * 4;
+  const int64_t attention = AttentionWorkspace::bytes_for(
+      AttentionShape{mc.n_head, mc.n_head_kv, mc.head_dim}, static_cast<int>(threads));
   const int64_t matmul = batch * widest * 2 + threads * widest * 4;
   const int64_t logits = slots * mc.n_vocab * 4;
   e.scratch_bytes = activations + attention + matmul + logits;
