@@ -31,9 +31,14 @@ static_assert(kB == kernels::kAttnTileKeys, "a KV block is one tile of the score
 // Blocks per context segment. A merge costs about one block's value update, so at 256 keys it is
 // lost in the noise, while a 4096-token context still gives 16 items per KV head.
 constexpr int64_t kSegmentBlocks = 16;
-// Segments run as items of their own when a batch has fewer (tile, KV head) items than this many
-// per thread: below it the dynamic hand-out cannot even out items of unequal length.
-constexpr int64_t kSplitBelowItemsPerThread = 2;
+// Segments run apart only where whole (tile, KV head) items would leave the threads idle for more
+// than 1/kMaxIdleShare of the time, counting items as equal (a decoding step's are): running apart
+// costs the partial states' traffic and a merge, which measured about a tenth of the work.
+constexpr int64_t kMaxIdleShare = 8;
+// And only in batches of fewer items than this many per thread (the workspace's plan is that
+// small); the chunks then number about this many per thread, for the dynamic hand-out to even
+// out.
+constexpr int64_t kSplitItemsPerThread = 4;
 // Partial states the workspace holds per thread: a decoding sequence of a Llama-3-8B shape (8 KV
 // heads) at 32K positions needs 8 x 128, a 2-thread machine's MQA model as many as one sequence
 // of 16K positions. Items that do not fit run whole.
@@ -251,11 +256,11 @@ AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
   per_thread_ = scratch_floats(n_gqa, shape.head_dim);
   state_floats_ = n_gqa * shape.head_dim + 2 * n_gqa;
   partial_states_ = kPartialStatesPerThread * threads;
-  max_units_ = kSplitBelowItemsPerThread * threads;
+  max_units_ = kSplitItemsPerThread * threads;
   scratch_.assign(static_cast<size_t>(per_thread_ * threads), 0.0f);
   partials_.assign(static_cast<size_t>(partial_states_ * state_floats_), 0.0f);
-  // At most `max_units_` units, each item either one unit or one segment with a partial state.
-  items_.reserve(static_cast<size_t>(max_units_ + partial_states_));
+  // Fewer than `max_units_` units, each one item or its share, rounded up, of `max_units_` chunks.
+  items_.reserve(static_cast<size_t>(2 * max_units_));
   pending_ = std::make_unique<std::atomic<int32_t>[]>(static_cast<size_t>(max_units_));
 }
 
@@ -264,9 +269,9 @@ int64_t AttentionWorkspace::bytes_for(const AttentionShape& shape, int threads) 
   const int64_t state_floats = n_gqa * shape.head_dim + 2 * n_gqa;
   const int64_t floats =
       (scratch_floats(n_gqa, shape.head_dim) + kPartialStatesPerThread * state_floats) * threads;
-  const int64_t max_units = kSplitBelowItemsPerThread * threads;
+  const int64_t max_units = kSplitItemsPerThread * threads;
   return floats * static_cast<int64_t>(sizeof(float)) +
-         (max_units + kPartialStatesPerThread * threads) * static_cast<int64_t>(sizeof(Item)) +
+         2 * max_units * static_cast<int64_t>(sizeof(Item)) +
          max_units * static_cast<int64_t>(sizeof(std::atomic<int32_t>));
 }
 
@@ -299,7 +304,10 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
                           hd);
   };
 
-  if (pool.size() == 1 || n_units >= kSplitBelowItemsPerThread * pool.size()) {
+  const int64_t threads = pool.size();
+  const int64_t idle_slots = (n_units + threads - 1) / threads * threads - n_units;
+  if (threads == 1 || n_units >= kSplitItemsPerThread * threads ||
+      idle_slots * kMaxIdleShare <= n_units) {
     // Items differ widely in cost (a causal prefill's last tile sees the whole prompt), so
     // threads take them one at a time instead of in fixed slices. Which thread runs an item does
     // not change its result.
@@ -320,76 +328,93 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
     return 0;
   }
 
-  // Few units: those that span several segments run them as separate items while the partial
-  // states last. Planned here, on the calling thread, in increasing order.
+  // Few units: those that span several segments run as chunks of consecutive segments, about
+  // `kSplitItemsPerThread` chunks per thread in all, shared out in proportion to their
+  // segments, while the partial states last. A chunk keeps each segment's state apart (a merge
+  // inside it would group them differently from one thread folding them all) and reads its
+  // segments in order, so the tile prefetch runs on across their bounds. Planned here, on the
+  // calling thread, in increasing order.
+  const auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
+  auto segments_of = [&](int64_t t0, int64_t t1) {
+    const TileBlocks tb = tile_blocks(p, t0, t1);
+    return tb.b_last / kSegmentBlocks - tb.b_first / kSegmentBlocks + 1;
+  };
+  int64_t all_segments = 0;
+  for (int64_t t0 = 0; t0 < n_batch; t0 = tile_end(batch, t0)) {
+    all_segments += segments_of(t0, tile_end(batch, t0)) * shape.n_head_kv;
+  }
+  const int64_t target_chunks = kSplitItemsPerThread * threads;
   auto& items = ws.items_;
   items.clear();
-  int64_t slots_used = 0, n_split = 0, n_segment_items = 0;
-  const auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
-  for (int64_t t0 = 0; t0 < n_batch;) {
+  int64_t slots_used = 0, n_split = 0, segments_apart = 0;
+  for (int64_t t0 = 0; t0 < n_batch; t0 = tile_end(batch, t0)) {
     const int64_t t1 = tile_end(batch, t0);
-    const TileBlocks tb = tile_blocks(p, t0, t1);
-    const int64_t seg_first = tb.b_first / kSegmentBlocks, seg_last = tb.b_last / kSegmentBlocks;
-    const int64_t n_seg = seg_last - seg_first + 1;
+    const int64_t n_seg = segments_of(t0, t1);
     const int64_t states_needed = n_seg * (t1 - t0);
+    const int64_t n_chunks =
+        std::min(n_seg, (target_chunks * n_seg + all_segments - 1) / all_segments);
     for (int64_t g = 0; g < shape.n_head_kv; ++g) {
-      if (n_seg < 2 || slots_used + states_needed > ws.partial_states_) {
-        items.push_back({i32(t0), i32(t1), i32(g), -1, -1, -1});
+      if (n_chunks < 2 || slots_used + states_needed > ws.partial_states_) {
+        items.push_back({i32(t0), i32(t1), i32(g), -1, -1, -1, -1});
         continue;
       }
-      ws.pending_[static_cast<size_t>(n_split)].store(i32(n_seg), std::memory_order_relaxed);
-      for (int64_t seg = seg_first; seg <= seg_last; ++seg) {
-        items.push_back({i32(t0), i32(t1), i32(g), i32(seg), i32(n_split),
-                         slots_used + (seg - seg_first) * (t1 - t0)});
+      ws.pending_[static_cast<size_t>(n_split)].store(i32(n_chunks), std::memory_order_relaxed);
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        items.push_back({i32(t0), i32(t1), i32(g), i32(n_seg * c / n_chunks),
+                         i32(n_seg * (c + 1) / n_chunks), i32(n_split), slots_used});
       }
       slots_used += states_needed;
-      n_segment_items += n_seg;
+      segments_apart += n_seg;
       ++n_split;
     }
-    t0 = t1;
   }
 
   std::atomic<int64_t> next_item{0};
   const auto n_items = static_cast<int64_t>(items.size());
   pool.parallel_for(pool.size(), [&](int64_t, int64_t, int thread) {
     const ThreadScratch s = scratch_of(thread);
-    for (int64_t i = next_item.fetch_add(1, std::memory_order_relaxed); i < n_items;
-         i = next_item.fetch_add(1, std::memory_order_relaxed)) {
-      const AttentionWorkspace::Item& it = items[static_cast<size_t>(i)];
-      if (it.segment < 0) {
+    for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < n_items;
+         item = next_item.fetch_add(1, std::memory_order_relaxed)) {
+      const AttentionWorkspace::Item& it = items[static_cast<size_t>(item)];
+      if (it.unit < 0) {
         run_whole(p, it.t0, it.t1, it.g, s);
         continue;
       }
+      // Segment i of the unit (counted from its first) keeps its queries' states at
+      // `unit_states + i * n_q * state_floats`.
       const int64_t n_q = it.t1 - it.t0;
-      float* states = ws.partials_.data() + it.slot * p.state_floats;
-      for (int64_t t = 0; t < n_q; ++t) {
-        clear_state(state_at(states + t * p.state_floats, n_gqa, hd), n_gqa, hd);
-      }
+      float* unit_states = ws.partials_.data() + it.slot * p.state_floats;
+      auto segment_states = [&](int64_t i) { return unit_states + i * n_q * p.state_floats; };
       const TileBlocks tb = tile_blocks(p, it.t0, it.t1);
-      const int64_t b_hi = segment_last_block(tb, it.segment);
-      fold_blocks(p, it.t0, it.t1, it.g, segment_first_block(tb, it.segment), b_hi, b_hi, s,
-                  states);
-      // The last segment of the unit to finish merges all of them, in order, into the first's
-      // state (the release/acquire pair makes the others' states visible to it).
+      const int64_t seg_first = tb.b_first / kSegmentBlocks;
+      const int64_t b_chunk_end = segment_last_block(tb, seg_first + it.seg_end - 1);
+      for (int64_t i = it.seg_begin; i < it.seg_end; ++i) {
+        float* states = segment_states(i);
+        for (int64_t t = 0; t < n_q; ++t) {
+          clear_state(state_at(states + t * p.state_floats, n_gqa, hd), n_gqa, hd);
+        }
+        fold_blocks(p, it.t0, it.t1, it.g, segment_first_block(tb, seg_first + i),
+                    segment_last_block(tb, seg_first + i), b_chunk_end, s, states);
+      }
+      // The last chunk of the unit to finish merges every segment, in order, into the first's
+      // states (the release/acquire pair makes the other chunks' states visible to it).
       if (ws.pending_[static_cast<size_t>(it.unit)].fetch_sub(1, std::memory_order_acq_rel) != 1) {
         continue;
       }
-      const int64_t seg_first = tb.b_first / kSegmentBlocks, seg_last = tb.b_last / kSegmentBlocks;
-      float* first = states - (it.segment - seg_first) * n_q * p.state_floats;
-      for (int64_t seg = seg_first + 1; seg <= seg_last; ++seg) {
-        float* seg_states = first + (seg - seg_first) * n_q * p.state_floats;
+      const int64_t n_seg = tb.b_last / kSegmentBlocks - seg_first + 1;
+      for (int64_t i = 1; i < n_seg; ++i) {
         for (int64_t t = 0; t < n_q; ++t) {
-          merge_state(state_at(first + t * p.state_floats, n_gqa, hd),
-                      state_at(seg_states + t * p.state_floats, n_gqa, hd), n_gqa, hd);
+          merge_state(state_at(segment_states(0) + t * p.state_floats, n_gqa, hd),
+                      state_at(segment_states(i) + t * p.state_floats, n_gqa, hd), n_gqa, hd);
         }
       }
       for (int64_t t = it.t0; t < it.t1; ++t) {
-        write_output(state_at(first + (t - it.t0) * p.state_floats, n_gqa, hd), n_gqa, hd,
-                     out + t * p.q_dim + it.g * n_gqa * hd);
+        write_output(state_at(segment_states(0) + (t - it.t0) * p.state_floats, n_gqa, hd), n_gqa,
+                     hd, out + t * p.q_dim + it.g * n_gqa * hd);
       }
     }
   });
-  return n_segment_items;
+  return segments_apart;
 }
 
 }  // namespace capibara

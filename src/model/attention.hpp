@@ -48,11 +48,13 @@ class AttentionWorkspace {
                         AttentionWorkspace&, ThreadPool&);
 
   // One work item: KV head `g` of the query tile [t0, t1), over every context segment it sees
-  // (segment < 0), or over one segment whose state goes to the partial states at `slot`.
+  // (unit < 0), or over its segments [seg_begin, seg_end) (counted from the first it sees), each
+  // of whose states goes to the partial states.
   struct Item {
-    int32_t t0, t1, g, segment;
-    int32_t unit;  // with a segment: the index of its (tile, KV head) in `pending_`
-    int64_t slot;  // with a segment: its first query's state, counted in states
+    int32_t t0, t1, g;
+    int32_t seg_begin, seg_end;
+    int32_t unit;  // with segments: the index of its (tile, KV head) in `pending_`
+    int64_t slot;  // with segments: the unit's first state in `partials_`, counted in states
   };
 
   int threads_ = 0;
@@ -69,7 +71,7 @@ class AttentionWorkspace {
 // out[t] ([n_head * head_dim]) = softmax(q[t] . K^T * scale) V over the positions of entry t's
 // sequence that it may see. `q` and `out` are [batch.size(), n_head * head_dim]; `workspace` was
 // made for this shape's heads and at least `pool.size()` threads. Returns how many context
-// segments ran as work items of their own (0 when every (tile, KV head) ran as one item).
+// segments ran apart from the rest of their (tile, KV head) (0 when each ran as one item).
 int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const BatchToken> batch,
                std::span<SequenceKvCache* const> caches, const float* q, float* out,
                AttentionWorkspace& workspace, ThreadPool& pool);
