@@ -3,7 +3,7 @@
 // each K/V tile once per query tile instead of once per query.
 //
 // Context segments. A query's softmax is computed per segment of `kSegmentBlocks` blocks at fixed
-// positions (0-255, 256-511, ... with 16-key blocks), each from a fresh state, and the segments'
+// positions (0-511, 512-1023, ... with 16-key blocks), each from a fresh state, and the segments'
 // states are merged in order. When a batch has too few (tile, KV head) items to keep the pool
 // busy (one decoding sequence has only n_head_kv of them, 1-8 in current models, against tens of
 // cores on a server), each segment of such an item runs as an item of its own and the last one
@@ -28,9 +28,11 @@ namespace {
 constexpr int64_t kQueryTile = 16;
 constexpr int64_t kB = kKvBlockTokens;
 static_assert(kB == kernels::kAttnTileKeys, "a KV block is one tile of the score kernels");
-// Blocks per context segment. A merge costs about one block's value update, so at 256 keys it is
-// lost in the noise, while a 4096-token context still gives 16 items per KV head.
-constexpr int64_t kSegmentBlocks = 16;
+// Blocks per context segment: 512 keys. Each segment restarts its running maximum (more
+// rescaling in its first blocks) and ends in a merge, which costs a decoding step's attention
+// 5-6 % with 256-key segments, ~2 % with 512 and ~1 % with 1024 (`Attend` micro-benchmark);
+// 512 still gives a 4096-position context 8 items per KV head to share out.
+constexpr int64_t kSegmentBlocks = 32;
 // Segments run apart only where whole (tile, KV head) items would leave the threads idle for more
 // than 1/kMaxIdleShare of the time, counting items as equal (a decoding step's are): running apart
 // costs the partial states' traffic and a merge, which measured about a tenth of the work.
@@ -86,8 +88,10 @@ void merge_state(const QueryState& total, const QueryState& seg, int64_t n_gqa, 
       total.run_sum[h] = seg.run_sum[h];
       continue;
     }
+    // The side that holds the maximum is scaled by exactly exp(0) = 1.
     const float m = std::max(m_total, m_seg);
-    const float c_total = std::exp(m_total - m), c_seg = std::exp(m_seg - m);
+    const float c_total = m_total == m ? 1.0f : std::exp(m_total - m);
+    const float c_seg = m_seg == m ? 1.0f : std::exp(m_seg - m);
     total.run_sum[h] = total.run_sum[h] * c_total + seg.run_sum[h] * c_seg;
     for (int64_t i = 0; i < hd; ++i) acc[i] = acc[i] * c_total + add[i] * c_seg;
     total.run_max[h] = m;

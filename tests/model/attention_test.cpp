@@ -102,14 +102,14 @@ TEST_P(AttentionTest, MatchesReferenceForEveryEntryOfAMixedBatch) {
   }
 }
 
-// Past 256 positions the softmax is merged from context segments: on one thread inside each
+// Past 512 positions the softmax is merged from context segments: on one thread inside each
 // item, on three as items of their own (one tile of four queries, few items for the threads).
 // Both must match the reference, with windows that span segments (`window` x 20) or not.
 TEST_P(AttentionTest, LongContextsMergedFromSegmentsMatchReference) {
   const Case p = GetParam();
   const AttentionShape shape{p.n_head, p.n_head_kv, p.head_dim,
                              1.0f / std::sqrt(static_cast<float>(p.head_dim)), p.window * 20};
-  const int64_t n_ctx = 720, layer = 0, length = 700;
+  const int64_t n_ctx = 1440, layer = 0, length = 1400;
   const int64_t kv_dim = p.n_head_kv * p.head_dim, q_dim = p.n_head * p.head_dim;
   std::mt19937 rng(13);
   std::normal_distribution<float> d;
@@ -118,7 +118,7 @@ TEST_P(AttentionTest, LongContextsMergedFromSegmentsMatchReference) {
   for (int64_t pos = 0; pos < length; ++pos) {
     std::vector<float> k(static_cast<size_t>(kv_dim)), v(static_cast<size_t>(kv_dim));
     // Larger keys late in the context, so that later segments raise the running maximum.
-    for (auto& x : k) x = d(rng) * (pos > 600 ? 3.0f : 1.0f);
+    for (auto& x : k) x = d(rng) * (pos > 1200 ? 3.0f : 1.0f);
     for (auto& x : v) x = d(rng);
     cache.store(layer, pos, k.data(), v.data());
     ks.push_back(k);
@@ -126,7 +126,7 @@ TEST_P(AttentionTest, LongContextsMergedFromSegmentsMatchReference) {
   }
   SequenceKvCache* ptrs[] = {&cache};
   const std::vector<BatchToken> batch = {
-      {0, 699, 0, false}, {0, 256, 0, false}, {0, 255, 0, false}, {0, 520, 0, false}};
+      {0, 1399, 0, false}, {0, 512, 0, false}, {0, 511, 0, false}, {0, 1040, 0, false}};
   const auto n = static_cast<int64_t>(batch.size());
   std::vector<float> q(static_cast<size_t>(n * q_dim));
   for (auto& x : q) x = d(rng);
