@@ -6,10 +6,10 @@
 // positions (0-511, 512-1023, ... with 16-key blocks), each from a fresh state, and the segments'
 // states are merged in order. When a batch has too few (tile, KV head) items to keep the pool
 // busy (one decoding sequence has only n_head_kv of them, 1-8 in current models, against tens of
-// cores on a server), each segment of such an item runs as an item of its own and the last one
-// to finish merges them ("flash-decoding"). Segment bounds depend only on positions, and the
-// merges run in the same order either way, so a query's output does not depend on whether its
-// segments ran on one thread or on several.
+// cores on a server), such an item's segments run as several items, chunks of consecutive
+// segments, and the last chunk to finish merges every segment's state ("flash-decoding").
+// Segment bounds depend only on positions, and the merges run in the same order either way, so a
+// query's output does not depend on whether its segments ran on one thread or on several.
 #include "model/attention.hpp"
 
 #include <algorithm>
@@ -41,9 +41,9 @@ constexpr int64_t kMaxIdleShare = 8;
 // small); the chunks then number about this many per thread, for the dynamic hand-out to even
 // out.
 constexpr int64_t kSplitItemsPerThread = 4;
-// Partial states the workspace holds per thread: a decoding sequence of a Llama-3-8B shape (8 KV
-// heads) at 32K positions needs 8 x 128, a 2-thread machine's MQA model as many as one sequence
-// of 16K positions. Items that do not fit run whole.
+// Partial states the workspace holds per thread (one per query and segment of an item run
+// apart): on 2 threads, a multi-query model's decoding sequence up to 128K positions; on 16, two
+// decoding sequences of a Llama-3-8B shape (8 KV heads) at 64K. Items that do not fit run whole.
 constexpr int64_t kPartialStatesPerThread = 128;
 
 constexpr float kEmpty = -std::numeric_limits<float>::infinity();
@@ -284,17 +284,17 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
                AttentionWorkspace& ws, ThreadPool& pool) {
   const int64_t hd = shape.head_dim;
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  const Pass p{shape,
-               layer,
-               batch,
-               caches,
-               q,
-               out,
-               kernels::active_kernels(),
-               n_gqa,
-               hd,
-               shape.n_head * hd,
-               n_gqa * hd + 2 * n_gqa};
+  const Pass p{.shape = shape,
+               .layer = layer,
+               .batch = batch,
+               .caches = caches,
+               .q = q,
+               .out = out,
+               .kt = kernels::active_kernels(),
+               .n_gqa = n_gqa,
+               .hd = hd,
+               .q_dim = shape.n_head * hd,
+               .state_floats = n_gqa * hd + 2 * n_gqa};
   if (ws.threads_ < pool.size() || ws.state_floats_ != p.state_floats ||
       ws.per_thread_ != scratch_floats(n_gqa, hd)) {
     throw std::logic_error("attention workspace made for another shape or pool");
