@@ -3,7 +3,7 @@
 // each K/V tile once per query tile instead of once per query.
 //
 // Context segments. A query's softmax is computed per segment of `kSegmentBlocks` blocks at fixed
-// positions (0-511, 512-1023, ... with 16-key blocks), each from a fresh state, and the segments'
+// positions (0-255, 256-511, ... with 16-key blocks), each from a fresh state, and the segments'
 // states are merged in order. When a batch has too few (tile, KV head) items to keep the pool
 // busy (one decoding sequence has only n_head_kv of them, 1-8 in current models, against tens of
 // cores on a server), such an item's segments run as several items, chunks of consecutive
@@ -28,11 +28,13 @@ namespace {
 constexpr int64_t kQueryTile = 16;
 constexpr int64_t kB = kKvBlockTokens;
 static_assert(kB == kernels::kAttnTileKeys, "a KV block is one tile of the score kernels");
-// Blocks per context segment: 512 keys. Each segment restarts its running maximum (more
-// rescaling in its first blocks) and ends in a merge, which costs a decoding step's attention
-// 5-6 % with 256-key segments, ~2 % with 512 and ~1 % with 1024 (`Attend` micro-benchmark);
-// 512 still gives a 4096-position context 8 items per KV head to share out.
-constexpr int64_t kSegmentBlocks = 32;
+// Blocks per context segment: 256 keys. Each segment restarts its running maximum, so its first
+// blocks rescale more often (a std::exp and a multiply of the head's outputs each time), and
+// ends in a merge: a decoding step's attention at 4096 positions takes 5-10 % longer on one
+// thread than with no segments, 2-8 % with 512-key segments, but run apart on two threads a
+// multi-query model's takes 1.64x less time with 256 against 1.44x with 512 (`Attend`
+// micro-benchmark, docs/PERFORMANCE.md).
+constexpr int64_t kSegmentBlocks = 16;
 // Segments run apart only where whole (tile, KV head) items would leave the threads idle for more
 // than 1/kMaxIdleShare of the time, counting items as equal (a decoding step's are): running apart
 // costs the partial states' traffic and a merge, which measured about a tenth of the work.

@@ -102,7 +102,7 @@ TEST_P(AttentionTest, MatchesReferenceForEveryEntryOfAMixedBatch) {
   }
 }
 
-// Past 512 positions the softmax is merged from context segments: on one thread inside each
+// Past 256 positions the softmax is merged from context segments: on one thread inside each
 // item, on three as items of their own (one tile of four queries, few items for the threads).
 // Both must match the reference, with windows that span segments (`window` x 20) or not.
 TEST_P(AttentionTest, LongContextsMergedFromSegmentsMatchReference) {

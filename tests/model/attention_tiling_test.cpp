@@ -96,7 +96,7 @@ TEST_P(AttentionTilingTest, EveryEntryMatchesItselfAloneBitForBit) {
   expect_same_bits_everywhere(shape, layer, batch, ptrs, rng);
 }
 
-// Past 512 positions a query's softmax is merged from context segments, which run as separate
+// Past 256 positions a query's softmax is merged from context segments, which run as separate
 // items when a batch has few (tile, KV head) items for the threads (a lone decoding entry on 3
 // or 8 threads) and inside one item otherwise: the bits must not tell which.
 TEST_P(AttentionTilingTest, LongContextsGiveTheSameBitsWhetherOrNotSegmentsRunApart) {
@@ -108,10 +108,10 @@ TEST_P(AttentionTilingTest, LongContextsGiveTheSameBitsWhetherOrNotSegmentsRunAp
   std::vector<SequenceKvCache> caches = filled_caches(p, 1400, layer, {1300, 600}, rng);
   SequenceKvCache* ptrs[] = {&caches[0], &caches[1]};
   // A prefill chunk deep in sequence 0 across a segment boundary (1024), decoding entries of both
-  // sequences on either side of the first boundary (512) and at the end of each.
+  // sequences on either side of others (256, 512) and at the end of each.
   std::vector<BatchToken> batch;
   for (int64_t pos = 1000; pos < 1040; ++pos) batch.push_back({0, pos, 0, false});
-  for (int64_t pos : {511, 512, 599}) batch.push_back({0, pos, 1, false});
+  for (int64_t pos : {255, 256, 511, 512, 599}) batch.push_back({0, pos, 1, false});
   batch.push_back({0, 1299, 0, false});
   batch.push_back({0, 513, 0, false});
   EXPECT_GT(expect_same_bits_everywhere(shape, layer, batch, ptrs, rng), 0)
