@@ -75,9 +75,11 @@ void clear_state(const QueryState& st, int64_t n_gqa, int64_t hd) {
 
 // Folds a segment's state into the state of the segments before it, head by head: both
 // rescaled to their common maximum. A head that saw no key on one side takes the other's state
-// as it is. Plain multiplies and adds (the build does not contract them), so the result is the
-// same wherever it runs.
-void merge_state(const QueryState& total, const QueryState& seg, int64_t n_gqa, int64_t hd) {
+// as it is. Kept out of line: a whole item and the last chunk of a split one then run the same
+// instructions, which an inlined copy would not promise (GCC may contract `a * b + c * d` into
+// an fma in one copy and not in another where the target has fma, as aarch64 always does).
+[[gnu::noinline]] void merge_state(const QueryState& total, const QueryState& seg, int64_t n_gqa,
+                                   int64_t hd) {
   for (int64_t h = 0; h < n_gqa; ++h) {
     const float m_seg = seg.run_max[h];
     if (m_seg == kEmpty) continue;
