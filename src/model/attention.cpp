@@ -217,6 +217,12 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
   }
 }
 
+// The segments a tile's blocks span: [first_segment, first_segment + segment_count).
+int64_t first_segment(const TileBlocks& tb) { return tb.b_first / kSegmentBlocks; }
+int64_t segment_count(const TileBlocks& tb) {
+  return tb.b_last / kSegmentBlocks - first_segment(tb) + 1;
+}
+
 // Blocks of segment `seg` within a tile's [b_first, b_last].
 int64_t segment_first_block(const TileBlocks& tb, int64_t seg) {
   return std::max(tb.b_first, seg * kSegmentBlocks);
@@ -232,10 +238,11 @@ void run_whole(const Pass& p, int64_t t0, int64_t t1, int64_t g, const ThreadScr
   for (int64_t t = 0; t < n_q; ++t) {
     clear_state(state_at(s.totals + t * p.state_floats, p.n_gqa, p.hd), p.n_gqa, p.hd);
   }
-  for (int64_t seg = tb.b_first / kSegmentBlocks; seg <= tb.b_last / kSegmentBlocks; ++seg) {
+  const int64_t seg_first = first_segment(tb);
+  for (int64_t seg = seg_first; seg < seg_first + segment_count(tb); ++seg) {
     // The first segment folds straight into the cleared totals: merging it into them would copy
     // it unchanged.
-    const bool first = seg == tb.b_first / kSegmentBlocks;
+    const bool first = seg == seg_first;
     float* states = first ? s.totals : s.states;
     if (!first) {
       for (int64_t t = 0; t < n_q; ++t) {
@@ -314,8 +321,8 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
 
   const int64_t threads = pool.size();
   const int64_t idle_slots = (n_units + threads - 1) / threads * threads - n_units;
-  if (threads == 1 || n_units >= kSplitItemsPerThread * threads ||
-      idle_slots * kMaxIdleShare <= n_units) {
+  // (One thread never idles: idle_slots is 0.)
+  if (n_units >= kSplitItemsPerThread * threads || idle_slots * kMaxIdleShare <= n_units) {
     // Items differ widely in cost (a causal prefill's last tile sees the whole prompt), so
     // threads take them one at a time instead of in fixed slices. Which thread runs an item does
     // not change its result.
@@ -343,10 +350,7 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
   // segments in order, so the tile prefetch runs on across their bounds. Planned here, on the
   // calling thread, in increasing order.
   const auto i32 = [](int64_t v) { return static_cast<int32_t>(v); };
-  auto segments_of = [&](int64_t t0, int64_t t1) {
-    const TileBlocks tb = tile_blocks(p, t0, t1);
-    return tb.b_last / kSegmentBlocks - tb.b_first / kSegmentBlocks + 1;
-  };
+  auto segments_of = [&](int64_t t0, int64_t t1) { return segment_count(tile_blocks(p, t0, t1)); };
   int64_t all_segments = 0;
   for (int64_t t0 = 0; t0 < n_batch; t0 = tile_end(batch, t0)) {
     all_segments += segments_of(t0, tile_end(batch, t0)) * shape.n_head_kv;
@@ -394,7 +398,7 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
       float* unit_states = ws.partials_.data() + it.slot * p.state_floats;
       auto segment_states = [&](int64_t i) { return unit_states + i * n_q * p.state_floats; };
       const TileBlocks tb = tile_blocks(p, it.t0, it.t1);
-      const int64_t seg_first = tb.b_first / kSegmentBlocks;
+      const int64_t seg_first = first_segment(tb);
       const int64_t b_chunk_end = segment_last_block(tb, seg_first + it.seg_end - 1);
       for (int64_t i = it.seg_begin; i < it.seg_end; ++i) {
         float* states = segment_states(i);
@@ -409,7 +413,7 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
       if (ws.pending_[static_cast<size_t>(it.unit)].fetch_sub(1, std::memory_order_acq_rel) != 1) {
         continue;
       }
-      const int64_t n_seg = tb.b_last / kSegmentBlocks - seg_first + 1;
+      const int64_t n_seg = segment_count(tb);
       for (int64_t i = 1; i < n_seg; ++i) {
         for (int64_t t = 0; t < n_q; ++t) {
           merge_state(state_at(segment_states(0) + t * p.state_floats, n_gqa, hd),
