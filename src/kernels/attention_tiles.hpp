@@ -14,12 +14,14 @@
 //   values: for head h, keys j = 0, 1, ... in order, o[h][i] = fma(p[h][j], v[j][i], o[h][i]).
 // The online softmax between them (`attn_softmax`) takes exp, whose vector versions are a
 // polynomial within ~2e-7 relative of `std::exp` (as the table's `exp`), so it matches its
-// reference within a few ulps, not bit for bit; its maxima are exact, and its sums add the lanes
-// in one order that every ISA's kernel follows (lanes j and j + 8, then j + 4, j + 2, j + 1).
+// reference within a few ulps, not bit for bit; its reference maxima follow `attn_next_max`
+// exactly, and its sums add the lanes in one order that every ISA's kernel follows (lanes j and
+// j + 8, then j + 4, j + 2, j + 1).
 // A query head's results depend only on its own query, the keys and its weights: not on how
 // many heads or queries share the tile.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -27,6 +29,24 @@ namespace capibara::kernels {
 
 // Keys per tile: the lanes of a score row (one KV cache block).
 inline constexpr int64_t kAttnTileKeys = 16;
+
+// A head's weights are exp(score - m) against a reference maximum m that moves only when a
+// block's scores pass it by more than this. Softmax is the same for any m; what a move costs is
+// rescaling the outputs so far (a std::exp and a multiply of the head's outputs), and an exact
+// running maximum moves in most of a context's first blocks (a fresh maximum in block b with
+// odds 1/b on unordered scores), which every context segment of model/attention.cpp restarts.
+// Weights stay below e^8 ~ 2981, so a sum over 2^20 keys stays far from float's range.
+inline constexpr float kAttnMaxSlack = 8.0f;
+
+// The reference maximum after a block whose window's scores peak at `tile_max`. A head that has
+// seen no key (run_max = -inf) takes the block's maximum.
+inline float attn_next_max(float run_max, float tile_max) {
+  return tile_max > run_max + kAttnMaxSlack ? tile_max : run_max;
+}
+
+// The factor of a head's outputs and sum when its reference maximum moves from `from` to `to`:
+// exactly 1 when it holds (and 0 from a state that has seen no key).
+inline float attn_rescale(float from, float to) { return to == from ? 1.0f : std::exp(from - to); }
 
 // q: [n_q, hd] query heads; kt: [hd, kAttnTileKeys]; s: [n_q, kAttnTileKeys]. Every lane is
 // computed: callers ignore the lanes of slots that hold no key.
@@ -39,8 +59,8 @@ using AttnValuesFn = void (*)(const float* p, size_t p_stride, int64_t n_q, cons
 // Folds one KV block's scores into the running softmax of n_q query heads. s: [n_q,
 // kAttnTileKeys] scores, of which lanes [lo, lo + n) are keys the query sees (n >= 1); run_max,
 // run_sum: [n_q]; o: [n_q, hd] outputs not yet divided by run_sum. For each head h:
-//   m = max(run_max[h], max of its lanes);  c = exp(run_max[h] - m) (std::exp; 1 when the
-//   maximum holds, and then o[h] is left as it is, else o[h] *= c);
+//   m = attn_next_max(run_max[h], max of the window's lanes);  c = attn_rescale(run_max[h], m)
+//   (1 when the maximum holds, and then o[h] is left as it is, else o[h] *= c);
 //   s[h][j] = exp(s[h][j] - m) for the lanes of the window (the weights `attn_values` applies;
 //   the other lanes are left as they are);  run_sum[h] = fma(run_sum[h], c, the window's weights);
 //   run_max[h] = m.

@@ -29,9 +29,8 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
     float* sh = s + h * kL;
     float tile_max = sh[lo];
     for (int64_t j = lo + 1; j < lo + n; ++j) tile_max = std::max(tile_max, sh[j]);
-    const float m = std::max(run_max[h], tile_max);
-    // exp(0) is exactly 1, so skipping the call when the maximum holds changes no result.
-    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    const float m = attn_next_max(run_max[h], tile_max);
+    const float c = attn_rescale(run_max[h], m);
     if (c != 1.0f) {
       for (int64_t i = 0; i < hd; ++i) o[h * hd + i] *= c;
     }

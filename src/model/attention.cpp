@@ -17,6 +17,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace capibara {
@@ -92,10 +93,11 @@ void clear_state(const QueryState& st, int64_t n_gqa, int64_t hd) {
       total.run_sum[h] = seg.run_sum[h];
       continue;
     }
-    // The side that holds the maximum is scaled by exactly exp(0) = 1.
-    const float m = std::max(m_total, m_seg);
-    const float c_total = m_total == m ? 1.0f : std::exp(m_total - m);
-    const float c_seg = m_seg == m ? 1.0f : std::exp(m_seg - m);
+    // The segments before keep their reference maximum unless this one's passes it by more than
+    // the kernels' slack, as a block's would.
+    const float m = kernels::attn_next_max(m_total, m_seg);
+    const float c_total = kernels::attn_rescale(m_total, m);
+    const float c_seg = kernels::attn_rescale(m_seg, m);
     total.run_sum[h] = total.run_sum[h] * c_total + seg.run_sum[h] * c_seg;
     for (int64_t i = 0; i < hd; ++i) acc[i] = acc[i] * c_total + add[i] * c_seg;
     total.run_max[h] = m;

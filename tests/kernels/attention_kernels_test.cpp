@@ -116,9 +116,11 @@ SoftmaxCase softmax_case(int64_t n_q, int64_t hd, bool first_block, std::mt19937
   c.run_max = random_floats(static_cast<size_t>(n_q) + 1, rng);
   c.run_sum = random_floats(static_cast<size_t>(n_q) + 1, rng);
   for (size_t h = 0; h < c.run_max.size(); ++h) {
-    // Some heads keep their maximum (no rescaling), some find a larger one in this block.
-    c.run_max[h] =
-        first_block ? -std::numeric_limits<float>::infinity() : (h % 2 == 0 ? 9.0f : c.run_max[h]);
+    // Scores spread with a deviation of 4. Some heads keep a maximum above them (weights below
+    // 1), some find scores above it but within the slack (weights above 1, no rescaling), some
+    // find scores past it by more than the slack (the maximum moves, the outputs rescale).
+    const float above[] = {9.0f, 2.0f + 0.5f * c.run_max[h], -20.0f + c.run_max[h]};
+    c.run_max[h] = first_block ? -std::numeric_limits<float>::infinity() : above[h % 3];
     c.run_sum[h] = first_block ? 0.0f : 1.0f + std::fabs(c.run_sum[h]);
   }
   return c;
@@ -130,9 +132,15 @@ TEST(AttentionKernels, ScalarSoftmaxFoldsABlockIntoTheRunningState) {
   SoftmaxCase c = softmax_case(n_q, hd, false, rng);
   const SoftmaxCase before = c;
   scalar::attn_softmax(c.s.data(), n_q, lo, n, c.run_max.data(), c.run_sum.data(), c.o.data(), hd);
+  bool weight_above_one = false, moved = false;
   for (int64_t h = 0; h < n_q; ++h) {
-    double m = before.run_max[h];
-    for (int64_t j = lo; j < lo + n; ++j) m = std::max<double>(m, before.s[h * kL + j]);
+    double tile_max = -std::numeric_limits<double>::infinity();
+    for (int64_t j = lo; j < lo + n; ++j)
+      tile_max = std::max<double>(tile_max, before.s[h * kL + j]);
+    // The reference maximum moves only past a slack of 8.
+    const double m = tile_max > before.run_max[h] + 8.0 ? tile_max : before.run_max[h];
+    moved = moved || m != before.run_max[h];
+    weight_above_one = weight_above_one || tile_max > m;
     const double corr = std::exp(before.run_max[h] - m);
     double sum = before.run_sum[h] * corr;
     for (int64_t j = 0; j < kL; ++j) {
@@ -151,6 +159,8 @@ TEST(AttentionKernels, ScalarSoftmaxFoldsABlockIntoTheRunningState) {
       EXPECT_NEAR(c.o[h * hd + i], before.o[h * hd + i] * corr, 1e-6) << "head " << h;
     }
   }
+  EXPECT_TRUE(moved) << "no head's maximum passed the slack: the case tests less than it says";
+  EXPECT_TRUE(weight_above_one) << "no head saw scores within the slack above its maximum";
 }
 
 // Within `ulps` float steps of `want` (or both exactly zero).
@@ -163,7 +173,7 @@ TEST(AttentionKernels, EveryTableSoftmaxMatchesTheScalarReference) {
   for (const auto* table : available_kernel_tables()) {
     ASSERT_NE(table->attn_softmax, nullptr) << isa_name(table->isa);
     for (const int64_t hd : {1, 7, 16, 17, 64, 130}) {
-      for (const int64_t n_q : {1, 2, 3, 8, 9}) {
+      for (const int64_t n_q : {1, 2, 3, 4, 8, 9, 16, 17, 20, 33}) {
         // Windows: whole blocks, a causal diagonal (from 0), a sliding window's start (to the
         // end), one key, and one inside.
         for (const auto& [lo, n] :
@@ -205,6 +215,65 @@ TEST(AttentionKernels, EveryTableSoftmaxMatchesTheScalarReference) {
         }
       }
     }
+  }
+}
+
+// A context whose scores climb 60 over its first half (a query that favours recent keys) and
+// fall back over the second, folded block by block as model/attention.cpp does: every table's
+// normalised outputs match a double-precision softmax, and the reference maximum moves only
+// where the climb has passed it by more than the slack, not in each block that holds a new
+// maximum.
+TEST(AttentionKernels, EveryTableFoldsAClimbingContextWithFewRescales) {
+  constexpr int64_t kBlocks = 40, hd = 24, n_q = 2;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.3f);
+  std::vector<float> scores(static_cast<size_t>(kBlocks * n_q * kL));
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    const float climb = 3.0f * static_cast<float>(b < kBlocks / 2 ? b : kBlocks - b);
+    for (int64_t h = 0; h < n_q; ++h) {
+      for (int64_t j = 0; j < kL; ++j) {
+        scores[static_cast<size_t>((b * n_q + h) * kL + j)] =
+            climb + 0.2f * static_cast<float>(j) + noise(rng);
+      }
+    }
+  }
+  const auto v = random_floats(static_cast<size_t>(kBlocks * kL * hd), rng);
+
+  for (const auto* table : available_kernel_tables()) {
+    std::vector<float> run_max(n_q, -std::numeric_limits<float>::infinity());
+    std::vector<float> run_sum(n_q, 0.0f), o(static_cast<size_t>(n_q * hd), 0.0f);
+    std::vector<float> prev_max = run_max;
+    int moves = 0;
+    for (int64_t b = 0; b < kBlocks; ++b) {
+      std::vector<float> s(scores.begin() + b * n_q * kL, scores.begin() + (b + 1) * n_q * kL);
+      table->attn_softmax(s.data(), n_q, 0, kL, run_max.data(), run_sum.data(), o.data(), hd);
+      table->attn_values(s.data(), kL, n_q, v.data() + b * kL * hd, kL, hd, o.data());
+      if (run_max[0] != prev_max[0]) ++moves;
+      prev_max = run_max;
+    }
+    for (int64_t h = 0; h < n_q; ++h) {
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t b = 0; b < kBlocks; ++b) {
+        for (int64_t j = 0; j < kL; ++j) m = std::max<double>(m, scores[(b * n_q + h) * kL + j]);
+      }
+      double sum = 0.0;
+      std::vector<double> want(static_cast<size_t>(hd), 0.0);
+      for (int64_t b = 0; b < kBlocks; ++b) {
+        for (int64_t j = 0; j < kL; ++j) {
+          const double w = std::exp(scores[(b * n_q + h) * kL + j] - m);
+          sum += w;
+          for (int64_t i = 0; i < hd; ++i) want[i] += w * v[(b * kL + j) * hd + i];
+        }
+      }
+      for (int64_t i = 0; i < hd; ++i) {
+        EXPECT_NEAR(o[h * hd + i] / run_sum[h], want[i] / sum, 1e-5)
+            << isa_name(table->isa) << " head " << h << " dim " << i;
+      }
+    }
+    // The exact maximum grows in each of the first 20 blocks; the climb of 60 passes a slack of 8
+    // at most 60 / 8 times after the first block sets it.
+    EXPECT_GE(moves, 2) << isa_name(table->isa);
+    EXPECT_LE(moves, 1 + 60 / 8) << isa_name(table->isa);
   }
 }
 

@@ -5,7 +5,6 @@
 
 #include <arm_neon.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/arm/exp_neon.hpp"
@@ -123,8 +122,8 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
       x[r] = vbslq_f32(in[r], old[r], neg_inf);
     }
     const float tile_max = vmaxvq_f32(vmaxq_f32(vmaxq_f32(x[0], x[1]), vmaxq_f32(x[2], x[3])));
-    const float m = std::max(run_max[h], tile_max);
-    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
+    const float m = attn_next_max(run_max[h], tile_max);
+    const float c = attn_rescale(run_max[h], m);
     if (c != 1.0f) {
       float* oh = o + h * hd;
       int64_t i = 0;

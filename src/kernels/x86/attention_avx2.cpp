@@ -1,6 +1,7 @@
 // AVX2 tile attention kernels: half a score row (8 keys) per register, two query heads' four
 // chains (8 accumulators) per pass over the key tile; values keep four heads' 16 output
-// dimensions in registers across the keys; the online softmax takes a head's row in two.
+// dimensions in registers across the keys; the online softmax takes a head's row in two, and
+// up to 8 heads' rows at once.
 #include "kernels/x86/attention_avx2.hpp"
 
 #include <immintrin.h>
@@ -119,46 +120,135 @@ inline float tree_sum(__m256 a, __m256 b) {
   return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
 }
 
-}  // namespace
+// The window's lanes of a score row: lo <= lane < lo + n, for lanes 0-7 and 8-15.
+struct Window {
+  __m256 in_lo, in_hi;
+};
 
-void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
-                  float* o, int64_t hd) {
-  // A head's score row is two registers; the lanes outside the window read as -inf, whose weight
-  // is 0, and are written back unchanged.
+Window window_lanes(int64_t lo, int64_t n) {
   const __m256i lane_lo = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i lane_hi = _mm256_add_epi32(lane_lo, _mm256_set1_epi32(8));
   const __m256i first = _mm256_set1_epi32(static_cast<int>(lo) - 1);
   const __m256i end = _mm256_set1_epi32(static_cast<int>(lo + n));
-  // lo <= lane < lo + n
-  const __m256 in_lo = _mm256_castsi256_ps(
-      _mm256_and_si256(_mm256_cmpgt_epi32(lane_lo, first), _mm256_cmpgt_epi32(end, lane_lo)));
-  const __m256 in_hi = _mm256_castsi256_ps(
-      _mm256_and_si256(_mm256_cmpgt_epi32(lane_hi, first), _mm256_cmpgt_epi32(end, lane_hi)));
+  auto inside = [&](__m256i lane) {
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_cmpgt_epi32(lane, first), _mm256_cmpgt_epi32(end, lane)));
+  };
+  return Window{inside(lane_lo), inside(lane_hi)};
+}
+
+// o[i] *= c over one head's outputs.
+void scale_head(float* oh, int64_t hd, float c) {
+  const __m256 vc = _mm256_set1_ps(c);
+  int64_t i = 0;
+  for (; i + 8 <= hd; i += 8) _mm256_storeu_ps(oh + i, _mm256_mul_ps(_mm256_loadu_ps(oh + i), vc));
+  for (; i < hd; ++i) oh[i] *= c;
+}
+
+// One head's row in two registers, as the reference does it.
+void softmax_head(float* sh, const Window& w, float& run_max, float& run_sum, float* oh,
+                  int64_t hd) {
   const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
-  for (int64_t h = 0; h < n_q; ++h) {
-    float* sh = s + h * kL;
-    const __m256 s_lo = _mm256_loadu_ps(sh);
-    const __m256 s_hi = _mm256_loadu_ps(sh + 8);
-    const __m256 x_lo = _mm256_blendv_ps(neg_inf, s_lo, in_lo);
-    const __m256 x_hi = _mm256_blendv_ps(neg_inf, s_hi, in_hi);
-    const float m = std::max(run_max[h], max16(x_lo, x_hi));
-    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
-    if (c != 1.0f) {
-      float* oh = o + h * hd;
-      const __m256 vc = _mm256_set1_ps(c);
-      int64_t i = 0;
-      for (; i + 8 <= hd; i += 8)
-        _mm256_storeu_ps(oh + i, _mm256_mul_ps(_mm256_loadu_ps(oh + i), vc));
-      for (; i < hd; ++i) oh[i] *= c;
-    }
-    const __m256 vm = _mm256_set1_ps(m);
-    const __m256 e_lo = x86::exp8(_mm256_sub_ps(x_lo, vm));
-    const __m256 e_hi = x86::exp8(_mm256_sub_ps(x_hi, vm));
-    _mm256_storeu_ps(sh, _mm256_blendv_ps(s_lo, e_lo, in_lo));
-    _mm256_storeu_ps(sh + 8, _mm256_blendv_ps(s_hi, e_hi, in_hi));
-    run_sum[h] = std::fma(run_sum[h], c, tree_sum(e_lo, e_hi));
-    run_max[h] = m;
+  const __m256 s_lo = _mm256_loadu_ps(sh);
+  const __m256 s_hi = _mm256_loadu_ps(sh + 8);
+  const __m256 x_lo = _mm256_blendv_ps(neg_inf, s_lo, w.in_lo);
+  const __m256 x_hi = _mm256_blendv_ps(neg_inf, s_hi, w.in_hi);
+  const float m = attn_next_max(run_max, max16(x_lo, x_hi));
+  const float c = attn_rescale(run_max, m);
+  if (c != 1.0f) scale_head(oh, hd, c);
+  const __m256 vm = _mm256_set1_ps(m);
+  const __m256 e_lo = x86::exp8(_mm256_sub_ps(x_lo, vm));
+  const __m256 e_hi = x86::exp8(_mm256_sub_ps(x_hi, vm));
+  _mm256_storeu_ps(sh, _mm256_blendv_ps(s_lo, e_lo, w.in_lo));
+  _mm256_storeu_ps(sh + 8, _mm256_blendv_ps(s_hi, e_hi, w.in_hi));
+  run_sum = std::fma(run_sum, c, tree_sum(e_lo, e_hi));
+  run_max = m;
+}
+
+// Eight rows (each the op of its two halves, so lanes j and j + 8 already paired) reduced with
+// `op` at once, pairing lanes j and j + 4, then j + 2, j + 1 as `tree_sum` does: three rounds of
+// two shuffles and one op for all rows. Lane r of the result holds row r's total.
+template <class Op>
+__m256 reduce_rows(const __m256 (&rows)[8], Op op) {
+  __m256 u[4], v[2];
+  for (int i = 0; i < 4; ++i) {  // 2 rows x 4 lanes per vector
+    u[i] = op(_mm256_permute2f128_ps(rows[2 * i], rows[2 * i + 1], 0x20),
+              _mm256_permute2f128_ps(rows[2 * i], rows[2 * i + 1], 0x31));
   }
+  for (int i = 0; i < 2; ++i) {  // 4 rows x 2 lanes
+    v[i] = op(_mm256_shuffle_ps(u[2 * i], u[2 * i + 1], 0x44),
+              _mm256_shuffle_ps(u[2 * i], u[2 * i + 1], 0xEE));
+  }
+  const __m256 t = op(_mm256_shuffle_ps(v[0], v[1], 0x88), _mm256_shuffle_ps(v[0], v[1], 0xDD));
+  // t holds rows 0, 2, 4, 6, 1, 3, 5, 7.
+  return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// Up to 8 heads (`n_heads`) at once: their maxima, reference maxima and sums as vectors, the
+// rows' maxima and sums by `reduce_rows`; the arithmetic is the reference's, head by head (see
+// the AVX-512 kernel).
+void softmax_heads(float* s, int n_heads, const Window& w, float* run_max, float* run_sum, float* o,
+                   int64_t hd) {
+  const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+  const auto max_op = [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); };
+  const auto add_op = [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); };
+  const __m256i heads =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(n_heads), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 x_lo[8], x_hi[8], rows[8];
+  for (int h = 0; h < 8; ++h) {
+    x_lo[h] =
+        h < n_heads ? _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(s + h * kL), w.in_lo) : neg_inf;
+    x_hi[h] =
+        h < n_heads ? _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(s + h * kL + 8), w.in_hi) : neg_inf;
+    rows[h] = _mm256_max_ps(x_lo[h], x_hi[h]);
+  }
+  const __m256 tile_max = reduce_rows(rows, max_op);
+  const __m256 old_max =
+      _mm256_blendv_ps(neg_inf, _mm256_maskload_ps(run_max, heads), _mm256_castsi256_ps(heads));
+  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
+  const __m256 moved = _mm256_and_ps(
+      _mm256_cmp_ps(tile_max, _mm256_add_ps(old_max, _mm256_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ),
+      _mm256_castsi256_ps(heads));
+  const __m256 m = _mm256_blendv_ps(old_max, tile_max, moved);
+  alignas(32) float c[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+  for (auto bits = static_cast<unsigned>(_mm256_movemask_ps(moved)); bits != 0; bits &= bits - 1) {
+    const int h = __builtin_ctz(bits);
+    const float m_h = _mm256_cvtss_f32(_mm256_permutevar8x32_ps(m, _mm256_set1_epi32(h)));
+    c[h] = attn_rescale(run_max[h], m_h);
+    if (c[h] != 1.0f) scale_head(o + h * hd, hd, c[h]);
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    float* sh = s + h * kL;
+    const __m256 m_h = _mm256_permutevar8x32_ps(m, _mm256_set1_epi32(h));
+    const __m256 e_lo = x86::exp8(_mm256_sub_ps(x_lo[h], m_h));
+    const __m256 e_hi = x86::exp8(_mm256_sub_ps(x_hi[h], m_h));
+    _mm256_storeu_ps(sh, _mm256_blendv_ps(_mm256_loadu_ps(sh), e_lo, w.in_lo));
+    _mm256_storeu_ps(sh + 8, _mm256_blendv_ps(_mm256_loadu_ps(sh + 8), e_hi, w.in_hi));
+    rows[h] = _mm256_add_ps(e_lo, e_hi);
+  }
+  for (int h = n_heads; h < 8; ++h) rows[h] = _mm256_setzero_ps();
+  const __m256 sums = reduce_rows(rows, add_op);
+  const __m256 old_sum = _mm256_maskload_ps(run_sum, heads);
+  _mm256_maskstore_ps(run_sum, heads, _mm256_fmadd_ps(old_sum, _mm256_load_ps(c), sums));
+  _mm256_maskstore_ps(run_max, heads, m);
+}
+
+// Below this many heads a block's rows cost less one by one than `reduce_rows`' fixed rounds.
+constexpr int64_t kMinBatchedHeads = 4;
+
+}  // namespace
+
+void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
+                  float* o, int64_t hd) {
+  // The lanes outside the window read as -inf, whose weight is 0, and are written back unchanged.
+  const Window w = window_lanes(lo, n);
+  int64_t h = 0;
+  for (; n_q - h >= kMinBatchedHeads; h += 8) {
+    const auto heads = static_cast<int>(std::min<int64_t>(8, n_q - h));
+    softmax_heads(s + h * kL, heads, w, run_max + h, run_sum + h, o + h * hd, hd);
+    if (heads < 8) return;
+  }
+  for (; h < n_q; ++h) softmax_head(s + h * kL, w, run_max[h], run_sum[h], o + h * hd, hd);
 }
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {

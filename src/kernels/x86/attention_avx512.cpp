@@ -1,7 +1,7 @@
 // AVX-512 tile attention kernels: a score row of kAttnTileKeys = 16 keys is one register, so
 // four query heads' four chains (16 accumulators) advance with each row of the key tile; values
 // keep four heads' 64 output dimensions in registers across the keys; the online softmax between
-// them takes a head's row in one register.
+// them takes a head's row in one register, and up to 16 heads' rows at once.
 #include "kernels/x86/attention_avx512.hpp"
 
 #include <algorithm>
@@ -120,32 +120,112 @@ inline float tree_sum(__m512 e) {
   return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
 }
 
+// o[i] *= c over one head's outputs.
+void scale_head(float* oh, int64_t hd, float c) {
+  const __m512 vc = _mm512_set1_ps(c);
+  for (int64_t i = 0; i < hd; i += 16) {
+    const auto mask = static_cast<__mmask16>(hd - i >= 16 ? 0xFFFF : (1u << (hd - i)) - 1);
+    _mm512_mask_storeu_ps(oh + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, oh + i), vc));
+  }
+}
+
+// Sixteen rows of 16 lanes reduced with `op` at once, pairing lanes as `tree_sum` does (j and
+// j + 8, then j + 4, j + 2, j + 1): four rounds of two shuffles and one op for all rows, where one
+// row alone takes four rounds of a shuffle and an op. Lane r of the result holds row r's total.
+template <class Op>
+__m512 reduce_rows(const __m512 (&rows)[16], Op op) {
+  // Each round halves the vectors and the lanes per row: 2 rows x 8 lanes, 4 x 4, 8 x 2, 16 x 1.
+  __m512 v1[8], v2[4], v3[2];
+  for (int i = 0; i < 8; ++i) {
+    v1[i] = op(_mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], 0x44),
+               _mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], 0xEE));
+  }
+  for (int i = 0; i < 4; ++i) {
+    v2[i] = op(_mm512_shuffle_f32x4(v1[2 * i], v1[2 * i + 1], 0x88),
+               _mm512_shuffle_f32x4(v1[2 * i], v1[2 * i + 1], 0xDD));
+  }
+  for (int i = 0; i < 2; ++i) {
+    v3[i] = op(_mm512_shuffle_ps(v2[2 * i], v2[2 * i + 1], 0x44),
+               _mm512_shuffle_ps(v2[2 * i], v2[2 * i + 1], 0xEE));
+  }
+  const __m512 v4 =
+      op(_mm512_shuffle_ps(v3[0], v3[1], 0x88), _mm512_shuffle_ps(v3[0], v3[1], 0xDD));
+  // Lane 4q + k of v4 holds row 4k + q.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, v4);
+}
+
+// Lane h of v (rarely: a head whose reference maximum moves).
+float lane(__m512 v, int h) {
+  return _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32(h), v));
+}
+
+// One head's row in one register, as the reference does it.
+void softmax_head(float* sh, __mmask16 window, float& run_max, float& run_sum, float* oh,
+                  int64_t hd) {
+  const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), window, sh);
+  const float m = attn_next_max(run_max, _mm512_reduce_max_ps(x));
+  const float c = attn_rescale(run_max, m);
+  if (c != 1.0f) scale_head(oh, hd, c);
+  const __m512 e = x86::exp16(_mm512_sub_ps(x, _mm512_set1_ps(m)));
+  _mm512_mask_storeu_ps(sh, window, e);
+  run_sum = std::fma(run_sum, c, tree_sum(e));
+  run_max = m;
+}
+
+// Up to 16 heads (`n_heads`) at once: their maxima, reference maxima and sums as vectors, the
+// rows' maxima and sums by `reduce_rows`. The arithmetic is the reference's, head by head: the
+// same maxima, the same std::exp corrections (taken per head, rarely: see kAttnMaxSlack), the
+// same polynomial for the weights and the same order of their sums.
+void softmax_heads(float* s, int n_heads, __mmask16 window, float* run_max, float* run_sum,
+                   float* o, int64_t hd) {
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  const auto heads = static_cast<__mmask16>((1u << n_heads) - 1u);
+  __m512 rows[16];
+  for (int h = 0; h < 16; ++h) {
+    rows[h] = h < n_heads ? _mm512_mask_loadu_ps(neg_inf, window, s + h * 16) : neg_inf;
+  }
+  const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
+  const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
+  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
+  const __mmask16 moved = _mm512_mask_cmp_ps_mask(
+      heads, tile_max, _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ);
+  const __m512 m = _mm512_mask_blend_ps(moved, old_max, tile_max);
+  __m512 c = _mm512_set1_ps(1.0f);
+  for (unsigned bits = moved; bits != 0; bits &= bits - 1) {
+    const int h = __builtin_ctz(bits);
+    const float c_h = attn_rescale(run_max[h], lane(m, h));
+    if (c_h != 1.0f) scale_head(o + h * hd, hd, c_h);
+    c = _mm512_mask_mov_ps(c, static_cast<__mmask16>(1u << h), _mm512_set1_ps(c_h));
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    const __m512 m_h = _mm512_permutexvar_ps(_mm512_set1_epi32(h), m);
+    rows[h] = x86::exp16(_mm512_sub_ps(rows[h], m_h));
+    _mm512_mask_storeu_ps(s + h * 16, window, rows[h]);
+  }
+  for (int h = n_heads; h < 16; ++h) rows[h] = _mm512_setzero_ps();
+  const __m512 sums = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
+  const __m512 old_sum = _mm512_maskz_loadu_ps(heads, run_sum);
+  _mm512_mask_storeu_ps(run_sum, heads, _mm512_fmadd_ps(old_sum, c, sums));
+  _mm512_mask_storeu_ps(run_max, heads, m);
+}
+
+// Below this many heads a block's rows cost less one by one than `reduce_rows`' fixed rounds.
+constexpr int64_t kMinBatchedHeads = 4;
+
 }  // namespace
 
 void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
                   float* o, int64_t hd) {
-  // A head's score row is one register; the lanes outside the window read as -inf, whose
-  // weight is 0.
+  // The lanes outside the window read as -inf, whose weight is 0, and are not written.
   const auto window = static_cast<__mmask16>(((1u << n) - 1u) << lo);
-  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
-  for (int64_t h = 0; h < n_q; ++h) {
-    float* sh = s + h * 16;
-    const __m512 x = _mm512_mask_loadu_ps(neg_inf, window, sh);
-    const float m = std::max(run_max[h], _mm512_reduce_max_ps(x));
-    const float c = m == run_max[h] ? 1.0f : std::exp(run_max[h] - m);
-    if (c != 1.0f) {
-      float* oh = o + h * hd;
-      const __m512 vc = _mm512_set1_ps(c);
-      for (int64_t i = 0; i < hd; i += 16) {
-        const auto mask = static_cast<__mmask16>(hd - i >= 16 ? 0xFFFF : (1u << (hd - i)) - 1);
-        _mm512_mask_storeu_ps(oh + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, oh + i), vc));
-      }
-    }
-    const __m512 e = x86::exp16(_mm512_sub_ps(x, _mm512_set1_ps(m)));
-    _mm512_mask_storeu_ps(sh, window, e);
-    run_sum[h] = std::fma(run_sum[h], c, tree_sum(e));
-    run_max[h] = m;
+  int64_t h = 0;
+  for (; n_q - h >= kMinBatchedHeads; h += 16) {
+    const auto heads = static_cast<int>(std::min<int64_t>(16, n_q - h));
+    softmax_heads(s + h * 16, heads, window, run_max + h, run_sum + h, o + h * hd, hd);
+    if (heads < 16) return;
   }
+  for (; h < n_q; ++h) softmax_head(s + h * 16, window, run_max[h], run_sum[h], o + h * hd, hd);
 }
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
