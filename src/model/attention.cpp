@@ -157,13 +157,22 @@ struct ThreadScratch {
   float *k_t, *v_tile, *scores, *states, *totals;
 };
 
+// One query's softmax state over its GQA group ([n_gqa, hd] outputs, then maxima and sums),
+// rounded up to whole cache lines: every state, and so every head's outputs where hd is a
+// multiple of 16, starts on one (the workspace's buffers are 64-byte aligned), so no 512-bit
+// load of the outputs splits across two lines.
+int64_t state_floats_for(int64_t n_gqa, int64_t hd) {
+  constexpr auto kLine = static_cast<int64_t>(
+      static_cast<size_t>(CacheLineAllocator<float>::kAlignment) / sizeof(float));
+  return (n_gqa * hd + 2 * n_gqa + kLine - 1) / kLine * kLine;
+}
+
 int64_t scratch_floats(int64_t n_gqa, int64_t hd) {
-  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
-  return 2 * kB * hd + n_gqa * kB + 2 * kQueryTile * state_floats;
+  return 2 * kB * hd + n_gqa * kB + 2 * kQueryTile * state_floats_for(n_gqa, hd);
 }
 
 ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
-  const int64_t state_floats = n_gqa * hd + 2 * n_gqa;
+  const int64_t state_floats = state_floats_for(n_gqa, hd);
   ThreadScratch s{};
   s.k_t = base;
   s.v_tile = s.k_t + kB * hd;
@@ -271,7 +280,7 @@ AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
     : threads_(threads) {
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
   per_thread_ = scratch_floats(n_gqa, shape.head_dim);
-  state_floats_ = n_gqa * shape.head_dim + 2 * n_gqa;
+  state_floats_ = state_floats_for(n_gqa, shape.head_dim);
   partial_states_ = kPartialStatesPerThread * threads;
   max_units_ = kSplitItemsPerThread * threads;
   scratch_.assign(static_cast<size_t>(per_thread_ * threads), 0.0f);
@@ -283,7 +292,7 @@ AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
 
 int64_t AttentionWorkspace::bytes_for(const AttentionShape& shape, int threads) {
   const int64_t n_gqa = shape.n_head / shape.n_head_kv;
-  const int64_t state_floats = n_gqa * shape.head_dim + 2 * n_gqa;
+  const int64_t state_floats = state_floats_for(n_gqa, shape.head_dim);
   const int64_t floats =
       (scratch_floats(n_gqa, shape.head_dim) + kPartialStatesPerThread * state_floats) * threads;
   const int64_t max_units = kSplitItemsPerThread * threads;
@@ -307,7 +316,7 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
                .n_gqa = n_gqa,
                .hd = hd,
                .q_dim = shape.n_head * hd,
-               .state_floats = n_gqa * hd + 2 * n_gqa};
+               .state_floats = state_floats_for(n_gqa, hd)};
   if (ws.threads_ < pool.size() || ws.state_floats_ != p.state_floats ||
       ws.per_thread_ != scratch_floats(n_gqa, hd)) {
     throw std::logic_error("attention workspace made for another shape or pool");

@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "core/aligned_vector.hpp"
 #include "core/thread_pool.hpp"
 #include "model/batch.hpp"
 #include "model/kv_cache.hpp"
@@ -58,11 +59,11 @@ class AttentionWorkspace {
   };
 
   int threads_ = 0;
-  int64_t per_thread_ = 0;      // floats of each thread's scratch
-  int64_t state_floats_ = 0;    // one query's softmax state over its GQA group
+  int64_t per_thread_ = 0;      // floats of each thread's scratch, whole cache lines
+  int64_t state_floats_ = 0;    // one query's softmax state over its GQA group, whole lines
   int64_t partial_states_ = 0;  // capacity of `partials_`, in states
-  std::vector<float> scratch_;
-  std::vector<float> partials_;
+  AlignedVector<float> scratch_;
+  AlignedVector<float> partials_;
   std::vector<Item> items_;
   std::unique_ptr<std::atomic<int32_t>[]> pending_;  // segments still running, per split unit
   int64_t max_units_ = 0;                            // capacity of `pending_`

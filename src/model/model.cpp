@@ -44,7 +44,7 @@ Model::Model(gguf::GgufFile file, const ModelOptions& options)
 void Model::allocate_buffers() {
   const ModelConfig& c = config_;
   const auto b = static_cast<size_t>(max_batch_tokens_);
-  auto sized = [&](std::vector<float>& v, int64_t per_token) {
+  auto sized = [&](AlignedVector<float>& v, int64_t per_token) {
     v.assign(b * static_cast<size_t>(per_token), 0.0f);
   };
   const bool fused_qkv = std::any_of(weights_.layers.begin(), weights_.layers.end(),

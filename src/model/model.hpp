@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "core/aligned_vector.hpp"
 #include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
@@ -126,21 +127,21 @@ class Model {
   ThreadPool pool_;
   kernels::MatmulScratch matmul_scratch_;
 
-  // Activations for the largest batch, B = max_batch_tokens.
-  std::vector<float> x_;            // [B, n_embd] residual stream
-  std::vector<float> xn_;           // [B, n_embd] normalised input of a sub-block
-  std::vector<float> qkv_;          // [B, q_dim + 2 kv_dim] fused projection; empty if unused
-  std::vector<float> q_;            // [B, q_dim]
-  std::vector<float> k_;            // [B, kv_dim]
-  std::vector<float> v_;            // [B, kv_dim]
-  std::vector<float> attn_out_;     // [B, q_dim]
-  std::vector<float> proj_;         // [B, n_embd] output of attn_output / ffn_down
-  std::vector<float> ffn_out_;      // [B, n_embd] FFN output beside proj_ (parallel residual)
-  std::vector<float> gate_;         // [B, n_ff]
-  std::vector<float> up_;           // [B, ffn_up_rows] (fused: [gate; up] per row)
-  std::vector<float> rope_cs_;      // [B, n_rot] cos/sin pairs per batch entry, global layers
-  std::vector<float> rope_cs_swa_;  // [B, n_rot] the same for sliding-window layers
-  std::vector<float> logit_rows_;   // [B, n_embd] final-normed rows that want logits
+  // Activations for the largest batch, B = max_batch_tokens, each starting on a cache line.
+  AlignedVector<float> x_;            // [B, n_embd] residual stream
+  AlignedVector<float> xn_;           // [B, n_embd] normalised input of a sub-block
+  AlignedVector<float> qkv_;          // [B, q_dim + 2 kv_dim] fused projection; empty if unused
+  AlignedVector<float> q_;            // [B, q_dim]
+  AlignedVector<float> k_;            // [B, kv_dim]
+  AlignedVector<float> v_;            // [B, kv_dim]
+  AlignedVector<float> attn_out_;     // [B, q_dim]
+  AlignedVector<float> proj_;         // [B, n_embd] output of attn_output / ffn_down
+  AlignedVector<float> ffn_out_;      // [B, n_embd] FFN output beside proj_ (parallel residual)
+  AlignedVector<float> gate_;         // [B, n_ff]
+  AlignedVector<float> up_;           // [B, ffn_up_rows] (fused: [gate; up] per row)
+  AlignedVector<float> rope_cs_;      // [B, n_rot] cos/sin pairs per batch entry, global layers
+  AlignedVector<float> rope_cs_swa_;  // [B, n_rot] the same for sliding-window layers
+  AlignedVector<float> logit_rows_;   // [B, n_embd] final-normed rows that want logits
   AttentionWorkspace attn_workspace_;
 };
 
