@@ -138,13 +138,8 @@ MatmulScratch::MatmulScratch(int n_threads, int64_t max_row_length, int64_t max_
     : max_row_length_(max_row_length),
       max_tokens_(max_tokens),
       activation_stride_bytes_(round_up(max_activation_row_bytes(max_row_length), kAlignment)),
-      activations_(static_cast<size_t>(max_tokens) * activation_stride_bytes_ + kAlignment),
+      activations_(static_cast<size_t>(max_tokens) * activation_stride_bytes_),
       rows_(static_cast<size_t>(n_threads) * static_cast<size_t>(max_row_length)) {}
-
-uint8_t* MatmulScratch::activations_base() {
-  const auto address = reinterpret_cast<uintptr_t>(activations_.data());
-  return activations_.data() + (round_up(address, kAlignment) - address);
-}
 
 void dequantize_row(const WeightMatrix& w, int64_t row, float* out) {
   assert(row >= 0 && row < w.n_rows);

@@ -20,6 +20,7 @@
 #include <span>
 #include <vector>
 
+#include "core/aligned_vector.hpp"
 #include "core/ggml_type.hpp"
 #include "core/thread_pool.hpp"
 
@@ -52,7 +53,7 @@ class MatmulScratch {
 
   // Activation row `token` (`activation_stride_bytes()` bytes, 64-byte aligned).
   uint8_t* activation_row(int64_t token) {
-    return activations_base() + static_cast<size_t>(token) * activation_stride_bytes_;
+    return activations_.data() + static_cast<size_t>(token) * activation_stride_bytes_;
   }
   size_t activation_stride_bytes() const { return activation_stride_bytes_; }
   // The f32 row of pool thread `thread` (`max_row_length()` floats).
@@ -62,13 +63,12 @@ class MatmulScratch {
 
  private:
   static constexpr size_t kAlignment = 64;  // a cache line
-  uint8_t* activations_base();
 
   int64_t max_row_length_ = 0;
   int64_t max_tokens_ = 0;
   size_t activation_stride_bytes_ = 0;
-  std::vector<uint8_t> activations_;  // [max_tokens, activation_stride_bytes] + alignment slack
-  std::vector<float> rows_;           // [n_threads, max_row_length]
+  AlignedVector<uint8_t> activations_;  // [max_tokens, activation_stride_bytes]
+  AlignedVector<float> rows_;           // [n_threads, max_row_length]
 };
 
 // y[t][r] = sum_k w[r][k] * x[t][k] for t < n_tokens, r < w.n_rows.
