@@ -2,8 +2,9 @@
 // heads of 64 dimensions, 8 query heads per KV head), attention-row lengths for softmax and one
 // KV block for the attention tile kernels, reported as elements per second. Run
 // `capibara_microbench --benchmark_filter=Ops` (every available table is measured, whatever
-// CAPIBARA_ISA says). Buffers start on cache lines, as the model's do: with plain vectors the
-// same attention tile code read 270 ns in some processes and 330-365 ns in others.
+// CAPIBARA_ISA says). Buffers start on cache lines, as the model's do. The attention tile reads
+// two speeds for one binary, process to process (about 250 and 320 ns on the Zen 5 VM), with
+// plain or aligned buffers alike: compare medians of several runs (docs/PERFORMANCE.md).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
