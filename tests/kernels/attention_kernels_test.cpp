@@ -218,6 +218,41 @@ TEST(AttentionKernels, EveryTableSoftmaxMatchesTheScalarReference) {
   }
 }
 
+// The vector kernels take several heads' rows at once (AVX-512 up to 16, AVX2 up to 8) and a
+// head alone one by one; both must add the weights in the reference's lane order, so a head's
+// weights, sum, maximum and outputs have the same bits whichever heads share its call.
+TEST(AttentionKernels, EveryTableSoftmaxGivesAHeadTheSameBitsAloneOrAmongOthers) {
+  const int64_t hd = 17;
+  for (const auto* table : available_kernel_tables()) {
+    for (const int64_t n_q : {4, 7, 8, 9, 16, 20, 33}) {
+      for (const auto& [lo, n] : {std::pair<int64_t, int64_t>{0, 16}, {3, 9}, {15, 1}}) {
+        std::mt19937 rng(static_cast<uint32_t>(n_q * 41 + lo));
+        const SoftmaxCase start = softmax_case(n_q, hd, false, rng);
+        SoftmaxCase together = start;
+        table->attn_softmax(together.s.data() + 1, n_q, lo, n, together.run_max.data(),
+                            together.run_sum.data(), together.o.data() + 1, hd);
+        SoftmaxCase alone = start;
+        for (int64_t h = 0; h < n_q; ++h) {
+          table->attn_softmax(alone.s.data() + 1 + h * kL, 1, lo, n, alone.run_max.data() + h,
+                              alone.run_sum.data() + h, alone.o.data() + 1 + h * hd, hd);
+        }
+        const std::string where = std::string(isa_name(table->isa)) + " heads " +
+                                  std::to_string(n_q) + " window " + std::to_string(lo);
+        for (size_t i = 0; i < together.s.size(); ++i) {
+          ASSERT_TRUE(same_bits(together.s[i], alone.s[i])) << where << " weight " << i;
+        }
+        for (size_t h = 0; h < together.run_max.size(); ++h) {
+          ASSERT_TRUE(same_bits(together.run_max[h], alone.run_max[h])) << where << " max " << h;
+          ASSERT_TRUE(same_bits(together.run_sum[h], alone.run_sum[h])) << where << " sum " << h;
+        }
+        for (size_t i = 0; i < together.o.size(); ++i) {
+          ASSERT_TRUE(same_bits(together.o[i], alone.o[i])) << where << " output " << i;
+        }
+      }
+    }
+  }
+}
+
 // A context whose scores climb 60 over its first half (a query that favours recent keys) and
 // fall back over the second, folded block by block as model/attention.cpp does: every table's
 // normalised outputs match a double-precision softmax, and the reference maximum moves only

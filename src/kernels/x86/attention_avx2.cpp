@@ -6,7 +6,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/attention_tiles.hpp"
@@ -243,10 +242,13 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
   // The lanes outside the window read as -inf, whose weight is 0, and are written back unchanged.
   const Window w = window_lanes(lo, n);
   int64_t h = 0;
-  for (; n_q - h >= kMinBatchedHeads; h += 8) {
-    const auto heads = static_cast<int>(std::min<int64_t>(8, n_q - h));
-    softmax_heads(s + h * kL, heads, w, run_max + h, run_sum + h, o + h * hd, hd);
-    if (heads < 8) return;
+  for (; h + 8 <= n_q; h += 8) {
+    softmax_heads(s + h * kL, 8, w, run_max + h, run_sum + h, o + h * hd, hd);
+  }
+  if (n_q - h >= kMinBatchedHeads) {
+    softmax_heads(s + h * kL, static_cast<int>(n_q - h), w, run_max + h, run_sum + h, o + h * hd,
+                  hd);
+    return;
   }
   for (; h < n_q; ++h) softmax_head(s + h * kL, w, run_max[h], run_sum[h], o + h * hd, hd);
 }

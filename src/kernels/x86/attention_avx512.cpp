@@ -4,7 +4,6 @@
 // them takes a head's row in one register, and up to 16 heads' rows at once.
 #include "kernels/x86/attention_avx512.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/attention_tiles.hpp"
@@ -220,10 +219,13 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
   // The lanes outside the window read as -inf, whose weight is 0, and are not written.
   const auto window = static_cast<__mmask16>(((1u << n) - 1u) << lo);
   int64_t h = 0;
-  for (; n_q - h >= kMinBatchedHeads; h += 16) {
-    const auto heads = static_cast<int>(std::min<int64_t>(16, n_q - h));
-    softmax_heads(s + h * 16, heads, window, run_max + h, run_sum + h, o + h * hd, hd);
-    if (heads < 16) return;
+  for (; h + 16 <= n_q; h += 16) {
+    softmax_heads(s + h * 16, 16, window, run_max + h, run_sum + h, o + h * hd, hd);
+  }
+  if (n_q - h >= kMinBatchedHeads) {
+    softmax_heads(s + h * 16, static_cast<int>(n_q - h), window, run_max + h, run_sum + h,
+                  o + h * hd, hd);
+    return;
   }
   for (; h < n_q; ++h) softmax_head(s + h * 16, window, run_max[h], run_sum[h], o + h * hd, hd);
 }
