@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/aligned_vector.hpp"
+#include "core/aligned_buffer.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"

@@ -1,5 +1,8 @@
-// A heap buffer of bytes aligned for SIMD loads (64 bytes: a cache line, a 512-bit register),
-// freed with its owner. Uninitialised: whoever fills it writes every byte it reads.
+// Heap memory that starts on a cache line (64 bytes, a 512-bit register), freed with its owner:
+// `AlignedBuffer`, uninitialised bytes, and `AlignedVector`, a std::vector. Activations and
+// attention scratch are read and written in 64-byte vectors, row by row; a plain vector's storage
+// is only 16-byte aligned (and, once large enough for malloc to map it, sits 16 bytes past a page
+// start), so each such access would span two cache lines.
 #pragma once
 
 #include <cstddef>
@@ -7,12 +10,16 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <vector>
 
 namespace capibara {
 
+inline constexpr size_t kCacheLineBytes = 64;
+
+// Uninitialised: whoever fills it writes every byte it reads.
 class AlignedBuffer {
  public:
-  static constexpr size_t kAlignment = 64;
+  static constexpr size_t kAlignment = kCacheLineBytes;
 
   AlignedBuffer() = default;
   // Throws std::bad_alloc when the memory is not there.
@@ -34,5 +41,23 @@ class AlignedBuffer {
   std::unique_ptr<uint8_t, Free> data_;
   size_t size_ = 0;
 };
+
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlignment{kCacheLineBytes};
+
+  CacheLineAllocator() = default;
+  template <class U>
+  explicit CacheLineAllocator(const CacheLineAllocator<U>&) noexcept {}
+
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
+  void deallocate(T* p, size_t n) noexcept { ::operator delete(p, n * sizeof(T), kAlignment); }
+
+  friend bool operator==(const CacheLineAllocator&, const CacheLineAllocator&) { return true; }
+};
+
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 }  // namespace capibara

@@ -137,7 +137,7 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
 MatmulScratch::MatmulScratch(int n_threads, int64_t max_row_length, int64_t max_tokens)
     : max_row_length_(max_row_length),
       max_tokens_(max_tokens),
-      activation_stride_bytes_(round_up(max_activation_row_bytes(max_row_length), kAlignment)),
+      activation_stride_bytes_(round_up(max_activation_row_bytes(max_row_length), kCacheLineBytes)),
       activations_(static_cast<size_t>(max_tokens) * activation_stride_bytes_),
       rows_(static_cast<size_t>(n_threads) * static_cast<size_t>(max_row_length)) {}
 

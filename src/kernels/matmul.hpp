@@ -20,7 +20,7 @@
 #include <span>
 #include <vector>
 
-#include "core/aligned_vector.hpp"
+#include "core/aligned_buffer.hpp"
 #include "core/ggml_type.hpp"
 #include "core/thread_pool.hpp"
 
@@ -62,8 +62,6 @@ class MatmulScratch {
   }
 
  private:
-  static constexpr size_t kAlignment = 64;  // a cache line
-
   int64_t max_row_length_ = 0;
   int64_t max_tokens_ = 0;
   size_t activation_stride_bytes_ = 0;

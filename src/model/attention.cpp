@@ -162,8 +162,7 @@ struct ThreadScratch {
 // multiple of 16, starts on one (the workspace's buffers are 64-byte aligned), so no 512-bit
 // load of the outputs splits across two lines.
 int64_t state_floats_for(int64_t n_gqa, int64_t hd) {
-  constexpr auto kLine = static_cast<int64_t>(
-      static_cast<size_t>(CacheLineAllocator<float>::kAlignment) / sizeof(float));
+  constexpr auto kLine = static_cast<int64_t>(kCacheLineBytes / sizeof(float));
   return (n_gqa * hd + 2 * n_gqa + kLine - 1) / kLine * kLine;
 }
 

@@ -16,7 +16,7 @@
 #include <span>
 #include <vector>
 
-#include "core/aligned_vector.hpp"
+#include "core/aligned_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "model/batch.hpp"
 #include "model/kv_cache.hpp"

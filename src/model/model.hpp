@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-#include "core/aligned_vector.hpp"
+#include "core/aligned_buffer.hpp"
 #include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "gguf/gguf_file.hpp"
