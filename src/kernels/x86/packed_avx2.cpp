@@ -13,7 +13,9 @@
 //   Q5_K: 5-bit quants <= 31, so four results sum to at most 4 x 2 x 31 x 128 (eight could not);
 //   Q6_K: 6-bit quants <= 63, so two results sum to at most 2 x 2 x 63 x 128;
 //   Q8_0: the stored q + 128 would saturate, so the kernel flips it back to q (XOR 0x80) and
-//         takes |q| x sign(a, q) (`vpsignb`), pairs at most 2 x 128 x 127, one `vpmaddwd` each.
+//         takes |q| x sign(a, q) (`vpsignb`), pairs at most 2 x 128 x 127, one `vpmaddwd` each
+//         (exact because a quantized activation is never -128: sign(-128, q) would wrap; the
+//         weights may hold -128, whose magnitude 128 `vpmaddubsw` reads unsigned).
 // The integer dots are the references' exact integers (combined in another order), and the
 // float operations per (row, token) are the references', in their order, so the results match
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
@@ -37,10 +39,12 @@ namespace capibara::kernels::avx2 {
 namespace {
 
 // Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads, all the runs of
-// alternated binaries: Q4_0 172-177 tok/s at 4, 179-185 at 6, 180-186 at 8; Q8_0 106-110 at 2,
-// 104-110 at 3, 109-117 at 4. The K-quants: Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6.
+// alternated binaries: Q4_0 172-177 tok/s at 4, 179-185 at 6, 180-186 at 8. The K-quants:
+// Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6. Q8_0 by chunks (`gemm_pass_q8_0`): the
+// 16-token `Matmul/avx2/q8_0` micro-benchmark, one thread, 860 us at 4 tokens, 845 at 6, 835 at 8
+// (988 by blocks at 4, as before).
 constexpr int kQ4_0Tokens = 6;
-constexpr int kQ8_0Tokens = 4;
+constexpr int kQ8_0Tokens = 8;
 constexpr int kKQuantTokens = 4;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
@@ -48,6 +52,72 @@ constexpr int kKQuantTokens = 4;
 // 151.0-155.3 at 4 tokens, 154.1-159.6 at 6, 146.6-159.4 at 8 (6 without adding at once:
 // 135.0-145.4, against 151.1-157.7 with).
 constexpr int kQ6KTokens = 6;
+
+// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, but chunk by chunk: each
+// four-byte chunk of the eight rows is flipped back to q and its magnitudes |q| taken once for the
+// kT tokens (a block-then-token pass has no registers left to keep |q| beside q, and took |q| again
+// per token: five vector instructions per chunk and token, now four), and each token's exact
+// int32 dot of the block builds up in a register of its own. The float operations per (row,
+// token) are the reference's, so the results are unchanged. TinyLlama Q8_0 pp512 with
+// CAPIBARA_ISA=avx2: docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by chunks".
+template <int kT>
+void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
+                    float* y, size_t y_stride) {
+  using Pairs = PairedBlocks<512>;
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int g = 0; g < 2; ++g) {
+    __m256 acc[kT];
+    for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* quants = group + Pairs::quants(b) + 32 * g;
+      const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+      __m256i dot[kT];
+      for (int t = 0; t < kT; ++t) dot[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m256i q = _mm256_xor_si256(x86::load_ymm(quants + 64 * k), flip);
+        const __m256i magnitude = _mm256_abs_epi8(q);
+#pragma GCC unroll 8
+        for (int t = 0; t < kT; ++t) {
+          const uint8_t* qs = a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Sum, qs);
+          const __m256i signed_a = _mm256_sign_epi8(x86::broadcast_quads(qs + 4 * k), q);
+          dot[t] = _mm256_add_epi32(
+              dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_a), ones));
+          // Keeps the adds a chain per token: GCC otherwise re-associates them into a tree over
+          // the block's 8 x kT products, keeps them all live and spills most (934 against 860 us
+          // in `Matmul/avx2/q8_0/tokens:16`, at 4 tokens).
+          asm("" : "+x"(dot[t]));
+        }
+      }
+      const __m256 dw = x86::load_halves(group + Pairs::scales(b) + 16 * g);
+#pragma GCC unroll 8
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
+        const __m256 d =
+            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(BlockQ8Sum, d))));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), d, acc[t]);
+      }
+    }
+    for (int t = 0; t < kT; ++t) {
+      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8 * g, acc[t]);
+    }
+  }
+}
+
+template <StreamPrefetch kPrefetch>
+void gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
+               int64_t n_tokens, float* y, size_t y_stride) {
+  const int64_t nb = n / 32;
+  for_each_pass<kQ8_0Tokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
+        if constexpr (kT == 1) {
+          x86::single_token_pass_32<x86::MaddubsHalf<false>, kPrefetch>(nb, group, a, out);
+        } else {
+          gemm_pass_q8_0<kT>(nb, group, a, act_stride, out, y_stride);
+        }
+      });
+}
 
 template <StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
@@ -74,8 +144,7 @@ void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t a
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_32<x86::MaddubsHalf<false>, x86::MaddubsHalf<false>, kQ8_0Tokens,
-               StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_q8_0<StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
@@ -88,8 +157,7 @@ void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const v
 void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
-  x86::gemm_32<x86::MaddubsHalf<false>, x86::MaddubsHalf<false>, kQ8_0Tokens,
-               StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+  gemm_q8_0<StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 void packed_gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
