@@ -70,8 +70,9 @@ namespace {
 // AVX2's block of one row half (eight rows), without `vpdpbusd`: Q4_0's nibbles, or Q8_0's eight
 // chunks as q (the stored q + 128 XOR 0x80), whose magnitudes each dot takes again (so that a
 // block takes eight registers, not sixteen; AVX2's Q8_0 prefill passes go chunk by chunk instead,
-// `gemm_pass_q8_0` in x86/packed_avx2.cpp, and take them once per chunk; with one token the work
-// is the same either way). x86/packed_avx2.cpp says why no `vpmaddubsw` saturates.
+// `gemm_pass_q8_0` in x86/packed_avx2.cpp, so that one chunk's q and |q| fit beside the tokens'
+// sums; with one token the work is the same either way). x86/packed_avx2.cpp says why no
+// `vpmaddubsw` saturates.
 template <bool kNibbles>
 struct MaddubsHalf {
   static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;

@@ -55,10 +55,10 @@ constexpr int kQ6KTokens = 6;
 
 // Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, but chunk by chunk: each
 // four-byte chunk of the eight rows is flipped back to q and its magnitudes |q| taken once for the
-// kT tokens (a block-then-token pass has no registers left to keep |q| beside q, and took |q| again
-// per token: five vector instructions per chunk and token, now four), and each token's exact
-// int32 dot of the block builds up in a register of its own. The float operations per (row,
-// token) are the reference's, so the results are unchanged. TinyLlama Q8_0 pp512 with
+// kT tokens, so only one chunk's q and |q| are live (a block-then-token pass needs a whole block's,
+// sixteen registers: GCC kept them on the stack and reloaded them for every token), and each
+// token's exact int32 dot of the block builds up in a register of its own. The float operations per
+// (row, token) are the reference's, so the results are unchanged. TinyLlama Q8_0 pp512 with
 // CAPIBARA_ISA=avx2: docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by chunks".
 template <int kT>
 void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
