@@ -43,6 +43,12 @@ static inline __m256i broadcast_quads(const uint8_t* p) {
   return _mm256_set1_epi32(load_as<int32_t>(p));
 }
 
+// Makes `sum` a value that an empty asm reads and rewrites here, so the adds before and after it
+// stay one chain in one register. GCC 12 otherwise re-associates a pass's integer adds across its
+// tokens into trees, keeps their partial sums live and spills them (the passes that call this
+// say what it measured there).
+static inline void keep_in_register(__m256i& sum) { asm("" : "+x"(sum)); }
+
 static inline __m256i load_ymm(const uint8_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }

@@ -84,10 +84,9 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
           const __m256i signed_a = _mm256_sign_epi8(x86::broadcast_quads(qs + 4 * k), q);
           dot[t] = _mm256_add_epi32(
               dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_a), ones));
-          // Keeps the adds a chain per token: GCC otherwise re-associates them into a tree over
-          // the block's 8 x kT products, keeps them all live and spills most (934 against 860 us
-          // in `Matmul/avx2/q8_0/tokens:16`, at 4 tokens).
-          asm("" : "+x"(dot[t]));
+          // Unpinned, the block's 8 x kT products were all kept live and most spilled (934
+          // against 860 us in `Matmul/avx2/q8_0/tokens:16`, at 4 tokens).
+          x86::keep_in_register(dot[t]);
         }
       }
       const __m256 dw = x86::load_halves(group + Pairs::scales(b) + 16 * g);

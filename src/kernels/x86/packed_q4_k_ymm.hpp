@@ -169,7 +169,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
             // pinning each total in a register here measured Q4_K_M pp512 2-4 % faster with
             // AVX2's and AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth
             // equal), Q5_K_M not (-2 to +2 %). Decoding passes keep one total: left as they were.
-            if constexpr (!kFive && kT > 1) asm("" : "+x"(total[t]));
+            if constexpr (!kFive && kT > 1) keep_in_register(total[t]);
           }
         }
       }

@@ -123,14 +123,14 @@ static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8
     for (int t = 0; t < kT; ++t) {
       const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
       total[t] = _mm256_add_epi32(total[t], Dots::dot(lo, qs + 16 * j_lo, sc_lo));
-      if constexpr (Dots::kAddAtOnce) asm("" : "+x"(total[t]));
+      if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
     }
     unpack_q6_k<kU, false, true>(ql, qh, nullptr, hi);
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
       const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
       total[t] = _mm256_add_epi32(total[t], Dots::dot(hi, qs + 16 * j_hi, sc_hi));
-      if constexpr (Dots::kAddAtOnce) asm("" : "+x"(total[t]));
+      if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
     }
   }
 }
