@@ -1,5 +1,6 @@
 // What the AVX-512 packed kernels share: <immintrin.h> without GCC 12's false warnings, the
-// broadcast operand of `vpdpbusd`, and the split of a batch into passes (token_passes.hpp).
+// broadcast operand of `vpdpbusd`, a register pin, and the split of a batch into passes
+// (token_passes.hpp).
 //
 // Include only from translation units compiled with the AVX-512 flags (x86/*_avx512.cpp). The
 // helpers have internal linkage (`static`), so no copy compiled with other flags can stand in
@@ -33,5 +34,9 @@ static inline __m512i broadcast_quads(const int8_t* p) {
   std::memcpy(&v, p, sizeof(v));
   return _mm512_set1_epi32(v);
 }
+
+// Makes `sum` a value that an empty asm reads and rewrites here, so the adds before and after it
+// stay one chain in one register (the 512-bit twin of `x86::keep_in_register`, which says why).
+static inline void keep_in_register(__m512i& sum) { asm("" : "+v"(sum)); }
 
 }  // namespace capibara::kernels::avx512

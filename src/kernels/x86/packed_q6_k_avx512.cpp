@@ -96,6 +96,9 @@ inline void unit(const uint8_t* blk, int h, int k4, const uint8_t* const (&a)[kT
     const __m512i s_hi = Unit<kU>::dot(w.hi, act_qs(a[t]) + 16 * j_hi, act_bsum(a[t], j_hi));
     total[t] = _mm512_add_epi32(total[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo, sc_lo),
                                                            _mm512_mullo_epi32(s_hi, sc_hi)));
+    // Pinned, the 8-token pass's stack accesses fall from 132 to 107 and the micro-benchmark
+    // (16 tokens, 1 thread) from 314-321 to 309-310 us.
+    keep_in_register(total[t]);
   }
 }
 
