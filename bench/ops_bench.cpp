@@ -152,6 +152,24 @@ void bench_attention_tile(benchmark::State& state, const KernelTable* t) {
   finish(state, 2 * kGroup * kKeys * kHeadDim);
 }
 
+// One KV tile (16 positions of a 64-dimension head) widened to f32, as attention reads every
+// tile of an F16 or BF16 cache (kv_cache.hpp).
+void bench_widen(benchmark::State& state, const KernelTable* t, bool bf16) {
+  constexpr int64_t n = 16 * kHeadDim;
+  AlignedVector<uint16_t> x(static_cast<size_t>(n));
+  std::mt19937 rng(3);
+  // Finite values of either format: sign, exponent away from the ends, random mantissa.
+  for (auto& h : x) h = static_cast<uint16_t>((rng() & 0x83FF) | (bf16 ? 0x3C00 : 0x3800));
+  AlignedVector<float> out(static_cast<size_t>(n));
+  const auto widen = bf16 ? t->bf16_to_f32 : t->fp16_to_f32;
+  for (auto _ : state) {
+    widen(x.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, n);
+}
+
 // Registered at start-up: one benchmark per op x ISA.
 const bool kRegistered = [] {
   for (const KernelTable* table : available_kernel_tables()) {
@@ -168,6 +186,8 @@ const bool kRegistered = [] {
     reg("rope_normal:32x64", bench_rope, RopeLayout::kNormal);
     reg("rope_neox:32x64", bench_rope, RopeLayout::kNeox);
     reg("attention_tile:8x16x64", bench_attention_tile);
+    reg("widen_f16:16x64", bench_widen, false);
+    reg("widen_bf16:16x64", bench_widen, true);
   }
   return true;
 }();

@@ -2,7 +2,9 @@
 // block types. The K-quant dots stay AVX2: they scale every 16- or 32-weight sub-block, which
 // `maddubs` + `madd` (by the scale) already do in two instructions. The row-wise operations stay
 // AVX2 too: their rows (a few thousand floats) sit in L1 and take well under a microsecond, and
-// 512-bit versions would add code to test for a gain the model step would not show.
+// 512-bit versions would add code to test for a gain the model step would not show. The 16-bit
+// float conversions do not: attention widens the whole KV cache it reads with them
+// (convert_avx512.cpp).
 // Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, F32, F16 and BF16 matrices are repacked at load
 // (packed_weights.hpp) for the packed kernels.
 #include "kernels/x86/kernels_avx512.hpp"
@@ -10,6 +12,7 @@
 #include "kernels/kernel_table.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 #include "kernels/x86/attention_avx512.hpp"
+#include "kernels/x86/convert_avx512.hpp"
 #include "kernels/x86/kernels_avx2.hpp"
 #include "kernels/x86/ops_avx2.hpp"
 #include "kernels/x86/packed_avx512.hpp"
@@ -34,8 +37,8 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   t.add = avx2::add;
   t.rope_normal = avx2::rope_normal;
   t.rope_neox = avx2::rope_neox;
-  t.fp16_to_f32 = avx2::fp16_to_f32;
-  t.bf16_to_f32 = avx2::bf16_to_f32;
+  t.fp16_to_f32 = avx512::fp16_to_f32;
+  t.bf16_to_f32 = avx512::bf16_to_f32;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx512::attn_scores;
