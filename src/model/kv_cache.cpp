@@ -121,7 +121,13 @@ size_t KvBlockPool::scale_index(int32_t block, int64_t layer, int kv, int64_t he
 
 size_t KvBlockPool::head_offset(int32_t block, int64_t layer, int kv, int64_t head) const {
   assert(block >= 0 && block < n_blocks_ && layer >= 0 && layer < n_layer_);
-  return scale_index(block, layer, kv, head) * static_cast<size_t>(kKvBlockTokens * head_dim_);
+  // The run holding `block`, and its length (the last run may be short).
+  const int64_t first = block / kKvRunBlocks * kKvRunBlocks;
+  const int64_t run_blocks = std::min(kKvRunBlocks, n_blocks_ - first);
+  const int64_t tiles_before_run = first * n_layer_ * 2 * n_head_kv_;
+  const int64_t tile =
+      tiles_before_run + ((layer * 2 + kv) * n_head_kv_ + head) * run_blocks + (block - first);
+  return static_cast<size_t>(tile) * static_cast<size_t>(kKvBlockTokens * head_dim_);
 }
 
 void KvBlockPool::store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot,

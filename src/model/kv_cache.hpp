@@ -27,6 +27,9 @@ size_t kv_type_bytes(KvType type);
 
 // Positions per KV block.
 inline constexpr int64_t kKvBlockTokens = 16;
+// Blocks per run of the pool's layout (`KvBlockPool`): within a run, one (layer, K/V, KV head)
+// keeps its tiles of consecutive blocks side by side.
+inline constexpr int64_t kKvRunBlocks = 16;
 
 // Blocks needed to hold `n_tokens` positions.
 inline int64_t kv_blocks_for(int64_t n_tokens) {
@@ -67,8 +70,9 @@ class KvBlockPool {
   void read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
                    float* out) const;
   // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
-  // `read_keys` / `read_values` will soon want: a block's tile is a few KiB far from the previous
-  // block's, so the hardware prefetchers do not see it coming and each tile would start with a DRAM
+  // `read_keys` / `read_values` will soon want: where a sequence's next block is not the next of
+  // the same run (a run's end, or blocks handed out apart), its tiles lie far from the previous
+  // block's, so the hardware prefetchers do not see them coming and each would start with a DRAM
   // miss.
   void prefetch_tiles(int32_t block, int64_t layer, int64_t head) const;
 
@@ -94,12 +98,19 @@ class KvBlockPool {
   void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
-  // [n_blocks, n_layer, 2 (K, V), n_head_kv] tiles of kKvBlockTokens x head_dim elements of
-  // `type_`: a value tile is [slot, head_dim], a key tile [head_dim, slot], transposed for the
-  // score kernels (attention_tiles.hpp), so that no read has to transpose it.
-  // Mapped, not touched, so that unused blocks cost address space only; on huge pages, because
-  // attention reads one 2-4 KiB tile per block from blocks hundreds of KiB apart, and with 4 KiB
-  // pages each tile cost a TLB miss and a page walk.
+  // Tiles of kKvBlockTokens x head_dim elements of `type_`: a value tile is [slot, head_dim], a
+  // key tile [head_dim, slot], transposed for the score kernels (attention_tiles.hpp), so that no
+  // read has to transpose it. Blocks are grouped in runs of kKvRunBlocks (the last run may be
+  // shorter), each run laid out [n_layer, 2 (K, V), n_head_kv, run blocks]: attention reads one
+  // (layer, K/V, KV head) over a sequence's blocks in order, and where those blocks are
+  // consecutive (a prompt's, or any sequence's in a fresh pool) it reads 16 tiles side by side,
+  // a stream the hardware prefetchers run ahead of, where block-major tiles lay hundreds of KiB
+  // apart and each began with a DRAM miss (decoding attention at depth 4096, 4 KV heads, one
+  // thread: 514 -> 395 us; docs/PERFORMANCE.md, "KV tiles in runs"). A run, not the whole pool,
+  // so that a block's first write still commits memory near it only (one run's tiles).
+  // Mapped, not touched, so that unused runs cost address space only; on huge pages, because
+  // runs of other layers and heads lie between, and with 4 KiB pages each tile cost a TLB miss
+  // and a page walk.
   HugePageBuffer data_;
   std::vector<float> scales_;  // [n_blocks, n_layer, 2, n_head_kv] fp8 scales; empty otherwise
 };
