@@ -36,7 +36,7 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, floa
   }
   // The last dimensions continue chains 0, 1, 2 (i is a multiple of four here). No `break`: with
   // one, GCC 12 kept the accumulators in memory, zeroed, stored and reloaded around the main loop
-  // (48 stack accesses of 64 bytes per call of 256 fmas).
+  // (some 48 stack accesses of 64 bytes per call of 256 fmas).
 #pragma GCC unroll 3
   for (int c = 0; c < 3; ++c) {
     if (i + c < hd) {

@@ -1,6 +1,7 @@
 // Sixteen halves per instruction and one 64-byte store, the tail masked. Attention widens every
-// K / V tile it reads (kv_cache.hpp), a decoding step at depth 4096 some 4 MiB per layer, and the
-// AVX2 loop's two conversions, extract and two stores per 16 values were a fifth of its time
+// K / V tile it reads (kv_cache.hpp), a decoding step at depth 4096 some 4 MiB per layer. With the
+// tiles in cache, the AVX2 loop's two conversions, extract and two stores per 16 values were a
+// fifth of that step's time; with them coming from memory, the wait for them hides either loop
 // (docs/PERFORMANCE.md, "Decoding attention deep in a context").
 #include "kernels/x86/convert_avx512.hpp"
 
