@@ -103,14 +103,15 @@ class KvBlockPool {
   // read has to transpose it. Blocks are grouped in runs of kKvRunBlocks (the last run may be
   // shorter), each run laid out [n_layer, 2 (K, V), n_head_kv, run blocks]: attention reads one
   // (layer, K/V, KV head) over a sequence's blocks in order, and where those blocks are
-  // consecutive (a prompt's, or any sequence's in a fresh pool) it reads 16 tiles side by side,
-  // a stream the hardware prefetchers run ahead of, where block-major tiles lay hundreds of KiB
-  // apart and each began with a DRAM miss (decoding attention at depth 4096, 4 KV heads, one
-  // thread: 514 -> 395 us; docs/PERFORMANCE.md, "KV tiles in runs"). A run, not the whole pool,
-  // so that a block's first write still commits memory near it only (one run's tiles).
-  // Mapped, not touched, so that unused runs cost address space only; on huge pages, because
-  // runs of other layers and heads lie between, and with 4 KiB pages each tile cost a TLB miss
-  // and a page walk.
+  // consecutive (a prompt's; sequences decoding side by side take theirs in turn) it reads 16
+  // tiles side by side, a stream the hardware prefetchers run ahead of, where block-major tiles
+  // lay hundreds of KiB apart and each began with a DRAM miss (decoding attention at depth 4096,
+  // 4 KV heads, one thread: 514 -> 395 us; docs/PERFORMANCE.md, "KV tiles in runs"). A run, not
+  // the whole pool, so that a block's first write still commits memory near it only (one run's
+  // tiles).
+  // Mapped, not touched, so that unused runs cost address space only; on huge pages, because a
+  // sequence's runs, and its blocks in different runs, lie megabytes apart, and with 4 KiB pages
+  // each jump cost a TLB miss and a page walk.
   HugePageBuffer data_;
   std::vector<float> scales_;  // [n_blocks, n_layer, 2, n_head_kv] fp8 scales; empty otherwise
 };
