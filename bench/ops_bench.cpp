@@ -152,6 +152,44 @@ void bench_attention_tile(benchmark::State& state, const KernelTable* t) {
   finish(state, 2 * kGroup * kKeys * kHeadDim);
 }
 
+// One of the tile's three kernels alone, on the same data as `attention_tile`, to see where its
+// time goes.
+enum class TileStage { kScores, kSoftmax, kValues };
+
+void bench_attention_stage(benchmark::State& state, const KernelTable* t, TileStage stage) {
+  constexpr int64_t kGroup = 8;
+  constexpr int64_t kKeys = kAttnTileKeys;
+  const auto q = random_vector(kGroup * kHeadDim, -1.0f, 1.0f, 9);
+  const auto kt = random_vector(kHeadDim * kKeys, -1.0f, 1.0f, 10);
+  const auto v = random_vector(kKeys * kHeadDim, -1.0f, 1.0f, 11);
+  AlignedVector<float> s(static_cast<size_t>(kGroup * kKeys));
+  AlignedVector<float> o(static_cast<size_t>(kGroup * kHeadDim), 0.0f);
+  AlignedVector<float> run_max(kGroup, -std::numeric_limits<float>::infinity());
+  AlignedVector<float> run_sum(kGroup, 0.0f);
+  t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
+  // Softmax rewrites the scores as weights in (0, 1] and its maxima settle after the first call,
+  // so repeating it keeps doing the same work.
+  t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(), kHeadDim);
+  for (auto _ : state) {
+    switch (stage) {
+      case TileStage::kScores:
+        t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
+        break;
+      case TileStage::kSoftmax:
+        t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(),
+                        kHeadDim);
+        break;
+      case TileStage::kValues:
+        t->attn_values(s.data(), kKeys, kGroup, v.data(), kKeys, kHeadDim, o.data());
+        break;
+    }
+    benchmark::DoNotOptimize(s.data());
+    benchmark::DoNotOptimize(o.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, kGroup * kKeys * (stage == TileStage::kSoftmax ? 1 : kHeadDim));
+}
+
 // One KV tile (16 positions of a 64-dimension head) widened to f32, as attention reads every
 // tile of an F16 or BF16 cache (kv_cache.hpp).
 void bench_widen(benchmark::State& state, const KernelTable* t, bool bf16) {
@@ -186,6 +224,9 @@ const bool kRegistered = [] {
     reg("rope_normal:32x64", bench_rope, RopeLayout::kNormal);
     reg("rope_neox:32x64", bench_rope, RopeLayout::kNeox);
     reg("attention_tile:8x16x64", bench_attention_tile);
+    reg("attention_scores:8x16x64", bench_attention_stage, TileStage::kScores);
+    reg("attention_softmax:8x16", bench_attention_stage, TileStage::kSoftmax);
+    reg("attention_values:8x16x64", bench_attention_stage, TileStage::kValues);
     reg("widen_f16:16x64", bench_widen, false);
     reg("widen_bf16:16x64", bench_widen, true);
   }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/attention_tiles.hpp"
@@ -108,7 +109,13 @@ struct SoftmaxCase {
   std::vector<float> s, run_max, run_sum, o;
 };
 
-SoftmaxCase softmax_case(int64_t n_q, int64_t hd, bool first_block, std::mt19937& rng) {
+// Where the heads start: a block's first (no key seen), or a state that has seen keys, with
+// some heads' maxima moving in this block or none (the AVX-512 kernel takes the weights against
+// the old maxima first, and the whole block again where one moved).
+enum class SoftmaxStart { kFirstBlock, kSomeMaximaMove, kNoMaximumMoves };
+
+SoftmaxCase softmax_case(int64_t n_q, int64_t hd, SoftmaxStart start, std::mt19937& rng) {
+  const bool first_block = start == SoftmaxStart::kFirstBlock;
   SoftmaxCase c;
   c.s = random_floats(static_cast<size_t>(n_q * kL) + 1, rng);
   for (auto& x : c.s) x *= 4.0f;
@@ -120,7 +127,8 @@ SoftmaxCase softmax_case(int64_t n_q, int64_t hd, bool first_block, std::mt19937
     // 1), some find scores above it but within the slack (weights above 1, no rescaling), some
     // find scores past it by more than the slack (the maximum moves, the outputs rescale).
     const float above[] = {9.0f, 2.0f + 0.5f * c.run_max[h], -20.0f + c.run_max[h]};
-    c.run_max[h] = first_block ? -std::numeric_limits<float>::infinity() : above[h % 3];
+    const size_t kinds = start == SoftmaxStart::kNoMaximumMoves ? 2 : 3;
+    c.run_max[h] = first_block ? -std::numeric_limits<float>::infinity() : above[h % kinds];
     c.run_sum[h] = first_block ? 0.0f : 1.0f + std::fabs(c.run_sum[h]);
   }
   return c;
@@ -129,7 +137,7 @@ SoftmaxCase softmax_case(int64_t n_q, int64_t hd, bool first_block, std::mt19937
 TEST(AttentionKernels, ScalarSoftmaxFoldsABlockIntoTheRunningState) {
   std::mt19937 rng(11);
   const int64_t n_q = 3, hd = 5, lo = 2, n = 9;
-  SoftmaxCase c = softmax_case(n_q, hd, false, rng);
+  SoftmaxCase c = softmax_case(n_q, hd, SoftmaxStart::kSomeMaximaMove, rng);
   const SoftmaxCase before = c;
   scalar::attn_softmax(c.s.data(), n_q, lo, n, c.run_max.data(), c.run_sum.data(), c.o.data(), hd);
   bool weight_above_one = false, moved = false;
@@ -178,14 +186,15 @@ TEST(AttentionKernels, EveryTableSoftmaxMatchesTheScalarReference) {
         // end), one key, and one inside.
         for (const auto& [lo, n] :
              {std::pair<int64_t, int64_t>{0, 16}, {0, 5}, {11, 5}, {15, 1}, {0, 1}, {3, 9}}) {
-          for (const bool first_block : {true, false}) {
+          for (const auto start : {SoftmaxStart::kFirstBlock, SoftmaxStart::kSomeMaximaMove,
+                                   SoftmaxStart::kNoMaximumMoves}) {
             std::mt19937 rng(static_cast<uint32_t>(hd * 977 + n_q * 31 + lo * 7 + n));
-            SoftmaxCase got = softmax_case(n_q, hd, first_block, rng);
+            SoftmaxCase got = softmax_case(n_q, hd, start, rng);
             SoftmaxCase want = got;
             const auto where = [&] {
               return std::string(isa_name(table->isa)) + " hd " + std::to_string(hd) + " heads " +
                      std::to_string(n_q) + " window " + std::to_string(lo) + "+" +
-                     std::to_string(n) + (first_block ? " first" : "");
+                     std::to_string(n) + " start " + std::to_string(static_cast<int>(start));
             };
             table->attn_softmax(got.s.data() + 1, n_q, lo, n, got.run_max.data(),
                                 got.run_sum.data(), got.o.data() + 1, hd);
@@ -225,9 +234,14 @@ TEST(AttentionKernels, EveryTableSoftmaxGivesAHeadTheSameBitsAloneOrAmongOthers)
   const int64_t hd = 17;
   for (const auto* table : available_kernel_tables()) {
     for (const int64_t n_q : {4, 7, 8, 9, 16, 20, 33}) {
-      for (const auto& [lo, n] : {std::pair<int64_t, int64_t>{0, 16}, {3, 9}, {15, 1}}) {
+      for (const auto& [lo, n, kind] :
+           {std::tuple<int64_t, int64_t, SoftmaxStart>{0, 16, SoftmaxStart::kSomeMaximaMove},
+            {3, 9, SoftmaxStart::kSomeMaximaMove},
+            {15, 1, SoftmaxStart::kSomeMaximaMove},
+            {0, 16, SoftmaxStart::kNoMaximumMoves},
+            {3, 9, SoftmaxStart::kNoMaximumMoves}}) {
         std::mt19937 rng(static_cast<uint32_t>(n_q * 41 + lo));
-        const SoftmaxCase start = softmax_case(n_q, hd, false, rng);
+        const SoftmaxCase start = softmax_case(n_q, hd, kind, rng);
         SoftmaxCase together = start;
         table->attn_softmax(together.s.data() + 1, n_q, lo, n, together.run_max.data(),
                             together.run_sum.data(), together.o.data() + 1, hd);

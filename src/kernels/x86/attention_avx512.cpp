@@ -136,30 +136,47 @@ void scale_head(float* oh, int64_t hd, float c) {
   }
 }
 
-// Sixteen rows of 16 lanes reduced with `op` at once, pairing lanes as `tree_sum` does (j and
-// j + 8, then j + 4, j + 2, j + 1): four rounds of two shuffles and one op for all rows, where one
-// row alone takes four rounds of a shuffle and an op. Lane r of the result holds row r's total.
-template <class Op>
-__m512 reduce_rows(const __m512 (&rows)[16], Op op) {
-  // Each round halves the vectors and the lanes per row: 2 rows x 8 lanes, 4 x 4, 8 x 2, 16 x 1.
-  __m512 v1[8], v2[4], v3[2];
-  for (int i = 0; i < 8; ++i) {
+// kRows (8 or 16) rows of 16 lanes reduced with `op` at once, pairing lanes as `tree_sum` does
+// (j and j + 8, then j + 4, j + 2, j + 1): rounds of two shuffles and one op for every two
+// vectors, where one row alone takes four rounds of a shuffle and an op. Lane r of the result
+// holds row r's total (lanes past kRows: unspecified). Eight rows take 16 shuffles and 8 ops
+// against 31 and 15 for sixteen, and a GQA group is mostly 4 to 8 heads. Always inlined, with
+// every loop unrolled, so that the rows stay in registers: as a function of its own GCC 12 passed
+// them through the stack.
+template <int kRows, class Op>
+[[gnu::always_inline]] inline __m512 reduce_rows(const __m512 (&rows)[kRows], Op op) {
+  static_assert(kRows == 8 || kRows == 16);
+  // Each round halves the vectors and the lanes per row: 2 rows x 8 lanes, 4 x 4, 8 x 2, ...
+  __m512 v1[kRows / 2], v2[kRows / 4], v3[kRows / 8];
+#pragma GCC unroll 8
+  for (int i = 0; i < kRows / 2; ++i) {
     v1[i] = op(_mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], 0x44),
                _mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], 0xEE));
   }
-  for (int i = 0; i < 4; ++i) {
+#pragma GCC unroll 4
+  for (int i = 0; i < kRows / 4; ++i) {
     v2[i] = op(_mm512_shuffle_f32x4(v1[2 * i], v1[2 * i + 1], 0x88),
                _mm512_shuffle_f32x4(v1[2 * i], v1[2 * i + 1], 0xDD));
   }
-  for (int i = 0; i < 2; ++i) {
+  // v2[i]'s 128-bit lane k holds row 4i + k's four lanes.
+#pragma GCC unroll 2
+  for (int i = 0; i < kRows / 8; ++i) {
     v3[i] = op(_mm512_shuffle_ps(v2[2 * i], v2[2 * i + 1], 0x44),
                _mm512_shuffle_ps(v2[2 * i], v2[2 * i + 1], 0xEE));
   }
-  const __m512 v4 =
-      op(_mm512_shuffle_ps(v3[0], v3[1], 0x88), _mm512_shuffle_ps(v3[0], v3[1], 0xDD));
-  // Lane 4q + k of v4 holds row 4k + q.
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(order, v4);
+  if constexpr (kRows == 16) {
+    const __m512 v4 =
+        op(_mm512_shuffle_ps(v3[0], v3[1], 0x88), _mm512_shuffle_ps(v3[0], v3[1], 0xDD));
+    // Lane 4q + k of v4 holds row 4k + q.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, v4);
+  } else {
+    // Lanes 4k, 4k + 1 of v3 hold row k's two lanes, 4k + 2, 4k + 3 row 4 + k's: each lane with
+    // its odd neighbour, then rows to their lanes.
+    const __m512 v4 = op(v3[0], _mm512_permute_ps(v3[0], 0xB1));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(order, v4);
+  }
 }
 
 // Lane h of v (rarely: a head whose reference maximum moves).
@@ -180,24 +197,11 @@ void softmax_head(float* sh, __mmask16 window, float& run_max, float& run_sum, f
   run_max = m;
 }
 
-// Up to 16 heads (`n_heads`) at once: their maxima, reference maxima and sums as vectors, the
-// rows' maxima and sums by `reduce_rows`. The arithmetic is the reference's, head by head: the
-// same maxima, the same std::exp corrections (taken per head, rarely: see kAttnMaxSlack), the
-// same polynomial for the weights and the same order of their sums.
-void softmax_heads(float* s, int n_heads, __mmask16 window, float* run_max, float* run_sum,
-                   float* o, int64_t hd) {
-  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
-  const auto heads = static_cast<__mmask16>((1u << n_heads) - 1u);
-  __m512 rows[16];
-  for (int h = 0; h < 16; ++h) {
-    rows[h] = h < n_heads ? _mm512_mask_loadu_ps(neg_inf, window, s + h * 16) : neg_inf;
-  }
-  const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
-  const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
-  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
-  const __mmask16 moved = _mm512_mask_cmp_ps_mask(
-      heads, tile_max, _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ);
-  const __m512 m = _mm512_mask_blend_ps(moved, old_max, tile_max);
+// The factors of the heads whose reference maximum moves (`moved`, rarely), their outputs
+// rescaled. Out of line: its std::exp calls would otherwise make `softmax_heads` keep its rows on
+// the stack (a call clobbers every vector register).
+[[gnu::noinline]] __m512 rescale_moved(__mmask16 moved, __m512 m, const float* run_max, float* o,
+                                       int64_t hd) {
   __m512 c = _mm512_set1_ps(1.0f);
   for (unsigned bits = moved; bits != 0; bits &= bits - 1) {
     const int h = __builtin_ctz(bits);
@@ -205,16 +209,90 @@ void softmax_heads(float* s, int n_heads, __mmask16 window, float* run_max, floa
     if (c_h != 1.0f) scale_head(o + h * hd, hd, c_h);
     c = _mm512_mask_mov_ps(c, static_cast<__mmask16>(1u << h), _mm512_set1_ps(c_h));
   }
-  for (int h = 0; h < n_heads; ++h) {
-    const __m512 m_h = _mm512_permutexvar_ps(_mm512_set1_epi32(h), m);
-    rows[h] = x86::exp16(_mm512_sub_ps(rows[h], m_h));
-    _mm512_mask_storeu_ps(s + h * 16, window, rows[h]);
+  return c;
+}
+
+// kRows rows of scores (lanes outside `window` and rows past n_heads read as -inf).
+template <int kRows>
+[[gnu::always_inline]] inline void load_rows(const float* s, int n_heads, __mmask16 window,
+                                             __m512 (&rows)[kRows]) {
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+#pragma GCC unroll 16
+  for (int h = 0; h < kRows; ++h) {
+    rows[h] = _mm512_mask_loadu_ps(neg_inf, h < n_heads ? window : __mmask16{0}, s + h * 16);
   }
-  for (int h = n_heads; h < 16; ++h) rows[h] = _mm512_setzero_ps();
+}
+
+// Up to kRows (8 or 16) heads (`n_heads`) at once: their maxima, reference maxima and sums as
+// vectors, the rows' maxima and sums by `reduce_rows`. The arithmetic is the reference's, head by
+// head: the same maxima, the same std::exp corrections (taken per head, rarely: see
+// kAttnMaxSlack), the same polynomial for the weights and the same order of their sums.
+//
+// The block where some head's reference maximum moves (a segment's first, mostly) is the rare
+// case: `softmax_heads` assumes none does and takes the weights against the old maxima while it
+// finds the block's (the two are independent, so the rows' maxima leave the path from scores to
+// weights), and hands the block to this function when one did.
+template <int kRows>
+[[gnu::noinline]] void softmax_heads_moved(float* s, int n_heads, __mmask16 window, float* run_max,
+                                           float* run_sum, float* o, int64_t hd) {
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  const auto heads = static_cast<__mmask16>((1u << n_heads) - 1u);
+  __m512 rows[kRows];
+  load_rows(s, n_heads, window, rows);
+  const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
+  const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
+  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
+  const __mmask16 moved = _mm512_mask_cmp_ps_mask(
+      heads, tile_max, _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ);
+  const __m512 m = _mm512_mask_blend_ps(moved, old_max, tile_max);
+  const __m512 c = rescale_moved(moved, m, run_max, o, hd);
+  // Loaded again rather than kept across the call above. Rows past n_heads weigh nothing in the
+  // sums (their maxima are -inf, and exp would give NaN).
+  load_rows(s, n_heads, window, rows);
+#pragma GCC unroll 16
+  for (int h = 0; h < kRows; ++h) {
+    if (h < n_heads) {
+      const __m512 m_h = _mm512_permutexvar_ps(_mm512_set1_epi32(h), m);
+      rows[h] = x86::exp16(_mm512_sub_ps(rows[h], m_h));
+      _mm512_mask_storeu_ps(s + h * 16, window, rows[h]);
+    } else {
+      rows[h] = _mm512_setzero_ps();
+    }
+  }
   const __m512 sums = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
   const __m512 old_sum = _mm512_maskz_loadu_ps(heads, run_sum);
   _mm512_mask_storeu_ps(run_sum, heads, _mm512_fmadd_ps(old_sum, c, sums));
   _mm512_mask_storeu_ps(run_max, heads, m);
+}
+
+template <int kRows>
+void softmax_heads(float* s, int n_heads, __mmask16 window, float* run_max, float* run_sum,
+                   float* o, int64_t hd) {
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  const auto heads = static_cast<__mmask16>((1u << n_heads) - 1u);
+  __m512 rows[kRows], weights[kRows];
+  load_rows(s, n_heads, window, rows);
+#pragma GCC unroll 16
+  for (int h = 0; h < kRows; ++h) {
+    weights[h] = h < n_heads ? x86::exp16(_mm512_sub_ps(rows[h], _mm512_set1_ps(run_max[h])))
+                             : _mm512_setzero_ps();
+  }
+  const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
+  const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
+  if (_mm512_mask_cmp_ps_mask(heads, tile_max,
+                              _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)),
+                              _CMP_GT_OQ) != 0) {
+    softmax_heads_moved<kRows>(s, n_heads, window, run_max, run_sum, o, hd);
+    return;
+  }
+  // Every maximum holds: the factors are 1, the outputs and maxima stay, and fma(sum, 1, x) is
+  // sum + x.
+#pragma GCC unroll 16
+  for (int h = 0; h < kRows; ++h) {
+    if (h < n_heads) _mm512_mask_storeu_ps(s + h * 16, window, weights[h]);
+  }
+  const __m512 sums = reduce_rows(weights, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
+  _mm512_mask_storeu_ps(run_sum, heads, _mm512_add_ps(_mm512_maskz_loadu_ps(heads, run_sum), sums));
 }
 
 // Below this many heads a block's rows cost less one by one than `reduce_rows`' fixed rounds.
@@ -228,11 +306,15 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
   const auto window = static_cast<__mmask16>(((1u << n) - 1u) << lo);
   int64_t h = 0;
   for (; h + 16 <= n_q; h += 16) {
-    softmax_heads(s + h * 16, 16, window, run_max + h, run_sum + h, o + h * hd, hd);
+    softmax_heads<16>(s + h * 16, 16, window, run_max + h, run_sum + h, o + h * hd, hd);
   }
-  if (n_q - h >= kMinBatchedHeads) {
-    softmax_heads(s + h * 16, static_cast<int>(n_q - h), window, run_max + h, run_sum + h,
-                  o + h * hd, hd);
+  const auto rest = static_cast<int>(n_q - h);
+  if (rest > 8) {
+    softmax_heads<16>(s + h * 16, rest, window, run_max + h, run_sum + h, o + h * hd, hd);
+    return;
+  }
+  if (rest >= kMinBatchedHeads) {
+    softmax_heads<8>(s + h * 16, rest, window, run_max + h, run_sum + h, o + h * hd, hd);
     return;
   }
   for (; h < n_q; ++h) softmax_head(s + h * 16, window, run_max[h], run_sum[h], o + h * hd, hd);
