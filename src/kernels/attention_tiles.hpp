@@ -56,6 +56,15 @@ using AttnScoresFn = void (*)(const float* q, int64_t n_q, const float* kt, int6
 using AttnValuesFn = void (*)(const float* p, size_t p_stride, int64_t n_q, const float* v,
                               int64_t n_keys, int64_t hd, float* o);
 
+// The same two kernels reading an fp16 or bf16 tile of the KV cache as it is stored (kt: [hd,
+// kAttnTileKeys] and v: [n_keys, hd] 16-bit elements), with the results, bit for bit, of
+// `AttnScoresFn` / `AttnValuesFn` on the tile widened to f32 (widening is exact). A decoding step
+// reads each tile once, so widening it in registers spares a pass through memory.
+using AttnScoresHalfFn = void (*)(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd,
+                                  float scale, float* s);
+using AttnValuesHalfFn = void (*)(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                                  int64_t n_keys, int64_t hd, float* o);
+
 // Folds one KV block's scores into the running softmax of n_q query heads. s: [n_q,
 // kAttnTileKeys] scores, of which lanes [lo, lo + n) are keys the query sees (n >= 1); run_max,
 // run_sum: [n_q]; o: [n_q, hd] outputs not yet divided by run_sum. For each head h:
@@ -73,6 +82,14 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s);
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o);
+void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                     float* s);
+void attn_values_f16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                     int64_t n_keys, int64_t hd, float* o);
+void attn_scores_bf16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                      float* s);
+void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                      int64_t n_keys, int64_t hd, float* o);
 // `attn_values` for output dimensions [first, hd) only: the tail the vector kernels leave.
 void attn_values_from(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                       int64_t hd, int64_t first, float* o);

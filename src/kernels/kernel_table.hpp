@@ -64,6 +64,12 @@ struct KernelTable {
   // tile, and the values they weigh (attention_tiles.hpp). Every table has them.
   AttnScoresFn attn_scores = nullptr;
   AttnValuesFn attn_values = nullptr;
+  // The same on fp16 / bf16 tiles as the KV cache stores them; null where a table has none
+  // (attention then widens the tiles first).
+  AttnScoresHalfFn attn_scores_f16 = nullptr;
+  AttnValuesHalfFn attn_values_f16 = nullptr;
+  AttnScoresHalfFn attn_scores_bf16 = nullptr;
+  AttnValuesHalfFn attn_values_bf16 = nullptr;
   // The online softmax between them (attention_tiles.hpp).
   AttnSoftmaxFn attn_softmax = nullptr;
   // Indexed by the weight type's GGUF id (see `quant_dot_kernels`).

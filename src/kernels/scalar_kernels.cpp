@@ -29,6 +29,10 @@ consteval KernelTable make_scalar_table() {
   t.axpy_f32 = axpy_f32_scalar;
   t.attn_scores = scalar::attn_scores;
   t.attn_values = scalar::attn_values;
+  t.attn_scores_f16 = scalar::attn_scores_f16;
+  t.attn_values_f16 = scalar::attn_values_f16;
+  t.attn_scores_bf16 = scalar::attn_scores_bf16;
+  t.attn_values_bf16 = scalar::attn_values_bf16;
   t.attn_softmax = scalar::attn_softmax;
   scalar::set_scalar_quant_dot(t);
   return t;

@@ -181,6 +181,18 @@ ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
   return s;
 }
 
+// The kernels that read a KV type's tiles as stored, where the table has them.
+struct HalfTileKernels {
+  kernels::AttnScoresHalfFn scores = nullptr;
+  kernels::AttnValuesHalfFn values = nullptr;
+};
+
+HalfTileKernels half_tile_kernels(const kernels::KernelTable& kt, KvType type) {
+  if (type == KvType::kF16) return {kt.attn_scores_f16, kt.attn_values_f16};
+  if (type == KvType::kBF16) return {kt.attn_scores_bf16, kt.attn_values_bf16};
+  return {};
+}
+
 // Folds the keys of blocks [b_lo, b_hi] into the states of the tile's queries (`states`: [t1 - t0,
 // state_floats]) for KV head g. `b_prefetch_end`: the last block worth fetching ahead. Everything
 // here depends only on each query and these keys, never on the other queries of its tile: a
@@ -191,6 +203,8 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
       *p.caches[static_cast<size_t>(p.batch[static_cast<size_t>(t0)].seq)];
   const KvBlockPool& kv = cache.pool();
   const std::span<const int32_t> table = cache.blocks();
+  const HalfTileKernels half =
+      t1 - t0 == 1 ? half_tile_kernels(p.kt, kv.type()) : HalfTileKernels{};
   for (int64_t b = b_lo; b <= b_hi; ++b) {
     // Each query sees slots [lo, hi] of this block (none when lo > hi); the tile reads the union
     // once.
@@ -210,6 +224,19 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
     if (lo_all > hi_all) continue;
     const int32_t block = table[static_cast<size_t>(b)];
     if (b < b_prefetch_end) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], p.layer, g);
+    if (half.scores != nullptr) {
+      // One query reads each tile once: widened in the registers that use it.
+      const int64_t t = t0;
+      const QueryState st = state_at(states, p.n_gqa, p.hd);
+      const float* qg = p.q + t * p.q_dim + g * p.n_gqa * p.hd;
+      half.scores(qg, p.n_gqa, kv.half_tile(block, p.layer, 0, g), p.hd, p.shape.scale, s.scores);
+      p.kt.attn_softmax(s.scores, p.n_gqa, lo_all, hi_all - lo_all + 1, st.run_max, st.run_sum,
+                        st.acc, p.hd);
+      half.values(s.scores + lo_all, kB, p.n_gqa,
+                  kv.half_tile(block, p.layer, 1, g) + lo_all * p.hd, hi_all - lo_all + 1, p.hd,
+                  st.acc);
+      continue;
+    }
     // Every key lane is read (the slots outside [lo_all, hi_all] are scored and ignored).
     kv.read_keys(block, p.layer, g, s.k_t);
     kv.read_values(block, p.layer, g, lo_all, hi_all - lo_all + 1, s.v_tile);

@@ -201,6 +201,12 @@ void KvBlockPool::prefetch_tiles(int32_t block, int64_t layer, int64_t head) con
   }
 }
 
+const uint16_t* KvBlockPool::half_tile(int32_t block, int64_t layer, int kv, int64_t head) const {
+  assert(type_ == KvType::kF16 || type_ == KvType::kBF16);
+  // Elements of 2 bytes in a page-aligned buffer, at even offsets: 2-byte aligned.
+  return reinterpret_cast<const uint16_t*>(data_.data()) + head_offset(block, layer, kv, head);
+}
+
 void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const {
   const uint8_t* src = data_.data() + offset * elem_bytes_;
   switch (type_) {

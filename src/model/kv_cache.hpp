@@ -69,6 +69,10 @@ class KvBlockPool {
   // Reads the values of slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim].
   void read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
                    float* out) const;
+  // The tile of one KV head in `block` as stored, for the kernels that widen it in registers
+  // (fp16 and bf16 pools only): keys (`kv` 0) [head_dim, kKvBlockTokens], transposed as
+  // `read_keys` gives them; values (1) [kKvBlockTokens, head_dim].
+  const uint16_t* half_tile(int32_t block, int64_t layer, int kv, int64_t head) const;
   // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
   // `read_keys` / `read_values` will soon want: where a sequence's next block is not the next of
   // the same run (a run's end, or blocks handed out apart), its tiles lie far from the previous

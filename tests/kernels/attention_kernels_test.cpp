@@ -14,6 +14,7 @@
 
 #include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
+#include "kernels/ops_scalar.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -97,6 +98,79 @@ TEST(AttentionKernels, EveryTableMatchesTheScalarReferenceBitForBit) {
                               want.data() + 1);
           for (size_t i = 0; i < got.size(); ++i) {
             ASSERT_TRUE(same_bits(got[i], want[i])) << where() << " values at " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Tiles as the KV cache stores them, fp16 or bf16 (finite: sign, an exponent away from the
+// ends, random mantissa), and the same tiles widened to f32.
+std::vector<uint16_t> random_halves(size_t n, bool bf16, std::mt19937& rng) {
+  std::vector<uint16_t> v(n);
+  for (auto& h : v) {
+    const auto bits = static_cast<uint16_t>(rng());
+    h = bf16 ? static_cast<uint16_t>((bits & 0x807F) | (0x3C00 + (bits & 0x0380)))
+             : static_cast<uint16_t>((bits & 0x83FF) | (0x3000 + (bits & 0x0C00)));
+  }
+  return v;
+}
+
+std::vector<float> widened(const std::vector<uint16_t>& x, bool bf16) {
+  std::vector<float> out(x.size());
+  (bf16 ? scalar::bf16_to_f32 : scalar::fp16_to_f32)(x.data(), out.data(),
+                                                     static_cast<int64_t>(x.size()));
+  return out;
+}
+
+// The kernels that read fp16 / bf16 tiles directly give the f32 references' bits on the widened
+// tiles: the scalar ones, and every table's that has them.
+TEST(AttentionKernels, HalfTileKernelsMatchTheReferenceOnWidenedTiles) {
+  for (const bool bf16 : {false, true}) {
+    for (const auto* table : available_kernel_tables()) {
+      const AttnScoresHalfFn scores[] = {bf16 ? scalar::attn_scores_bf16 : scalar::attn_scores_f16,
+                                         bf16 ? table->attn_scores_bf16 : table->attn_scores_f16};
+      const AttnValuesHalfFn values[] = {bf16 ? scalar::attn_values_bf16 : scalar::attn_values_f16,
+                                         bf16 ? table->attn_values_bf16 : table->attn_values_f16};
+      ASSERT_EQ(scores[1] == nullptr, values[1] == nullptr) << isa_name(table->isa);
+      for (const int64_t hd : {1, 7, 16, 17, 33, 64, 80, 130}) {
+        for (const int64_t n_q : {1, 3, 4, 5, 8, 9}) {
+          for (const int64_t n_keys : {1, 5, 16}) {
+            std::mt19937 rng(static_cast<uint32_t>(hd * 1000 + n_q * 20 + n_keys + bf16));
+            const size_t p_stride = kL + 3;
+            // One element of offset: no kernel may assume aligned rows.
+            const auto q = random_floats(static_cast<size_t>(n_q * hd) + 1, rng);
+            const auto kt = random_halves(static_cast<size_t>(hd * kL) + 1, bf16, rng);
+            const auto v = random_halves(static_cast<size_t>(n_keys * hd) + 1, bf16, rng);
+            const auto p = random_floats(static_cast<size_t>(n_q) * p_stride + 1, rng);
+            const auto o0 = random_floats(static_cast<size_t>(n_q * hd) + 2, rng);
+            const auto kt_f32 = widened(kt, bf16);
+            const auto v_f32 = widened(v, bf16);
+            std::vector<float> want_s(static_cast<size_t>(n_q * kL) + 2, -1.0f);
+            scalar::attn_scores(q.data() + 1, n_q, kt_f32.data() + 1, hd, 0.125f,
+                                want_s.data() + 1);
+            std::vector<float> want_o = o0;
+            scalar::attn_values(p.data() + 1, p_stride, n_q, v_f32.data() + 1, n_keys, hd,
+                                want_o.data() + 1);
+            for (int k = 0; k < 2; ++k) {
+              if (scores[k] == nullptr) continue;
+              const std::string where = std::string(k == 0 ? "scalar" : isa_name(table->isa)) +
+                                        (bf16 ? " bf16" : " f16") + " hd " + std::to_string(hd) +
+                                        " heads " + std::to_string(n_q) + " keys " +
+                                        std::to_string(n_keys);
+              std::vector<float> got_s(want_s.size(), -1.0f);
+              scores[k](q.data() + 1, n_q, kt.data() + 1, hd, 0.125f, got_s.data() + 1);
+              for (size_t i = 0; i < got_s.size(); ++i) {
+                ASSERT_TRUE(same_bits(got_s[i], want_s[i])) << where << " scores at " << i;
+              }
+              // The last float past the outputs must stay untouched.
+              std::vector<float> got_o = o0;
+              values[k](p.data() + 1, p_stride, n_q, v.data() + 1, n_keys, hd, got_o.data() + 1);
+              for (size_t i = 0; i < got_o.size(); ++i) {
+                ASSERT_TRUE(same_bits(got_o[i], want_o[i])) << where << " values at " << i;
+              }
+            }
           }
         }
       }

@@ -15,8 +15,39 @@ namespace {
 
 static_assert(kAttnTileKeys == 16, "one score row per 512-bit register");
 
-template <int kHeads>
-void scores_heads(const float* q, const float* kt, int64_t hd, float scale, float* s) {
+// How the kernels read 16 elements of a tile as floats: an f32 tile, or the cache's own fp16 /
+// bf16 tile widened in the register that uses it (exact, so every format gives the f32 tile's
+// bits), which spares decoding the pass that widens each tile to memory and reads it back.
+struct F32Elems {
+  using Elem = float;
+  static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct F16Elems {
+  using Elem = uint16_t;
+  static __m512 load(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 load(const uint16_t* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
+};
+struct Bf16Elems {
+  using Elem = uint16_t;
+  static __m512 load(const uint16_t* p) {
+    return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 load(const uint16_t* p, __mmask16 m) {
+    return widen(_mm256_maskz_loadu_epi16(m, p));
+  }
+  static __m512 widen(__m256i x) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x), 16));
+  }
+};
+
+template <int kHeads, class Elems>
+void scores_heads(const float* q, const typename Elems::Elem* kt, int64_t hd, float scale,
+                  float* s) {
   __m512 acc[kHeads][4];
 #pragma GCC unroll 4
   for (int h = 0; h < kHeads; ++h) {
@@ -27,7 +58,7 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, floa
   for (; i + 4 <= hd; i += 4) {
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const __m512 k = _mm512_loadu_ps(kt + (i + c) * 16);
+      const __m512 k = Elems::load(kt + (i + c) * 16);
 #pragma GCC unroll 4
       for (int h = 0; h < kHeads; ++h) {
         acc[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + i + c]), k, acc[h][c]);
@@ -41,7 +72,7 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, floa
 #pragma GCC unroll 3
   for (int c = 0; c < 3; ++c) {
     if (i + c < hd) {
-      const __m512 k = _mm512_loadu_ps(kt + (i + c) * 16);
+      const __m512 k = Elems::load(kt + (i + c) * 16);
 #pragma GCC unroll 4
       for (int h = 0; h < kHeads; ++h) {
         acc[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * hd + i + c]), k, acc[h][c]);
@@ -62,9 +93,9 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, floa
 // once, serves every chunk (loads per fma: (kChunks + kHeads) / (kHeads kChunks), against 9/8
 // for eight heads of one chunk). `last` masks the dimensions of the last chunk. Each output
 // element is still one fma chain over the keys in order, as in the reference.
-template <int kHeads, int kChunks>
-void values_block(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
-                  int64_t i, __mmask16 last, float* o) {
+template <int kHeads, int kChunks, class Elems>
+void values_block(const float* p, size_t p_stride, const typename Elems::Elem* v, int64_t n_keys,
+                  int64_t hd, int64_t i, __mmask16 last, float* o) {
   constexpr __mmask16 kAll = 0xFFFF;
   __m512 acc[kHeads][kChunks];
 #pragma GCC unroll 8
@@ -78,7 +109,7 @@ void values_block(const float* p, size_t p_stride, const float* v, int64_t n_key
     __m512 vj[kChunks];
 #pragma GCC unroll 4
     for (int c = 0; c < kChunks; ++c) {
-      vj[c] = _mm512_maskz_loadu_ps(c + 1 == kChunks ? last : kAll, v + j * hd + i + 16 * c);
+      vj[c] = Elems::load(v + j * hd + i + 16 * c, c + 1 == kChunks ? last : kAll);
     }
 #pragma GCC unroll 8
     for (int h = 0; h < kHeads; ++h) {
@@ -102,19 +133,56 @@ void values_block(const float* p, size_t p_stride, const float* v, int64_t n_key
 constexpr int kValueHeads = 4;
 
 // Every head over dimensions [i, i + 16 kChunks).
-template <int kChunks>
-void values_chunks(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
-                   int64_t hd, int64_t i, __mmask16 last, float* o) {
+template <int kChunks, class Elems>
+void values_chunks(const float* p, size_t p_stride, int64_t n_q, const typename Elems::Elem* v,
+                   int64_t n_keys, int64_t hd, int64_t i, __mmask16 last, float* o) {
   int64_t h = 0;
   for (; h + kValueHeads <= n_q; h += kValueHeads) {
-    values_block<kValueHeads, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, last,
-                                       o + h * hd);
+    values_block<kValueHeads, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, last,
+                                              o + h * hd);
   }
   for (; h + 2 <= n_q; h += 2) {
-    values_block<2, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, last, o + h * hd);
+    values_block<2, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, last, o + h * hd);
   }
-  if (h < n_q)
-    values_block<1, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, last, o + h * hd);
+  if (h < n_q) {
+    values_block<1, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, last, o + h * hd);
+  }
+}
+
+template <class Elems>
+void scores(const float* q, int64_t n_q, const typename Elems::Elem* kt, int64_t hd, float scale,
+            float* s) {
+  int64_t h = 0;
+  for (; h + 4 <= n_q; h += 4) scores_heads<4, Elems>(q + h * hd, kt, hd, scale, s + h * 16);
+  if (n_q - h == 3) scores_heads<3, Elems>(q + h * hd, kt, hd, scale, s + h * 16);
+  if (n_q - h == 2) scores_heads<2, Elems>(q + h * hd, kt, hd, scale, s + h * 16);
+  if (n_q - h == 1) scores_heads<1, Elems>(q + h * hd, kt, hd, scale, s + h * 16);
+}
+
+template <class Elems>
+void values(const float* p, size_t p_stride, int64_t n_q, const typename Elems::Elem* v,
+            int64_t n_keys, int64_t hd, float* o) {
+  constexpr int64_t kSpan = 64;  // four chunks of 16 dimensions
+  int64_t i = 0;
+  for (; i + kSpan <= hd; i += kSpan)
+    values_chunks<4, Elems>(p, p_stride, n_q, v, n_keys, hd, i, 0xFFFF, o);
+  if (i == hd) return;
+  const int64_t rest = hd - i;
+  const auto last = static_cast<__mmask16>(rest % 16 == 0 ? 0xFFFF : (1u << (rest % 16)) - 1);
+  switch ((rest + 15) / 16) {
+    case 1:
+      values_chunks<1, Elems>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
+      break;
+    case 2:
+      values_chunks<2, Elems>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
+      break;
+    case 3:
+      values_chunks<3, Elems>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
+      break;
+    default:
+      values_chunks<4, Elems>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
+      break;
+  }
 }
 
 // The window's weights of one head summed as the reference does: lanes j and j + 8, then j + 4,
@@ -321,36 +389,32 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
 }
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
-  int64_t h = 0;
-  for (; h + 4 <= n_q; h += 4) scores_heads<4>(q + h * hd, kt, hd, scale, s + h * 16);
-  if (n_q - h == 3) scores_heads<3>(q + h * hd, kt, hd, scale, s + h * 16);
-  if (n_q - h == 2) scores_heads<2>(q + h * hd, kt, hd, scale, s + h * 16);
-  if (n_q - h == 1) scores_heads<1>(q + h * hd, kt, hd, scale, s + h * 16);
+  scores<F32Elems>(q, n_q, kt, hd, scale, s);
 }
 
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o) {
-  constexpr int64_t kSpan = 64;  // four chunks of 16 dimensions
-  int64_t i = 0;
-  for (; i + kSpan <= hd; i += kSpan)
-    values_chunks<4>(p, p_stride, n_q, v, n_keys, hd, i, 0xFFFF, o);
-  if (i == hd) return;
-  const int64_t rest = hd - i;
-  const auto last = static_cast<__mmask16>(rest % 16 == 0 ? 0xFFFF : (1u << (rest % 16)) - 1);
-  switch ((rest + 15) / 16) {
-    case 1:
-      values_chunks<1>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
-      break;
-    case 2:
-      values_chunks<2>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
-      break;
-    case 3:
-      values_chunks<3>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
-      break;
-    default:
-      values_chunks<4>(p, p_stride, n_q, v, n_keys, hd, i, last, o);
-      break;
-  }
+  values<F32Elems>(p, p_stride, n_q, v, n_keys, hd, o);
+}
+
+void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                     float* s) {
+  scores<F16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_f16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                     int64_t n_keys, int64_t hd, float* o) {
+  values<F16Elems>(p, p_stride, n_q, v, n_keys, hd, o);
+}
+
+void attn_scores_bf16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                      float* s) {
+  scores<Bf16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                      int64_t n_keys, int64_t hd, float* o) {
+  values<Bf16Elems>(p, p_stride, n_q, v, n_keys, hd, o);
 }
 
 }  // namespace capibara::kernels::avx512

@@ -43,6 +43,10 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx512::attn_scores;
   t.attn_values = avx512::attn_values;
+  t.attn_scores_f16 = avx512::attn_scores_f16;
+  t.attn_values_f16 = avx512::attn_values_f16;
+  t.attn_scores_bf16 = avx512::attn_scores_bf16;
+  t.attn_values_bf16 = avx512::attn_values_bf16;
   t.attn_softmax = avx512::attn_softmax;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
