@@ -93,6 +93,11 @@ void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16
 // `attn_values` for output dimensions [first, hd) only: the tail the vector kernels leave.
 void attn_values_from(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                       int64_t hd, int64_t first, float* o);
+// The same on fp16 / bf16 value tiles.
+void attn_values_f16_from(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                          int64_t n_keys, int64_t hd, int64_t first, float* o);
+void attn_values_bf16_from(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                           int64_t n_keys, int64_t hd, int64_t first, float* o);
 }  // namespace scalar
 
 }  // namespace capibara::kernels

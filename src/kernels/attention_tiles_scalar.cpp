@@ -61,12 +61,22 @@ void attn_scores_bf16(const float* q, int64_t n_q, const uint16_t* kt, int64_t h
 
 void attn_values_f16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
                      int64_t n_keys, int64_t hd, float* o) {
-  values_of<uint16_t, from_f16>(p, p_stride, n_q, v, n_keys, hd, 0, o);
+  attn_values_f16_from(p, p_stride, n_q, v, n_keys, hd, 0, o);
 }
 
 void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
                       int64_t n_keys, int64_t hd, float* o) {
-  values_of<uint16_t, from_bf16>(p, p_stride, n_q, v, n_keys, hd, 0, o);
+  attn_values_bf16_from(p, p_stride, n_q, v, n_keys, hd, 0, o);
+}
+
+void attn_values_f16_from(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                          int64_t n_keys, int64_t hd, int64_t first, float* o) {
+  values_of<uint16_t, from_f16>(p, p_stride, n_q, v, n_keys, hd, first, o);
+}
+
+void attn_values_bf16_from(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                           int64_t n_keys, int64_t hd, int64_t first, float* o) {
+  values_of<uint16_t, from_bf16>(p, p_stride, n_q, v, n_keys, hd, first, o);
 }
 
 void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, float* run_sum,
