@@ -17,10 +17,31 @@ namespace {
 constexpr int64_t kL = kAttnTileKeys;
 static_assert(kL == 16, "two 8-lane halves per score row");
 
+// How the kernels read 8 elements of a tile as floats: an f32 tile, or the cache's own fp16 /
+// bf16 tile widened in the register that uses it (exact, so every format gives the f32 tile's
+// bits), which spares decoding the pass that widens each tile to memory and reads it back.
+struct F32Elems {
+  using Elem = float;
+  static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+};
+struct F16Elems {
+  using Elem = uint16_t;
+  static __m256 load(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+};
+struct Bf16Elems {
+  using Elem = uint16_t;
+  static __m256 load(const uint16_t* p) {
+    const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+  }
+};
+
 // Lanes [lane, lane + 8) of kHeads heads' score rows.
-template <int kHeads>
-void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int64_t lane,
-                  float* s) {
+template <int kHeads, class Elems>
+void scores_heads(const float* q, const typename Elems::Elem* kt, int64_t hd, float scale,
+                  int64_t lane, float* s) {
   __m256 acc[kHeads][4];
   for (int h = 0; h < kHeads; ++h) {
     for (int c = 0; c < 4; ++c) acc[h][c] = _mm256_setzero_ps();
@@ -29,7 +50,7 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
   for (; i + 4 <= hd; i += 4) {
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const __m256 k = _mm256_loadu_ps(kt + (i + c) * kL + lane);
+      const __m256 k = Elems::load(kt + (i + c) * kL + lane);
       for (int h = 0; h < kHeads; ++h) {
         acc[h][c] = _mm256_fmadd_ps(_mm256_set1_ps(q[h * hd + i + c]), k, acc[h][c]);
       }
@@ -37,7 +58,7 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
   }
   // The last dimensions continue chains 0, 1, 2 (i is a multiple of four here).
   for (int c = 0; c < 3 && i + c < hd; ++c) {
-    const __m256 k = _mm256_loadu_ps(kt + (i + c) * kL + lane);
+    const __m256 k = Elems::load(kt + (i + c) * kL + lane);
     for (int h = 0; h < kHeads; ++h) {
       acc[h][c] = _mm256_fmadd_ps(_mm256_set1_ps(q[h * hd + i + c]), k, acc[h][c]);
     }
@@ -54,9 +75,9 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
 // so that each key's value vectors serve every head and each head's weight, broadcast once,
 // serves every chunk (loads per fma: (kChunks + kHeads) / (kHeads kChunks)). Each output element
 // is still one fma chain over the keys in order, as in the reference.
-template <int kHeads, int kChunks>
-void values_block(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
-                  int64_t i, float* o) {
+template <int kHeads, int kChunks, class Elems>
+void values_block(const float* p, size_t p_stride, const typename Elems::Elem* v, int64_t n_keys,
+                  int64_t hd, int64_t i, float* o) {
   __m256 acc[kHeads][kChunks];
 #pragma GCC unroll 8
   for (int h = 0; h < kHeads; ++h) {
@@ -66,7 +87,7 @@ void values_block(const float* p, size_t p_stride, const float* v, int64_t n_key
   for (int64_t j = 0; j < n_keys; ++j) {
     __m256 vj[kChunks];
 #pragma GCC unroll 4
-    for (int c = 0; c < kChunks; ++c) vj[c] = _mm256_loadu_ps(v + j * hd + i + 8 * c);
+    for (int c = 0; c < kChunks; ++c) vj[c] = Elems::load(v + j * hd + i + 8 * c);
 #pragma GCC unroll 8
     for (int h = 0; h < kHeads; ++h) {
       const __m256 ph = _mm256_set1_ps(p[static_cast<size_t>(h) * p_stride + j]);
@@ -88,18 +109,45 @@ constexpr int kValueHeads = 4;
 constexpr int kValueChunks = 2;
 
 // Every head over dimensions [i, i + 8 kChunks).
-template <int kChunks>
-void values_chunks(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
-                   int64_t hd, int64_t i, float* o) {
+template <int kChunks, class Elems>
+void values_chunks(const float* p, size_t p_stride, int64_t n_q, const typename Elems::Elem* v,
+                   int64_t n_keys, int64_t hd, int64_t i, float* o) {
   int64_t h = 0;
   for (; h + kValueHeads <= n_q; h += kValueHeads) {
-    values_block<kValueHeads, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+    values_block<kValueHeads, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i,
+                                              o + h * hd);
   }
   for (; h + 2 <= n_q; h += 2) {
-    values_block<2, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+    values_block<2, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
   }
-  for (; h < n_q; ++h)
-    values_block<1, kChunks>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  for (; h < n_q; ++h) {
+    values_block<1, kChunks, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+  }
+}
+
+template <class Elems>
+void scores(const float* q, int64_t n_q, const typename Elems::Elem* kt, int64_t hd, float scale,
+            float* s) {
+  for (int64_t lane = 0; lane < kL; lane += 8) {
+    int64_t h = 0;
+    for (; h + 2 <= n_q; h += 2) {
+      scores_heads<2, Elems>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+    }
+    if (h < n_q) scores_heads<1, Elems>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+  }
+}
+
+// Every dimension but the last hd % 8, which `tail` (the reference's fma per element) takes:
+// none for the usual head sizes.
+template <class Elems, class Tail>
+void values(const float* p, size_t p_stride, int64_t n_q, const typename Elems::Elem* v,
+            int64_t n_keys, int64_t hd, float* o, Tail tail) {
+  int64_t i = 0;
+  for (; i + 8 * kValueChunks <= hd; i += 8 * kValueChunks) {
+    values_chunks<kValueChunks, Elems>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  }
+  for (; i + 8 <= hd; i += 8) values_chunks<1, Elems>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  if (i < hd) tail(p, p_stride, n_q, v, n_keys, hd, i, o);
 }
 
 // The largest of sixteen lanes (order does not matter: max is exact).
@@ -254,22 +302,32 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
 }
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
-  for (int64_t lane = 0; lane < kL; lane += 8) {
-    int64_t h = 0;
-    for (; h + 2 <= n_q; h += 2) scores_heads<2>(q + h * hd, kt, hd, scale, lane, s + h * kL);
-    if (h < n_q) scores_heads<1>(q + h * hd, kt, hd, scale, lane, s + h * kL);
-  }
+  scores<F32Elems>(q, n_q, kt, hd, scale, s);
 }
 
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o) {
-  int64_t i = 0;
-  for (; i + 8 * kValueChunks <= hd; i += 8 * kValueChunks) {
-    values_chunks<kValueChunks>(p, p_stride, n_q, v, n_keys, hd, i, o);
-  }
-  for (; i + 8 <= hd; i += 8) values_chunks<1>(p, p_stride, n_q, v, n_keys, hd, i, o);
-  // The last dimensions (none for the usual head sizes): the reference's fma per element.
-  if (i < hd) scalar::attn_values_from(p, p_stride, n_q, v, n_keys, hd, i, o);
+  values<F32Elems>(p, p_stride, n_q, v, n_keys, hd, o, scalar::attn_values_from);
+}
+
+void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                     float* s) {
+  scores<F16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_f16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                     int64_t n_keys, int64_t hd, float* o) {
+  values<F16Elems>(p, p_stride, n_q, v, n_keys, hd, o, scalar::attn_values_f16_from);
+}
+
+void attn_scores_bf16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                      float* s) {
+  scores<Bf16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                      int64_t n_keys, int64_t hd, float* o) {
+  values<Bf16Elems>(p, p_stride, n_q, v, n_keys, hd, o, scalar::attn_values_bf16_from);
 }
 
 }  // namespace capibara::kernels::avx2

@@ -53,6 +53,10 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx2::attn_scores;
   t.attn_values = avx2::attn_values;
+  t.attn_scores_f16 = avx2::attn_scores_f16;
+  t.attn_values_f16 = avx2::attn_values_f16;
+  t.attn_scores_bf16 = avx2::attn_scores_bf16;
+  t.attn_values_bf16 = avx2::attn_values_bf16;
   t.attn_softmax = avx2::attn_softmax;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, avx2::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, avx2::quantize_f16, avx2::vec_dot_f16);
