@@ -1,6 +1,7 @@
 // NEON tile attention kernels: half a score row (8 keys, two registers) of two query heads per
 // pass, their four chains in 16 accumulators, each query quad loaded once and applied by lane;
-// values keep four heads' 16 output dimensions in registers across the keys.
+// values keep four heads' 16 output dimensions in registers across the keys. Both also read the
+// KV cache's fp16 / bf16 tiles as stored, widening each row in the registers that use it.
 #include "kernels/arm/attention_neon.hpp"
 
 #include <arm_neon.h>
@@ -16,13 +17,34 @@ namespace {
 constexpr int64_t kL = kAttnTileKeys;
 static_assert(kL == 16, "two 8-key halves per score row");
 
+// How the kernels read 4 elements of a tile as floats: an f32 tile, or the cache's own fp16 /
+// bf16 tile widened in the register that uses it (exact, so every format gives the f32 tile's
+// bits), which spares decoding the pass that widens each tile to memory and reads it back.
+struct F32Elems {
+  using Elem = float;
+  static float32x4_t load(const float* p) { return vld1q_f32(p); }
+};
+struct F16Elems {
+  using Elem = uint16_t;
+  static float32x4_t load(const uint16_t* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+  }
+};
+struct Bf16Elems {
+  using Elem = uint16_t;
+  // A bf16 is the high half of the f32 it stands for.
+  static float32x4_t load(const uint16_t* p) {
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+  }
+};
+
 // Chain kC of kHeads heads over one row of the key tile (8 lanes at `row`), each head's query
 // value taken from lane kC of its query quad (`vfmaq_laneq_f32` wants a constant lane).
-template <int kC, int kHeads>
+template <int kC, int kHeads, class Elems>
 void dimension_step(float32x4_t (&acc)[kHeads][4][2], const float32x4_t (&qv)[kHeads],
-                    const float* row) {
-  const float32x4_t k0 = vld1q_f32(row);
-  const float32x4_t k1 = vld1q_f32(row + 4);
+                    const typename Elems::Elem* row) {
+  const float32x4_t k0 = Elems::load(row);
+  const float32x4_t k1 = Elems::load(row + 4);
   for (int h = 0; h < kHeads; ++h) {
     acc[h][kC][0] = vfmaq_laneq_f32(acc[h][kC][0], k0, qv[h], kC);
     acc[h][kC][1] = vfmaq_laneq_f32(acc[h][kC][1], k1, qv[h], kC);
@@ -30,9 +52,9 @@ void dimension_step(float32x4_t (&acc)[kHeads][4][2], const float32x4_t (&qv)[kH
 }
 
 // Lanes [lane, lane + 8) of kHeads heads' score rows.
-template <int kHeads>
-void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int64_t lane,
-                  float* s) {
+template <int kHeads, class Elems>
+void scores_heads(const float* q, const typename Elems::Elem* kt, int64_t hd, float scale,
+                  int64_t lane, float* s) {
   float32x4_t acc[kHeads][4][2];
   for (int h = 0; h < kHeads; ++h) {
     for (int c = 0; c < 4; ++c) acc[h][c][0] = acc[h][c][1] = vdupq_n_f32(0.0f);
@@ -41,15 +63,15 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
   for (; i + 4 <= hd; i += 4) {
     float32x4_t qv[kHeads];
     for (int h = 0; h < kHeads; ++h) qv[h] = vld1q_f32(q + h * hd + i);
-    dimension_step<0, kHeads>(acc, qv, kt + i * kL + lane);
-    dimension_step<1, kHeads>(acc, qv, kt + (i + 1) * kL + lane);
-    dimension_step<2, kHeads>(acc, qv, kt + (i + 2) * kL + lane);
-    dimension_step<3, kHeads>(acc, qv, kt + (i + 3) * kL + lane);
+    dimension_step<0, kHeads, Elems>(acc, qv, kt + i * kL + lane);
+    dimension_step<1, kHeads, Elems>(acc, qv, kt + (i + 1) * kL + lane);
+    dimension_step<2, kHeads, Elems>(acc, qv, kt + (i + 2) * kL + lane);
+    dimension_step<3, kHeads, Elems>(acc, qv, kt + (i + 3) * kL + lane);
   }
   // The last dimensions continue chains 0, 1, 2 (i is a multiple of four here).
   for (int c = 0; c < 3 && i + c < hd; ++c) {
-    const float32x4_t k0 = vld1q_f32(kt + (i + c) * kL + lane);
-    const float32x4_t k1 = vld1q_f32(kt + (i + c) * kL + lane + 4);
+    const float32x4_t k0 = Elems::load(kt + (i + c) * kL + lane);
+    const float32x4_t k1 = Elems::load(kt + (i + c) * kL + lane + 4);
     for (int h = 0; h < kHeads; ++h) {
       const float qi = q[h * hd + i + c];
       acc[h][c][0] = vfmaq_n_f32(acc[h][c][0], k0, qi);
@@ -66,16 +88,16 @@ void scores_heads(const float* q, const float* kt, int64_t hd, float scale, int6
 }
 
 // Dimensions [i, i + 4 kRegs) of kHeads heads, over every key.
-template <int kHeads, int kRegs>
-void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_keys, int64_t hd,
-                  int64_t i, float* o) {
+template <int kHeads, int kRegs, class Elems>
+void values_heads(const float* p, size_t p_stride, const typename Elems::Elem* v, int64_t n_keys,
+                  int64_t hd, int64_t i, float* o) {
   float32x4_t acc[kHeads][kRegs];
   for (int h = 0; h < kHeads; ++h) {
     for (int r = 0; r < kRegs; ++r) acc[h][r] = vld1q_f32(o + h * hd + i + 4 * r);
   }
   for (int64_t j = 0; j < n_keys; ++j) {
     float32x4_t vj[kRegs];
-    for (int r = 0; r < kRegs; ++r) vj[r] = vld1q_f32(v + j * hd + i + 4 * r);
+    for (int r = 0; r < kRegs; ++r) vj[r] = Elems::load(v + j * hd + i + 4 * r);
     for (int h = 0; h < kHeads; ++h) {
       const float pj = p[static_cast<size_t>(h) * p_stride + static_cast<size_t>(j)];
       for (int r = 0; r < kRegs; ++r) acc[h][r] = vfmaq_n_f32(acc[h][r], vj[r], pj);
@@ -86,16 +108,45 @@ void values_heads(const float* p, size_t p_stride, const float* v, int64_t n_key
   }
 }
 
-template <int kRegs>
-void values_columns(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
-                    int64_t hd, int64_t i, float* o) {
+template <int kRegs, class Elems>
+void values_columns(const float* p, size_t p_stride, int64_t n_q, const typename Elems::Elem* v,
+                    int64_t n_keys, int64_t hd, int64_t i, float* o) {
   int64_t h = 0;
   for (; h + 4 <= n_q; h += 4) {
-    values_heads<4, kRegs>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+    values_heads<4, kRegs, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
   }
   for (; h < n_q; ++h) {
-    values_heads<1, kRegs>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
+    values_heads<1, kRegs, Elems>(p + h * p_stride, p_stride, v, n_keys, hd, i, o + h * hd);
   }
+}
+
+// Always inlined, like `values`: as a function of its own it made GCC 12 allocate the f32
+// kernel's registers differently from the loop written in `attn_scores` itself.
+template <class Elems>
+[[gnu::always_inline]] inline void scores(const float* q, int64_t n_q,
+                                          const typename Elems::Elem* kt, int64_t hd, float scale,
+                                          float* s) {
+  for (int64_t lane = 0; lane < kL; lane += 8) {
+    int64_t h = 0;
+    for (; h + 2 <= n_q; h += 2) {
+      scores_heads<2, Elems>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+    }
+    if (h < n_q) scores_heads<1, Elems>(q + h * hd, kt, hd, scale, lane, s + h * kL);
+  }
+}
+
+// Every output dimension but the last hd % 4, which `kTail` (the scalar reference from a first
+// dimension on, the same fma per element) takes. The tail is a template argument rather than a
+// function pointer argument: GCC 12 then laid out the f32 kernel's return path as before.
+template <class Elems, auto kTail>
+[[gnu::always_inline]] inline void values(const float* p, size_t p_stride, int64_t n_q,
+                                          const typename Elems::Elem* v, int64_t n_keys, int64_t hd,
+                                          float* o) {
+  int64_t i = 0;
+  for (; i + 16 <= hd; i += 16) values_columns<4, Elems>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  for (; i + 4 <= hd; i += 4) values_columns<1, Elems>(p, p_stride, n_q, v, n_keys, hd, i, o);
+  // None for the usual head sizes.
+  if (i < hd) kTail(p, p_stride, n_q, v, n_keys, hd, i, o);
 }
 
 }  // namespace
@@ -145,20 +196,32 @@ void attn_softmax(float* s, int64_t n_q, int64_t lo, int64_t n, float* run_max, 
 }
 
 void attn_scores(const float* q, int64_t n_q, const float* kt, int64_t hd, float scale, float* s) {
-  for (int64_t lane = 0; lane < kL; lane += 8) {
-    int64_t h = 0;
-    for (; h + 2 <= n_q; h += 2) scores_heads<2>(q + h * hd, kt, hd, scale, lane, s + h * kL);
-    if (h < n_q) scores_heads<1>(q + h * hd, kt, hd, scale, lane, s + h * kL);
-  }
+  scores<F32Elems>(q, n_q, kt, hd, scale, s);
 }
 
 void attn_values(const float* p, size_t p_stride, int64_t n_q, const float* v, int64_t n_keys,
                  int64_t hd, float* o) {
-  int64_t i = 0;
-  for (; i + 16 <= hd; i += 16) values_columns<4>(p, p_stride, n_q, v, n_keys, hd, i, o);
-  for (; i + 4 <= hd; i += 4) values_columns<1>(p, p_stride, n_q, v, n_keys, hd, i, o);
-  // The last dimensions (none for the usual head sizes): the reference's fma per element.
-  if (i < hd) scalar::attn_values_from(p, p_stride, n_q, v, n_keys, hd, i, o);
+  values<F32Elems, scalar::attn_values_from>(p, p_stride, n_q, v, n_keys, hd, o);
+}
+
+void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                     float* s) {
+  scores<F16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_f16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                     int64_t n_keys, int64_t hd, float* o) {
+  values<F16Elems, scalar::attn_values_f16_from>(p, p_stride, n_q, v, n_keys, hd, o);
+}
+
+void attn_scores_bf16(const float* q, int64_t n_q, const uint16_t* kt, int64_t hd, float scale,
+                      float* s) {
+  scores<Bf16Elems>(q, n_q, kt, hd, scale, s);
+}
+
+void attn_values_bf16(const float* p, size_t p_stride, int64_t n_q, const uint16_t* v,
+                      int64_t n_keys, int64_t hd, float* o) {
+  values<Bf16Elems, scalar::attn_values_bf16_from>(p, p_stride, n_q, v, n_keys, hd, o);
 }
 
 }  // namespace capibara::kernels::neon

@@ -92,6 +92,10 @@ consteval KernelTable make_neon_table() {
   t.axpy_f32 = neon::axpy_f32;
   t.attn_scores = neon::attn_scores;
   t.attn_values = neon::attn_values;
+  t.attn_scores_f16 = neon::attn_scores_f16;
+  t.attn_values_f16 = neon::attn_values_f16;
+  t.attn_scores_bf16 = neon::attn_scores_bf16;
+  t.attn_values_bf16 = neon::attn_values_bf16;
   t.attn_softmax = neon::attn_softmax;
   set_quant_dot(t, GgmlType::kF32, scalar::quantize_f32, neon::vec_dot_f32);
   set_quant_dot(t, GgmlType::kF16, neon::quantize_f16, neon::vec_dot_f16);
