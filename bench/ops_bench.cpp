@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/aligned_buffer.hpp"
+#include "core/half.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"
@@ -126,68 +127,56 @@ void bench_rope(benchmark::State& state, const KernelTable* t, RopeLayout layout
   finish(state, kHeads * kHeadDim);
 }
 
-// One KV block of a GQA group (TinyLlama: 8 query heads share a KV head): the scores of the
-// heads against the transposed key tile, their online softmax, then the values those weights
-// pick, as attention runs them once per block for each query. Items: the multiply-adds of the
-// scores and the values.
-void bench_attention_tile(benchmark::State& state, const KernelTable* t) {
+// One attention tile of TinyLlama's shape: 8 query heads of 64 dimensions sharing a KV head,
+// scored against a block of 16 keys, their online softmax, then the values those weights pick,
+// as attention runs them once per block for each query; or one of the three kernels alone, to
+// see where the tile's time goes; or the whole tile on fp16 tiles as the cache stores them (the
+// kernels a decoding step takes). Items: the multiply-adds of the scores and the values (the
+// softmax alone: the weights).
+enum class TileStage { kWholeTile, kWholeTileF16, kScores, kSoftmax, kValues };
+
+void bench_attention_tile(benchmark::State& state, const KernelTable* t, TileStage stage) {
   constexpr int64_t kGroup = 8;
   constexpr int64_t kKeys = kAttnTileKeys;
   const auto q = random_vector(kGroup * kHeadDim, -1.0f, 1.0f, 9);
-  const auto kt = random_vector(kHeadDim * kKeys, -1.0f, 1.0f, 10);
-  const auto v = random_vector(kKeys * kHeadDim, -1.0f, 1.0f, 11);
-  AlignedVector<float> s(static_cast<size_t>(kGroup * kKeys));
-  AlignedVector<float> o(static_cast<size_t>(kGroup * kHeadDim), 0.0f);
-  // The running maxima settle after the first block (every iteration scores the same keys), so
-  // the outputs grow by at most the sixteen weights times the values per iteration.
-  AlignedVector<float> run_max(kGroup, -std::numeric_limits<float>::infinity());
-  AlignedVector<float> run_sum(kGroup, 0.0f);
-  for (auto _ : state) {
-    t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
-    t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(), kHeadDim);
-    t->attn_values(s.data(), kKeys, kGroup, v.data(), kKeys, kHeadDim, o.data());
-    benchmark::DoNotOptimize(o.data());
-    benchmark::ClobberMemory();
-  }
-  finish(state, 2 * kGroup * kKeys * kHeadDim);
-}
-
-// One of the tile's three kernels alone, on the same data as `attention_tile`, to see where its
-// time goes.
-enum class TileStage { kScores, kSoftmax, kValues };
-
-void bench_attention_stage(benchmark::State& state, const KernelTable* t, TileStage stage) {
-  constexpr int64_t kGroup = 8;
-  constexpr int64_t kKeys = kAttnTileKeys;
-  const auto q = random_vector(kGroup * kHeadDim, -1.0f, 1.0f, 9);
-  const auto kt = random_vector(kHeadDim * kKeys, -1.0f, 1.0f, 10);
-  const auto v = random_vector(kKeys * kHeadDim, -1.0f, 1.0f, 11);
+  auto kt = random_vector(kHeadDim * kKeys, -1.0f, 1.0f, 10);
+  auto v = random_vector(kKeys * kHeadDim, -1.0f, 1.0f, 11);
+  // The same keys and values as fp16, and the f32 tiles made their widened copies.
+  AlignedVector<uint16_t> kt16(kt.size()), v16(v.size());
+  for (size_t i = 0; i < kt.size(); ++i) kt[i] = fp16_to_f32(kt16[i] = f32_to_fp16(kt[i]));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = fp16_to_f32(v16[i] = f32_to_fp16(v[i]));
   AlignedVector<float> s(static_cast<size_t>(kGroup * kKeys));
   AlignedVector<float> o(static_cast<size_t>(kGroup * kHeadDim), 0.0f);
   AlignedVector<float> run_max(kGroup, -std::numeric_limits<float>::infinity());
   AlignedVector<float> run_sum(kGroup, 0.0f);
+  // One block first: the running maxima settle (every iteration scores the same keys), so the
+  // softmax takes its usual path and the outputs grow by at most the sixteen weights times the
+  // values per iteration. Alone, the softmax rewrites the scores as weights in (0, 1], which
+  // keeps it doing the same work.
   t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
-  // Softmax rewrites the scores as weights in (0, 1] and its maxima settle after the first call,
-  // so repeating it keeps doing the same work.
   t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(), kHeadDim);
   for (auto _ : state) {
-    switch (stage) {
-      case TileStage::kScores:
-        t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
-        break;
-      case TileStage::kSoftmax:
-        t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(),
-                        kHeadDim);
-        break;
-      case TileStage::kValues:
-        t->attn_values(s.data(), kKeys, kGroup, v.data(), kKeys, kHeadDim, o.data());
-        break;
+    if (stage == TileStage::kWholeTile || stage == TileStage::kScores) {
+      t->attn_scores(q.data(), kGroup, kt.data(), kHeadDim, 0.125f, s.data());
+    }
+    if (stage == TileStage::kWholeTileF16) {
+      t->attn_scores_f16(q.data(), kGroup, kt16.data(), kHeadDim, 0.125f, s.data());
+    }
+    if (stage != TileStage::kScores && stage != TileStage::kValues) {
+      t->attn_softmax(s.data(), kGroup, 0, kKeys, run_max.data(), run_sum.data(), o.data(),
+                      kHeadDim);
+    }
+    if (stage == TileStage::kWholeTile || stage == TileStage::kValues) {
+      t->attn_values(s.data(), kKeys, kGroup, v.data(), kKeys, kHeadDim, o.data());
+    }
+    if (stage == TileStage::kWholeTileF16) {
+      t->attn_values_f16(s.data(), kKeys, kGroup, v16.data(), kKeys, kHeadDim, o.data());
     }
     benchmark::DoNotOptimize(s.data());
     benchmark::DoNotOptimize(o.data());
     benchmark::ClobberMemory();
   }
-  finish(state, kGroup * kKeys * (stage == TileStage::kSoftmax ? 1 : kHeadDim));
+  finish(state, kGroup * kKeys * (stage == TileStage::kSoftmax ? 1 : 2 * kHeadDim));
 }
 
 // One KV tile (16 positions of a 64-dimension head) widened to f32, as attention reads every
@@ -223,10 +212,13 @@ const bool kRegistered = [] {
     reg("add:2048", bench_add);
     reg("rope_normal:32x64", bench_rope, RopeLayout::kNormal);
     reg("rope_neox:32x64", bench_rope, RopeLayout::kNeox);
-    reg("attention_tile:8x16x64", bench_attention_tile);
-    reg("attention_scores:8x16x64", bench_attention_stage, TileStage::kScores);
-    reg("attention_softmax:8x16", bench_attention_stage, TileStage::kSoftmax);
-    reg("attention_values:8x16x64", bench_attention_stage, TileStage::kValues);
+    reg("attention_tile:8x16x64", bench_attention_tile, TileStage::kWholeTile);
+    if (table->attn_scores_f16 != nullptr) {
+      reg("attention_tile_f16:8x16x64", bench_attention_tile, TileStage::kWholeTileF16);
+    }
+    reg("attention_scores:8x16x64", bench_attention_tile, TileStage::kScores);
+    reg("attention_softmax:8x16", bench_attention_tile, TileStage::kSoftmax);
+    reg("attention_values:8x16x64", bench_attention_tile, TileStage::kValues);
     reg("widen_f16:16x64", bench_widen, false);
     reg("widen_bf16:16x64", bench_widen, true);
   }
