@@ -197,6 +197,21 @@ void bench_widen(benchmark::State& state, const KernelTable* t, bool bf16) {
   finish(state, n);
 }
 
+// One fp8 KV tile widened to f32 with its scale, as attention reads an fp8 cache's tiles.
+void bench_widen_fp8(benchmark::State& state, const KernelTable* t) {
+  constexpr int64_t n = 16 * kHeadDim;
+  AlignedVector<uint8_t> x(static_cast<size_t>(n));
+  std::mt19937 rng(3);
+  for (auto& c : x) c = static_cast<uint8_t>(rng() % 0x7F);  // no NaN codes
+  AlignedVector<float> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    t->fp8_to_f32(x.data(), 0.0371f, out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, n);
+}
+
 // Registered at start-up: one benchmark per op x ISA.
 const bool kRegistered = [] {
   for (const KernelTable* table : available_kernel_tables()) {
@@ -221,6 +236,7 @@ const bool kRegistered = [] {
     reg("attention_values:8x16x64", bench_attention_tile, TileStage::kValues);
     reg("widen_f16:16x64", bench_widen, false);
     reg("widen_bf16:16x64", bench_widen, true);
+    reg("widen_fp8:16x64", bench_widen_fp8);
   }
   return true;
 }();

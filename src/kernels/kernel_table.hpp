@@ -100,6 +100,9 @@ struct KernelTable {
   // value is a float); the KV cache reads its tiles through these.
   void (*fp16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
   void (*bf16_to_f32)(const uint16_t* x, float* out, int64_t n) = nullptr;
+  // out[i] = the fp8 E4M3 code x[i]'s value (core/fp8.hpp) times `scale`, rounded once: the KV
+  // cache's fp8 tiles, each with its scale.
+  void (*fp8_to_f32)(const uint8_t* x, float scale, float* out, int64_t n) = nullptr;
 };
 
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type

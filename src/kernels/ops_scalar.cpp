@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/fp8.hpp"
 #include "core/half.hpp"
 
 namespace capibara::kernels::scalar {
@@ -102,6 +103,10 @@ void fp16_to_f32(const uint16_t* x, float* out, int64_t n) {
 
 void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
+}
+
+void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
 }  // namespace capibara::kernels::scalar

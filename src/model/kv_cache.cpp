@@ -2,7 +2,6 @@
 #include "model/kv_cache.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -66,27 +65,6 @@ uint8_t f32_to_e4m3(float x) {
   return static_cast<uint8_t>(sign | std::min(code, 0x7E));
 }
 
-namespace {
-
-std::array<float, 256> make_e4m3_table() {
-  std::array<float, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    const int exp = (c >> 3) & 0xF;
-    const int man = c & 0x7;
-    float v = exp == 0 ? std::ldexp(static_cast<float>(man), -9)
-                       : std::ldexp(1.0f + static_cast<float>(man) / 8.0f, exp - 7);
-    if ((c & 0x7F) == 0x7F) v = std::nanf("");
-    t[static_cast<size_t>(c)] = (c & 0x80) ? -v : v;
-  }
-  return t;
-}
-
-const std::array<float, 256> kE4m3Table = make_e4m3_table();
-
-}  // namespace
-
-float e4m3_to_f32(uint8_t x) { return kE4m3Table[x]; }
-
 KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t n_blocks,
                          KvType type)
     : n_layer_(n_layer),
@@ -105,6 +83,7 @@ KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, i
   // Attention widens every tile it reads: a vector conversion, not a per-element bit dance.
   if (type == KvType::kF16) widen_ = kernels::active_kernels().fp16_to_f32;
   if (type == KvType::kBF16) widen_ = kernels::active_kernels().bf16_to_f32;
+  if (type == KvType::kFp8) fp8_widen_ = kernels::active_kernels().fp8_to_f32;
 }
 
 size_t KvBlockPool::block_bytes() const {
@@ -219,7 +198,7 @@ void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const
       widen_(reinterpret_cast<const uint16_t*>(src), out, n);
       return;
     case KvType::kFp8:
-      for (int64_t i = 0; i < n; ++i) out[i] = kE4m3Table[src[i]] * scale;
+      fp8_widen_(src, scale, out, n);
       return;
   }
 }

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/fp8.hpp"
 #include "core/huge_page_buffer.hpp"
 
 namespace capibara {
@@ -39,7 +40,6 @@ inline int64_t kv_blocks_for(int64_t n_tokens) {
 // fp8 E4M3 (bias 7, no infinities, largest finite 448) conversion, round to nearest even,
 // saturating.
 uint8_t f32_to_e4m3(float x);
-float e4m3_to_f32(uint8_t x);
 inline constexpr float kE4m3Max = 448.0f;
 
 class KvBlockPool {
@@ -100,6 +100,8 @@ class KvBlockPool {
   KvType type_;
   // The active kernel table's conversion for fp16 / bf16 tiles; null for other types.
   void (*widen_)(const uint16_t* x, float* out, int64_t n) = nullptr;
+  // Its conversion for fp8 tiles; null for other types.
+  void (*fp8_widen_)(const uint8_t* x, float scale, float* out, int64_t n) = nullptr;
   size_t elem_bytes_;
   size_t data_bytes_;
   // Tiles of kKvBlockTokens x head_dim elements of `type_`: a value tile is [slot, head_dim], a

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/fp8.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_scalar.hpp"
@@ -54,6 +55,7 @@ TEST(OpsSimd, EveryTableHasEveryOp) {
     EXPECT_NE(t->rope_neox, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->fp16_to_f32, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->bf16_to_f32, nullptr) << isa_name(t->isa);
+    EXPECT_NE(t->fp8_to_f32, nullptr) << isa_name(t->isa);
   }
 }
 
@@ -94,6 +96,48 @@ TEST(OpsSimd, Fp16ToF32IsExactForEveryPattern) {
 
 TEST(OpsSimd, Bf16ToF32IsExactForEveryPattern) {
   expect_every_pattern_converts(&KernelTable::bf16_to_f32, scalar::bf16_to_f32, "bf16_to_f32");
+}
+
+// Every E4M3 code (three times over, from one byte past an aligned address, so vector loads are
+// misaligned and tails odd) at scales that keep results normal, push them into the subnormal
+// range or near the top of float's: the scalar reference is the code's value times the scale,
+// rounded once, and every table gives its bits (any NaN for the NaN codes).
+TEST(OpsSimd, Fp8ToF32MatchesTheReferenceForEveryCode) {
+  constexpr int64_t n = 3 * 256 + 5;
+  std::vector<uint8_t> x(static_cast<size_t>(n) + 1);
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i) + 1] = static_cast<uint8_t>(i * 7);
+  for (const float scale : {1.0f, 0.0371f, -3.5f, 1e-38f, 7e35f}) {
+    std::vector<float> want(static_cast<size_t>(n));
+    scalar::fp8_to_f32(x.data() + 1, scale, want.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const float w = want[static_cast<size_t>(i)];
+      const float exact = e4m3_to_f32(x[static_cast<size_t>(i) + 1]) * scale;
+      ASSERT_TRUE(std::isnan(exact) ? std::isnan(w)
+                                    : std::bit_cast<uint32_t>(w) == std::bit_cast<uint32_t>(exact))
+          << "scalar code " << int{x[static_cast<size_t>(i) + 1]} << " scale " << scale;
+    }
+    for (const auto* t : available_kernel_tables()) {
+      for (const int64_t size : {n, int64_t{1}, int64_t{7}, int64_t{17}, int64_t{33}}) {
+        std::vector<float> got(static_cast<size_t>(size) + 2, -1.0f);
+        t->fp8_to_f32(x.data() + 1, scale, got.data() + 1, size);
+        EXPECT_EQ(got[0], -1.0f) << "fp8_to_f32 wrote before its output";
+        EXPECT_EQ(got[static_cast<size_t>(size) + 1], -1.0f) << "fp8_to_f32 wrote past its output";
+        int failures = 0;
+        for (int64_t i = 0; i < size && failures < 5; ++i) {
+          const float g = got[static_cast<size_t>(i) + 1];
+          const float w = want[static_cast<size_t>(i)];
+          const bool same = std::isnan(w)
+                                ? std::isnan(g)
+                                : std::bit_cast<uint32_t>(g) == std::bit_cast<uint32_t>(w);
+          if (!same) {
+            ++failures;
+            ADD_FAILURE() << "fp8_to_f32 " << where(t, size, i) << " scale " << scale << ": " << g
+                          << " want " << w;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(OpsSimd, ExpIsWithin1e6RelativeOfStdExp) {

@@ -10,6 +10,7 @@
 
 #include <cmath>
 
+#include "core/fp8.hpp"
 #include "core/half.hpp"
 #include "kernels/arm/exp_neon.hpp"
 
@@ -222,6 +223,25 @@ void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
     vst1q_f32(out + i + 4, vreinterpretq_f32_u32(vshll_high_n_u16(h, 16)));
   }
   for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
+}
+
+void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
+  // As the AVX-512 loop (x86/convert_avx512.cpp): the code's bits moved into a half's are worth
+  // its value times 2^-8, subnormals included, so times 2^8 scale it is rounded once, as the
+  // reference; the 0x7C00 gives NaN codes a NaN half.
+  const float32x4_t k = vdupq_n_f32(scale * 256.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const uint16x8_t code = vmovl_u8(vld1_u8(x + i));
+    const uint16x8_t mag = vandq_u16(code, vdupq_n_u16(0x7F));
+    const uint16x8_t sign = vandq_u16(vshlq_n_u16(code, 8), vdupq_n_u16(0x8000));
+    const uint16x8_t nan = vandq_u16(vceqq_u16(mag, vdupq_n_u16(0x7F)), vdupq_n_u16(0x7C00));
+    const float16x8_t h =
+        vreinterpretq_f16_u16(vorrq_u16(vorrq_u16(vshlq_n_u16(mag, 7), sign), nan));
+    vst1q_f32(out + i, vmulq_f32(vcvt_f32_f16(vget_low_f16(h)), k));
+    vst1q_f32(out + i + 4, vmulq_f32(vcvt_high_f32_f16(h), k));
+  }
+  for (; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
 }  // namespace capibara::kernels::neon

@@ -18,5 +18,6 @@ void rope_normal(const float* cos_sin, float* x, int64_t n_heads, int64_t head_d
 void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim, int32_t n_rot);
 void fp16_to_f32(const uint16_t* x, float* out, int64_t n);
 void bf16_to_f32(const uint16_t* x, float* out, int64_t n);
+void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n);
 
 }  // namespace capibara::kernels::neon

@@ -49,6 +49,7 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   t.rope_neox = avx2::rope_neox;
   t.fp16_to_f32 = avx2::fp16_to_f32;
   t.bf16_to_f32 = avx2::bf16_to_f32;
+  t.fp8_to_f32 = avx2::fp8_to_f32;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx2::attn_scores;

@@ -11,6 +11,7 @@
 
 #include <cmath>
 
+#include "core/fp8.hpp"
 #include "core/half.hpp"
 #include "kernels/x86/exp_simd.hpp"
 
@@ -265,6 +266,24 @@ void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
     _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
   }
   for (; i < n; ++i) out[i] = capibara::bf16_to_f32(x[i]);
+}
+
+void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
+  // As the AVX-512 loop (x86/convert_avx512.cpp): the code's bits moved into a half's, worth its
+  // value times 2^-8, then times 2^8 scale, rounded once.
+  const __m256 k = _mm256_set1_ps(scale * 256.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i code =
+        _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
+    const __m128i mag = _mm_and_si128(code, _mm_set1_epi16(0x7F));
+    const __m128i sign = _mm_slli_epi16(_mm_and_si128(code, _mm_set1_epi16(0x80)), 8);
+    const __m128i nan =
+        _mm_and_si128(_mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7F)), _mm_set1_epi16(0x7C00));
+    const __m128i half = _mm_or_si128(_mm_or_si128(_mm_slli_epi16(mag, 7), sign), nan);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtph_ps(half), k));
+  }
+  for (; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
 }  // namespace capibara::kernels::avx2
