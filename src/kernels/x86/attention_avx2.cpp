@@ -1,7 +1,8 @@
 // AVX2 tile attention kernels: half a score row (8 keys) per register, two query heads' four
 // chains (8 accumulators) per pass over the key tile; values keep four heads' 16 output
 // dimensions in registers across the keys; the online softmax takes a head's row in two, and
-// up to 8 heads' rows at once.
+// up to 8 heads' rows at once. The score and value kernels also read an fp16 / bf16 cache's
+// tiles as stored, widening each row in the register that uses it.
 #include "kernels/x86/attention_avx2.hpp"
 
 #include <immintrin.h>

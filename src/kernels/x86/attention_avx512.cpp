@@ -1,7 +1,9 @@
 // AVX-512 tile attention kernels: a score row of kAttnTileKeys = 16 keys is one register, so
 // four query heads' four chains (16 accumulators) advance with each row of the key tile; values
 // keep four heads' 64 output dimensions in registers across the keys; the online softmax between
-// them takes a head's row in one register, and up to 16 heads' rows at once.
+// them takes a head's row in one register, and up to 16 heads' rows at once. The score and value
+// kernels also read an fp16 / bf16 cache's tiles as stored, widening each row in the register
+// that uses it.
 #include "kernels/x86/attention_avx512.hpp"
 
 #include <cmath>
