@@ -3,18 +3,25 @@
 // and of the KV cache's fp8 tiles.
 #pragma once
 
-#include <cmath>
+#include <bit>
 #include <cstdint>
 #include <limits>
 
 namespace capibara {
 
 inline float e4m3_to_f32(uint8_t x) {
-  const int exp = (x >> 3) & 0xF;
-  const int man = x & 0x7;
-  float v = exp == 0 ? std::ldexp(static_cast<float>(man), -9)
-                     : std::ldexp(1.0f + static_cast<float>(man) / 8.0f, exp - 7);
-  if ((x & 0x7F) == 0x7F) v = std::numeric_limits<float>::quiet_NaN();
+  // Built from bits, not ldexp: the scalar table widens fp8 KV tiles through this, per element.
+  const uint32_t exp = (x >> 3) & 0xFu;
+  const uint32_t man = x & 0x7u;
+  float v;
+  if ((x & 0x7F) == 0x7F) {
+    v = std::numeric_limits<float>::quiet_NaN();
+  } else if (exp == 0) {
+    v = static_cast<float>(man) * 0x1p-9f;  // subnormal: man / 8 * 2^-6
+  } else {
+    // 2^(exp - 7) (1 + man / 8): f32 exponent exp - 7, mantissa's top three bits man.
+    v = std::bit_cast<float>((exp - 7 + 127) << 23 | man << 20);
+  }
   return (x & 0x80) != 0 ? -v : v;
 }
 

@@ -301,22 +301,16 @@ template <int kRows>
 // The block where some head's reference maximum moves (a segment's first, mostly) is the rare
 // case: `softmax_heads` assumes none does and takes the weights against the old maxima while it
 // finds the block's (the two are independent, so the rows' maxima leave the path from scores to
-// weights), and hands the block to this function when one did.
+// weights), and hands the block to this function, with the moves and the new maxima, when one
+// did.
 template <int kRows>
 [[gnu::noinline]] void softmax_heads_moved(float* s, int n_heads, __mmask16 window, float* run_max,
-                                           float* run_sum, float* o, int64_t hd) {
-  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+                                           float* run_sum, float* o, int64_t hd, __mmask16 moved,
+                                           __m512 m) {
   const auto heads = static_cast<__mmask16>((1u << n_heads) - 1u);
   __m512 rows[kRows];
-  load_rows(s, n_heads, window, rows);
-  const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
-  const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
-  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
-  const __mmask16 moved = _mm512_mask_cmp_ps_mask(
-      heads, tile_max, _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ);
-  const __m512 m = _mm512_mask_blend_ps(moved, old_max, tile_max);
   const __m512 c = rescale_moved(moved, m, run_max, o, hd);
-  // Loaded again rather than kept across the call above. Rows past n_heads weigh nothing in the
+  // Loaded after the call, not kept across it. Rows past n_heads weigh nothing in the
   // sums (their maxima are -inf, and exp would give NaN).
   load_rows(s, n_heads, window, rows);
 #pragma GCC unroll 16
@@ -349,10 +343,12 @@ void softmax_heads(float* s, int n_heads, __mmask16 window, float* run_max, floa
   }
   const __m512 tile_max = reduce_rows(rows, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
   const __m512 old_max = _mm512_mask_loadu_ps(neg_inf, heads, run_max);
-  if (_mm512_mask_cmp_ps_mask(heads, tile_max,
-                              _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)),
-                              _CMP_GT_OQ) != 0) {
-    softmax_heads_moved<kRows>(s, n_heads, window, run_max, run_sum, o, hd);
+  // attn_next_max for every head: the block's maximum where it passes the old by the slack.
+  const __mmask16 moved = _mm512_mask_cmp_ps_mask(
+      heads, tile_max, _mm512_add_ps(old_max, _mm512_set1_ps(kAttnMaxSlack)), _CMP_GT_OQ);
+  if (moved != 0) {
+    softmax_heads_moved<kRows>(s, n_heads, window, run_max, run_sum, o, hd, moved,
+                               _mm512_mask_blend_ps(moved, old_max, tile_max));
     return;
   }
   // Every maximum holds: the factors are 1, the outputs and maxima stay, and fma(sum, 1, x) is
