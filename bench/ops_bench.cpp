@@ -212,6 +212,21 @@ void bench_widen_fp8(benchmark::State& state, const KernelTable* t) {
   finish(state, n);
 }
 
+// The same tile to halves, as a decoding step converts an fp8 cache's tiles for the fp16 kernels.
+void bench_fp8_to_f16(benchmark::State& state, const KernelTable* t) {
+  constexpr int64_t n = 16 * kHeadDim;
+  AlignedVector<uint8_t> x(static_cast<size_t>(n));
+  std::mt19937 rng(3);
+  for (auto& c : x) c = static_cast<uint8_t>(rng() % 0x7F);
+  AlignedVector<uint16_t> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    t->fp8_to_f16(x.data(), out.data(), n);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, n);
+}
+
 // Registered at start-up: one benchmark per op x ISA.
 const bool kRegistered = [] {
   for (const KernelTable* table : available_kernel_tables()) {
@@ -237,6 +252,7 @@ const bool kRegistered = [] {
     reg("widen_f16:16x64", bench_widen, false);
     reg("widen_bf16:16x64", bench_widen, true);
     reg("widen_fp8:16x64", bench_widen_fp8);
+    reg("fp8_to_f16:16x64", bench_fp8_to_f16);
   }
   return true;
 }();

@@ -103,6 +103,9 @@ struct KernelTable {
   // out[i] = the fp8 E4M3 code x[i]'s value (core/fp8.hpp) times `scale`, rounded once: the KV
   // cache's fp8 tiles, each with its scale.
   void (*fp8_to_f32)(const uint8_t* x, float scale, float* out, int64_t n) = nullptr;
+  // out[i] = the fp16 bit pattern of the E4M3 code x[i]'s value (`e4m3_to_f16_bits`, exact): a
+  // decoding step's fp8 tiles, for the attention kernels that read fp16 tiles.
+  void (*fp8_to_f16)(const uint8_t* x, uint16_t* out, int64_t n) = nullptr;
 };
 
 // The quantized-dot kernels of `table` for weights of `weight_type` (null pointers when the type

@@ -109,4 +109,8 @@ void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
+void fp8_to_f16(const uint8_t* x, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = capibara::e4m3_to_f16_bits(x[i]);
+}
+
 }  // namespace capibara::kernels::scalar

@@ -26,6 +26,7 @@ consteval KernelTable make_scalar_table() {
   t.fp16_to_f32 = scalar::fp16_to_f32;
   t.bf16_to_f32 = scalar::bf16_to_f32;
   t.fp8_to_f32 = scalar::fp8_to_f32;
+  t.fp8_to_f16 = scalar::fp8_to_f16;
   t.dot_f32 = scalar::dot_f32;
   t.axpy_f32 = axpy_f32_scalar;
   t.attn_scores = scalar::attn_scores;

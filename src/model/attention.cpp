@@ -152,9 +152,10 @@ TileBlocks tile_blocks(const Pass& p, int64_t t0, int64_t t1) {
 
 // A thread's scratch: the transposed K tile [hd, kB], the V rows [kB, hd], the scores of a GQA
 // group [n_gqa, kB], then per query of a tile the state of the segment under way and the merged
-// state of the segments before it.
+// state of the segments before it; and apart, the K and V tiles of an fp8 cache as halves.
 struct ThreadScratch {
   float *k_t, *v_tile, *scores, *states, *totals;
+  uint16_t *k_half, *v_half;
 };
 
 // One query's softmax state over its GQA group ([n_gqa, hd] outputs, then maxima and sums),
@@ -170,7 +171,13 @@ int64_t scratch_floats(int64_t n_gqa, int64_t hd) {
   return 2 * kB * hd + n_gqa * kB + 2 * kQueryTile * state_floats_for(n_gqa, hd);
 }
 
-ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
+// Halves of each thread's fp8 tiles, whole cache lines.
+int64_t scratch_halves(int64_t hd) {
+  constexpr auto kLine = static_cast<int64_t>(kCacheLineBytes / sizeof(uint16_t));
+  return (2 * kB * hd + kLine - 1) / kLine * kLine;
+}
+
+ThreadScratch thread_scratch(float* base, uint16_t* halves, int64_t n_gqa, int64_t hd) {
   const int64_t state_floats = state_floats_for(n_gqa, hd);
   ThreadScratch s{};
   s.k_t = base;
@@ -178,19 +185,32 @@ ThreadScratch thread_scratch(float* base, int64_t n_gqa, int64_t hd) {
   s.scores = s.v_tile + kB * hd;
   s.states = s.scores + n_gqa * kB;
   s.totals = s.states + kQueryTile * state_floats;
+  s.k_half = halves;
+  s.v_half = halves + kB * hd;
   return s;
 }
 
-// The kernels that read a KV type's tiles as stored, where the table has them.
+// The kernels that read a KV type's 16-bit tiles as stored, where the table has them: fp16 and
+// bf16 tiles themselves, fp8 ones once converted to halves (exact, and half the bytes of f32).
 struct HalfTileKernels {
   kernels::AttnScoresHalfFn scores = nullptr;
   kernels::AttnValuesHalfFn values = nullptr;
 };
 
 HalfTileKernels half_tile_kernels(const kernels::KernelTable& kt, KvType type) {
-  if (type == KvType::kF16) return {kt.attn_scores_f16, kt.attn_values_f16};
+  if (type == KvType::kF16 || type == KvType::kFp8) return {kt.attn_scores_f16, kt.attn_values_f16};
   if (type == KvType::kBF16) return {kt.attn_scores_bf16, kt.attn_values_bf16};
   return {};
+}
+
+// Weights times an fp8 value tile's scale, for the lanes [lo, lo + n) of each head's row: the
+// value kernels then multiply them by the tile's elements unscaled. The scale is a power of two,
+// so p (v s) and (p s) v are the same float: each fma of the values gets the bits it would on
+// the scaled tile (within float's normal range).
+void scale_weights(float* s, int64_t n_q, int64_t lo, int64_t n, float tile_scale) {
+  for (int64_t h = 0; h < n_q; ++h) {
+    for (int64_t j = lo; j < lo + n; ++j) s[h * kB + j] *= tile_scale;
+  }
 }
 
 // Folds the keys of blocks [b_lo, b_hi] into the states of the tile's queries (`states`: [t1 - t0,
@@ -203,6 +223,7 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
       *p.caches[static_cast<size_t>(p.batch[static_cast<size_t>(t0)].seq)];
   const KvBlockPool& kv = cache.pool();
   const std::span<const int32_t> table = cache.blocks();
+  const bool fp8 = kv.type() == KvType::kFp8;
   const HalfTileKernels half =
       t1 - t0 == 1 ? half_tile_kernels(p.kt, kv.type()) : HalfTileKernels{};
   for (int64_t b = b_lo; b <= b_hi; ++b) {
@@ -224,30 +245,44 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
     if (lo_all > hi_all) continue;
     const int32_t block = table[static_cast<size_t>(b)];
     if (b < b_prefetch_end) kv.prefetch_tiles(table[static_cast<size_t>(b + 1)], p.layer, g);
+    // An fp8 tile's elements are read unscaled: the key scale (a power of two) goes into the
+    // score scale, where (q . k s) c and (q . k) (s c) are the same float, and the value scale
+    // into the weights (`scale_weights`).
+    const float score_scale = p.shape.scale * kv.tile_scale(block, p.layer, 0, g);
+    const float value_scale = kv.tile_scale(block, p.layer, 1, g);
+    const int64_t n_all = hi_all - lo_all + 1;
     if (half.scores != nullptr) {
       // One query reads each tile once: widened in the registers that use it.
       const int64_t t = t0;
       const QueryState st = state_at(states, p.n_gqa, p.hd);
       const float* qg = p.q + t * p.q_dim + g * p.n_gqa * p.hd;
-      half.scores(qg, p.n_gqa, kv.half_tile(block, p.layer, 0, g), p.hd, p.shape.scale, s.scores);
-      p.kt.attn_softmax(s.scores, p.n_gqa, lo_all, hi_all - lo_all + 1, st.run_max, st.run_sum,
-                        st.acc, p.hd);
-      half.values(s.scores + lo_all, kB, p.n_gqa,
-                  kv.half_tile(block, p.layer, 1, g) + lo_all * p.hd, hi_all - lo_all + 1, p.hd,
-                  st.acc);
+      const uint16_t* k_tile = s.k_half;
+      const uint16_t* v_rows = s.v_half;
+      if (fp8) {
+        p.kt.fp8_to_f16(kv.fp8_tile(block, p.layer, 0, g), s.k_half, kB * p.hd);
+        p.kt.fp8_to_f16(kv.fp8_tile(block, p.layer, 1, g) + lo_all * p.hd, s.v_half, n_all * p.hd);
+      } else {
+        k_tile = kv.half_tile(block, p.layer, 0, g);
+        v_rows = kv.half_tile(block, p.layer, 1, g) + lo_all * p.hd;
+      }
+      half.scores(qg, p.n_gqa, k_tile, p.hd, score_scale, s.scores);
+      p.kt.attn_softmax(s.scores, p.n_gqa, lo_all, n_all, st.run_max, st.run_sum, st.acc, p.hd);
+      if (fp8) scale_weights(s.scores, p.n_gqa, lo_all, n_all, value_scale);
+      half.values(s.scores + lo_all, kB, p.n_gqa, v_rows, n_all, p.hd, st.acc);
       continue;
     }
     // Every key lane is read (the slots outside [lo_all, hi_all] are scored and ignored).
     kv.read_keys(block, p.layer, g, s.k_t);
-    kv.read_values(block, p.layer, g, lo_all, hi_all - lo_all + 1, s.v_tile);
+    kv.read_values(block, p.layer, g, lo_all, n_all, s.v_tile);
     for (int64_t t = t0; t < t1; ++t) {
       int64_t lo, hi;
       slots(t, lo, hi);
       if (lo > hi) continue;
       const QueryState st = state_at(states + (t - t0) * p.state_floats, p.n_gqa, p.hd);
       const float* qg = p.q + t * p.q_dim + g * p.n_gqa * p.hd;
-      p.kt.attn_scores(qg, p.n_gqa, s.k_t, p.hd, p.shape.scale, s.scores);
+      p.kt.attn_scores(qg, p.n_gqa, s.k_t, p.hd, score_scale, s.scores);
       p.kt.attn_softmax(s.scores, p.n_gqa, lo, hi - lo + 1, st.run_max, st.run_sum, st.acc, p.hd);
+      if (fp8) scale_weights(s.scores, p.n_gqa, lo, hi - lo + 1, value_scale);
       p.kt.attn_values(s.scores + lo, kB, p.n_gqa, s.v_tile + (lo - lo_all) * p.hd, hi - lo + 1,
                        p.hd, st.acc);
     }
@@ -310,6 +345,7 @@ AttentionWorkspace::AttentionWorkspace(const AttentionShape& shape, int threads)
   partial_states_ = kPartialStatesPerThread * threads;
   max_units_ = kSplitItemsPerThread * threads;
   scratch_.assign(static_cast<size_t>(per_thread_ * threads), 0.0f);
+  halves_.assign(static_cast<size_t>(scratch_halves(shape.head_dim) * threads), 0);
   partials_.assign(static_cast<size_t>(partial_states_ * state_floats_), 0.0f);
   // Fewer than `max_units_` units, each one item or its share, rounded up, of `max_units_` chunks.
   items_.reserve(static_cast<size_t>(2 * max_units_));
@@ -323,6 +359,7 @@ int64_t AttentionWorkspace::bytes_for(const AttentionShape& shape, int threads) 
       (scratch_floats(n_gqa, shape.head_dim) + kPartialStatesPerThread * state_floats) * threads;
   const int64_t max_units = kSplitItemsPerThread * threads;
   return floats * static_cast<int64_t>(sizeof(float)) +
+         scratch_halves(shape.head_dim) * threads * static_cast<int64_t>(sizeof(uint16_t)) +
          2 * max_units * static_cast<int64_t>(sizeof(Item)) +
          max_units * static_cast<int64_t>(sizeof(std::atomic<int32_t>));
 }
@@ -352,8 +389,9 @@ int64_t attend(const AttentionShape& shape, int64_t layer, std::span<const Batch
   for (int64_t t = 0; t < n_batch; t = tile_end(batch, t)) ++n_tiles;
   const int64_t n_units = n_tiles * shape.n_head_kv;
   auto scratch_of = [&](int thread) {
-    return thread_scratch(ws.scratch_.data() + static_cast<int64_t>(thread) * ws.per_thread_, n_gqa,
-                          hd);
+    return thread_scratch(ws.scratch_.data() + static_cast<int64_t>(thread) * ws.per_thread_,
+                          ws.halves_.data() + static_cast<int64_t>(thread) * scratch_halves(hd),
+                          n_gqa, hd);
   };
 
   const int64_t threads = pool.size();

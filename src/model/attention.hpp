@@ -63,6 +63,7 @@ class AttentionWorkspace {
   int64_t state_floats_ = 0;    // one query's softmax state over its GQA group, whole lines
   int64_t partial_states_ = 0;  // capacity of `partials_`, in states
   AlignedVector<float> scratch_;
+  AlignedVector<uint16_t> halves_;  // each thread's fp8 K and V tiles as halves
   AlignedVector<float> partials_;
   std::vector<Item> items_;
   std::unique_ptr<std::atomic<int32_t>[]> pending_;  // segments still running, per split unit

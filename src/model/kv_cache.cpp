@@ -186,7 +186,12 @@ const uint16_t* KvBlockPool::half_tile(int32_t block, int64_t layer, int kv, int
   return reinterpret_cast<const uint16_t*>(data_.data()) + head_offset(block, layer, kv, head);
 }
 
-void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const {
+const uint8_t* KvBlockPool::fp8_tile(int32_t block, int64_t layer, int kv, int64_t head) const {
+  assert(type_ == KvType::kFp8);
+  return data_.data() + head_offset(block, layer, kv, head);
+}
+
+void KvBlockPool::widen(size_t offset, int64_t n, float* out) const {
   const uint8_t* src = data_.data() + offset * elem_bytes_;
   switch (type_) {
     case KvType::kF32:
@@ -198,21 +203,19 @@ void KvBlockPool::widen(size_t offset, float scale, int64_t n, float* out) const
       widen_(reinterpret_cast<const uint16_t*>(src), out, n);
       return;
     case KvType::kFp8:
-      fp8_widen_(src, scale, out, n);
+      fp8_widen_(src, 1.0f, out, n);
       return;
   }
 }
 
 void KvBlockPool::read_keys(int32_t block, int64_t layer, int64_t head, float* kt) const {
-  const float scale = type_ == KvType::kFp8 ? scales_[scale_index(block, layer, 0, head)] : 1.0f;
-  widen(head_offset(block, layer, 0, head), scale, kKvBlockTokens * head_dim_, kt);
+  widen(head_offset(block, layer, 0, head), kKvBlockTokens * head_dim_, kt);
 }
 
 void KvBlockPool::read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
                               float* out) const {
   assert(first >= 0 && first + n <= kKvBlockTokens);
-  const float scale = type_ == KvType::kFp8 ? scales_[scale_index(block, layer, 1, head)] : 1.0f;
-  widen(head_offset(block, layer, 1, head) + tile_element(1, first, 0), scale, n * head_dim_, out);
+  widen(head_offset(block, layer, 1, head) + tile_element(1, first, 0), n * head_dim_, out);
 }
 
 SequenceKvCache::SequenceKvCache(int64_t n_layer, int64_t n_ctx, int64_t n_head_kv,

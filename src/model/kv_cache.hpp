@@ -64,15 +64,25 @@ class KvBlockPool {
   void store(int32_t block, int64_t layer, int64_t slot, const float* k, const float* v);
   // Reads the keys of one KV head in `block` as the transposed f32 tile that attention scores
   // against: `kt` is [head_dim, kKvBlockTokens], lane s holding slot s. Every lane is read;
-  // lanes of slots not written since the block was started hold stale but finite values.
+  // lanes of slots not written since the block was started hold stale but finite values. An fp8
+  // tile is read without its scale (`tile_scale`): attention folds that into its score scale and
+  // its weights, so that every way it reads a tile does the same arithmetic.
   void read_keys(int32_t block, int64_t layer, int64_t head, float* kt) const;
-  // Reads the values of slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim].
+  // Reads the values of slots [first, first + n) of one KV head as f32 rows: out is [n, head_dim]
+  // (fp8: without the scale, as `read_keys`).
   void read_values(int32_t block, int64_t layer, int64_t head, int64_t first, int64_t n,
                    float* out) const;
-  // The tile of one KV head in `block` as stored, for the kernels that widen it in registers
-  // (fp16 and bf16 pools only): keys (`kv` 0) [head_dim, kKvBlockTokens], transposed as
-  // `read_keys` gives them; values (1) [kKvBlockTokens, head_dim].
+  // What the elements `read_keys` (`kv` 0) and `read_values` (1) give for one KV head in `block`
+  // are to be multiplied by: the fp8 tile's scale, a power of two (or 0 in a block whose rows so
+  // far are all zero); 1 for the other types.
+  float tile_scale(int32_t block, int64_t layer, int kv, int64_t head) const {
+    return type_ == KvType::kFp8 ? scales_[scale_index(block, layer, kv, head)] : 1.0f;
+  }
+  // The tile of one KV head in `block` as stored, for the kernels that widen it in registers:
+  // keys (`kv` 0) [head_dim, kKvBlockTokens], transposed as `read_keys` gives them; values (1)
+  // [kKvBlockTokens, head_dim]. `half_tile` for fp16 and bf16 pools, `fp8_tile` for fp8 ones.
   const uint16_t* half_tile(int32_t block, int64_t layer, int kv, int64_t head) const;
+  const uint8_t* fp8_tile(int32_t block, int64_t layer, int kv, int64_t head) const;
   // Asks the caches for the keys and values of one KV head in `block` (all slots), which a
   // `read_keys` / `read_values` will soon want: where a sequence's next block is not the next of
   // the same run (a run's end, or blocks handed out apart), its tiles lie far from the previous
@@ -88,8 +98,8 @@ class KvBlockPool {
     return kv == 0 ? static_cast<size_t>(i * kKvBlockTokens + slot)
                    : static_cast<size_t>(slot * head_dim_ + i);
   }
-  // Widens `n` stored elements at element offset `offset` to f32.
-  void widen(size_t offset, float scale, int64_t n, float* out) const;
+  // Widens `n` stored elements at element offset `offset` to f32 (fp8: without the scale).
+  void widen(size_t offset, int64_t n, float* out) const;
   size_t scale_index(int32_t block, int64_t layer, int kv, int64_t head) const;
   void store_head(int32_t block, int64_t layer, int kv, int64_t head, int64_t slot, const float* x);
 

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "core/fp8.hpp"
+#include "core/half.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_scalar.hpp"
@@ -56,6 +57,7 @@ TEST(OpsSimd, EveryTableHasEveryOp) {
     EXPECT_NE(t->fp16_to_f32, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->bf16_to_f32, nullptr) << isa_name(t->isa);
     EXPECT_NE(t->fp8_to_f32, nullptr) << isa_name(t->isa);
+    EXPECT_NE(t->fp8_to_f16, nullptr) << isa_name(t->isa);
   }
 }
 
@@ -134,6 +136,47 @@ TEST(OpsSimd, Fp8ToF32MatchesTheReferenceForEveryCode) {
             ADD_FAILURE() << "fp8_to_f32 " << where(t, size, i) << " scale " << scale << ": " << g
                           << " want " << w;
           }
+        }
+      }
+    }
+  }
+}
+
+// Every E4M3 code, from one byte past an aligned address, to halves: the reference gives each
+// code's value exactly, as a normal half (never a subnormal one), and every table its bits.
+TEST(OpsSimd, Fp8ToF16GivesEveryCodesValueExactly) {
+  constexpr int64_t n = 3 * 256 + 5;
+  std::vector<uint8_t> x(static_cast<size_t>(n) + 1);
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i) + 1] = static_cast<uint8_t>(i * 7);
+  std::vector<uint16_t> want(static_cast<size_t>(n));
+  scalar::fp8_to_f16(x.data() + 1, want.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t code = x[static_cast<size_t>(i) + 1];
+    const uint16_t h = want[static_cast<size_t>(i)];
+    const float value = e4m3_to_f32(code);
+    if (std::isnan(value)) {
+      ASSERT_TRUE(std::isnan(fp16_to_f32(h))) << "code " << int{code};
+      continue;
+    }
+    ASSERT_EQ(fp16_to_f32(h), value) << "code " << int{code};
+    ASSERT_EQ(h >> 15, code >> 7) << "sign of code " << int{code};
+    ASSERT_TRUE((h & 0x7FFF) == 0 || (h & 0x7C00) != 0) << "subnormal half for " << int{code};
+  }
+  for (const auto* t : available_kernel_tables()) {
+    for (const int64_t size : {n, int64_t{1}, int64_t{7}, int64_t{17}, int64_t{33}, int64_t{63}}) {
+      std::vector<uint16_t> got(static_cast<size_t>(size) + 2, 0xABCD);
+      t->fp8_to_f16(x.data() + 1, got.data() + 1, size);
+      EXPECT_EQ(got[0], 0xABCD) << "fp8_to_f16 wrote before its output";
+      EXPECT_EQ(got[static_cast<size_t>(size) + 1], 0xABCD) << "fp8_to_f16 wrote past its output";
+      int failures = 0;
+      for (int64_t i = 0; i < size && failures < 5; ++i) {
+        const uint16_t g = got[static_cast<size_t>(i) + 1];
+        const uint16_t w = want[static_cast<size_t>(i)];
+        if (g != w) {
+          ++failures;
+          ADD_FAILURE() << "fp8_to_f16 " << where(t, size, i) << " code "
+                        << int{x[static_cast<size_t>(i) + 1]} << ": " << std::hex << g << " want "
+                        << w << std::dec;
         }
       }
     }

@@ -2,6 +2,7 @@
 // in full runs of blocks and in a short last run alike.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -55,6 +56,54 @@ TEST(KvBlockPool, EveryBlockLayerHeadAndSlotReadsBackWhatWasStored) {
       }
     }
   }
+}
+
+// An fp8 pool reads its tiles unscaled: `read_keys` / `read_values` give each code's value, the
+// codes `fp8_tile` holds, and `tile_scale` (a power of two) brings them to the rows stored, within
+// E4M3's precision, also after a larger row made the block's scale grow and re-encode the rows
+// before it.
+TEST(KvBlockPool, Fp8TilesReadUnscaledWithAPowerOfTwoScale) {
+  const int64_t head_dim = 7, n_head_kv = 2;
+  KvBlockPool pool(1, n_head_kv, head_dim, 3, KvType::kFp8);
+  std::vector<std::vector<float>> rows;
+  for (int64_t slot = 0; slot < kKvBlockTokens; ++slot) {
+    std::vector<float> row(static_cast<size_t>(n_head_kv * head_dim));
+    for (size_t i = 0; i < row.size(); ++i) {
+      // Slot 9 is 40x larger than the rows before it: the scale grows there.
+      row[i] = (slot == 9 ? 40.0f : 1.0f) * (0.37f * static_cast<float>(i) - 1.1f) *
+               (slot % 2 == 0 ? 1.0f : -0.6f);
+    }
+    pool.store(1, 0, slot, row.data(), row.data());
+    rows.push_back(row);
+  }
+  std::vector<float> kt(static_cast<size_t>(head_dim * kKvBlockTokens));
+  std::vector<float> vr(kt.size());
+  for (int64_t h = 0; h < n_head_kv; ++h) {
+    pool.read_keys(1, 0, h, kt.data());
+    pool.read_values(1, 0, h, 0, kKvBlockTokens, vr.data());
+    const float ks = pool.tile_scale(1, 0, 0, h), vs = pool.tile_scale(1, 0, 1, h);
+    int e = 0;
+    ASSERT_EQ(std::frexp(ks, &e), 0.5f) << "key scale " << ks << " is not a power of two";
+    ASSERT_EQ(std::frexp(vs, &e), 0.5f) << "value scale " << vs << " is not a power of two";
+    const uint8_t* k_codes = pool.fp8_tile(1, 0, 0, h);
+    const uint8_t* v_codes = pool.fp8_tile(1, 0, 1, h);
+    for (int64_t slot = 0; slot < kKvBlockTokens; ++slot) {
+      for (int64_t i = 0; i < head_dim; ++i) {
+        const auto kt_at = static_cast<size_t>(i * kKvBlockTokens + slot);
+        const auto row_at = static_cast<size_t>(slot * head_dim + i);
+        ASSERT_EQ(kt[kt_at], e4m3_to_f32(k_codes[kt_at]));
+        ASSERT_EQ(vr[row_at], e4m3_to_f32(v_codes[row_at]));
+        const float x = rows[static_cast<size_t>(slot)][static_cast<size_t>(h * head_dim + i)];
+        // 3 mantissa bits: within 1/16 relative, or the subnormal step (2^-9 scale) near 0.
+        const float tol = std::max(std::fabs(x) / 16.0f, std::ldexp(ks, -10));
+        EXPECT_NEAR(kt[kt_at] * ks, x, tol) << "key slot " << slot << " dim " << i;
+        EXPECT_NEAR(vr[row_at] * vs, x, tol) << "value slot " << slot << " dim " << i;
+      }
+    }
+  }
+  EXPECT_EQ(pool.tile_scale(1, 0, 0, 0), pool.tile_scale(1, 0, 1, 0));
+  KvBlockPool f16(1, 1, 4, 1, KvType::kF16);
+  EXPECT_EQ(f16.tile_scale(0, 0, 0, 0), 1.0f);
 }
 
 }  // namespace

@@ -89,6 +89,7 @@ consteval KernelTable make_neon_table() {
   t.fp16_to_f32 = neon::fp16_to_f32;
   t.bf16_to_f32 = neon::bf16_to_f32;
   t.fp8_to_f32 = neon::fp8_to_f32;
+  t.fp8_to_f16 = neon::fp8_to_f16;
   t.dot_f32 = neon::dot_f32;
   t.axpy_f32 = neon::axpy_f32;
   t.attn_scores = neon::attn_scores;

@@ -244,4 +244,29 @@ void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
+void fp8_to_f16(const uint8_t* x, uint16_t* out, int64_t n) {
+  // As the AVX2 loop (x86/ops_avx2.cpp), but on bytes, a half's high and low bytes apart, so 16
+  // codes a step: a normal code's (mag << 7) + 0x2000 has high byte (mag >> 1) + 0x20 and low
+  // byte mag << 7. The seven subnormal codes' halves have low bytes 0, so their high bytes come
+  // from a byte table indexed by mag (indices past 15 give 0, and only mag < 8 is taken).
+  static constexpr uint8_t kSubnormalHigh[16] = {0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23};
+  const uint8x16_t subnormal_high = vld1q_u8(kSubnormalHigh);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const uint8x16_t code = vld1q_u8(x + i);
+    const uint8x16_t mag = vandq_u8(code, vdupq_n_u8(0x7F));
+    const uint8x16_t subnormal = vcltq_u8(mag, vdupq_n_u8(8));
+    const uint8x16_t nan = vceqq_u8(mag, vdupq_n_u8(0x7F));
+    uint8x16_t hi = vaddq_u8(vshrq_n_u8(mag, 1), vdupq_n_u8(0x20));
+    hi = vbslq_u8(subnormal, vqtbl1q_u8(subnormal_high, mag), hi);
+    hi = vbslq_u8(nan, vdupq_n_u8(0x7E), hi);
+    hi = vorrq_u8(hi, vandq_u8(code, vdupq_n_u8(0x80)));
+    const uint8x16_t lo = vbicq_u8(vshlq_n_u8(mag, 7), vorrq_u8(subnormal, nan));
+    // Little-endian: each half is its low byte, then its high one.
+    vst1q_u16(out + i, vreinterpretq_u16_u8(vzip1q_u8(lo, hi)));
+    vst1q_u16(out + i + 8, vreinterpretq_u16_u8(vzip2q_u8(lo, hi)));
+  }
+  for (; i < n; ++i) out[i] = capibara::e4m3_to_f16_bits(x[i]);
+}
+
 }  // namespace capibara::kernels::neon

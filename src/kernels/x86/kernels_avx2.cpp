@@ -50,6 +50,7 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   t.fp16_to_f32 = avx2::fp16_to_f32;
   t.bf16_to_f32 = avx2::bf16_to_f32;
   t.fp8_to_f32 = avx2::fp8_to_f32;
+  t.fp8_to_f16 = avx2::fp8_to_f16;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx2::attn_scores;

@@ -40,6 +40,9 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   t.fp16_to_f32 = avx512::fp16_to_f32;
   t.bf16_to_f32 = avx512::bf16_to_f32;
   t.fp8_to_f32 = avx512::fp8_to_f32;
+  // AVX2's loop: a decoding step converts each fp8 tile to halves once, a small part of the step
+  // next to the score and value kernels that read them.
+  t.fp8_to_f16 = avx2::fp8_to_f16;
   t.dot_f32 = avx2::dot_f32;
   t.axpy_f32 = avx2::axpy_f32;
   t.attn_scores = avx512::attn_scores;

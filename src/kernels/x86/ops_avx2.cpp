@@ -286,4 +286,30 @@ void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
   for (; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
+void fp8_to_f16(const uint8_t* x, uint16_t* out, int64_t n) {
+  // As the AVX-512 loop (x86/convert_avx512.cpp), the subnormal codes' halves by byte shuffle:
+  // their low bytes are 0, so a table of high bytes serves, indexed from each lane's high byte
+  // (the low byte's index 0x80 gives 0).
+  const __m256i subnormal_high =
+      _mm256_setr_epi8(0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                       0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i code =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256i mag = _mm256_and_si256(code, _mm256_set1_epi16(0x7F));
+    const __m256i normal = _mm256_add_epi16(_mm256_slli_epi16(mag, 7), _mm256_set1_epi16(0x2000));
+    const __m256i subnormal = _mm256_shuffle_epi8(
+        subnormal_high, _mm256_or_si256(_mm256_slli_epi16(mag, 8), _mm256_set1_epi16(0x80)));
+    __m256i h =
+        _mm256_blendv_epi8(normal, subnormal, _mm256_cmpgt_epi16(_mm256_set1_epi16(8), mag));
+    h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7E00),
+                           _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7F)));
+    h = _mm256_or_si256(h,
+                        _mm256_and_si256(_mm256_slli_epi16(code, 8), _mm256_set1_epi16(-0x8000)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
+  }
+  for (; i < n; ++i) out[i] = capibara::e4m3_to_f16_bits(x[i]);
+}
+
 }  // namespace capibara::kernels::avx2

@@ -19,5 +19,6 @@ void rope_neox(const float* cos_sin, float* x, int64_t n_heads, int64_t head_dim
 void fp16_to_f32(const uint16_t* x, float* out, int64_t n);
 void bf16_to_f32(const uint16_t* x, float* out, int64_t n);
 void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n);
+void fp8_to_f16(const uint8_t* x, uint16_t* out, int64_t n);
 
 }  // namespace capibara::kernels::avx2
