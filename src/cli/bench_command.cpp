@@ -360,7 +360,8 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("-b,--batch", opts->batch, "Tokens per forward pass of the pp test")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--kv-type", opts->kv_type, "KV cache storage type (f32, f16, bf16, ...)")
+  cmd->add_option("--kv-type", opts->kv_type, "KV cache storage type")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}))
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "Print the results as JSON");
   cmd->add_flag("--no-repack", opts->no_repack,

@@ -15,7 +15,7 @@ void ModelFlags::add_to(CLI::App& cmd, const std::string& default_kv_type) {
   cmd.add_option("-b,--batch", batch, "Tokens per forward pass during prompt processing")
       ->check(CLI::PositiveNumber);
   cmd.add_option("--kv-type", kv_type, "KV cache storage type")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8"}))
       ->capture_default_str();
 }
 
