@@ -252,15 +252,18 @@ void fold_blocks(const Pass& p, int64_t t0, int64_t t1, int64_t g, int64_t b_lo,
     const float value_scale = kv.tile_scale(block, p.layer, 1, g);
     const int64_t n_all = hi_all - lo_all + 1;
     if (half.scores != nullptr) {
-      // One query reads each tile once: widened in the registers that use it.
+      // One query reads each tile once: widened in the registers that use it, from the cache's
+      // own 16-bit tile, or an fp8 tile's halves (half the bytes of an f32 tile in scratch).
       const int64_t t = t0;
       const QueryState st = state_at(states, p.n_gqa, p.hd);
       const float* qg = p.q + t * p.q_dim + g * p.n_gqa * p.hd;
-      const uint16_t* k_tile = s.k_half;
-      const uint16_t* v_rows = s.v_half;
+      const uint16_t* k_tile;
+      const uint16_t* v_rows;
       if (fp8) {
         p.kt.fp8_to_f16(kv.fp8_tile(block, p.layer, 0, g), s.k_half, kB * p.hd);
         p.kt.fp8_to_f16(kv.fp8_tile(block, p.layer, 1, g) + lo_all * p.hd, s.v_half, n_all * p.hd);
+        k_tile = s.k_half;
+        v_rows = s.v_half;
       } else {
         k_tile = kv.half_tile(block, p.layer, 0, g);
         v_rows = kv.half_tile(block, p.layer, 1, g) + lo_all * p.hd;
