@@ -197,7 +197,7 @@ void bench_widen(benchmark::State& state, const KernelTable* t, bool bf16) {
   finish(state, n);
 }
 
-// One fp8 KV tile widened to f32 with its scale, as attention reads an fp8 cache's tiles.
+// One fp8 KV tile widened to f32, as attention widens an fp8 cache's tiles for a prefill's queries.
 void bench_widen_fp8(benchmark::State& state, const KernelTable* t) {
   constexpr int64_t n = 16 * kHeadDim;
   AlignedVector<uint8_t> x(static_cast<size_t>(n));

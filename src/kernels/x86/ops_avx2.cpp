@@ -61,6 +61,27 @@ inline float exp1(float x) {
   return buf[0];
 }
 
+// The halves with the values of 16 E4M3 codes (one per 16-bit lane), exactly, as
+// `e4m3_to_f16_bits`: a normal code's magnitude bits moved to bits 13-7 are its exponent and
+// mantissa in a half's fields, the exponent's bias going from 7 to 15 by adding 8 to the field;
+// the seven subnormal codes (1-7 times 2^-9) are normal halves whose low bytes are 0, so a byte
+// shuffle of their high bytes, indexed from each lane's high byte (the low byte's index 0x80
+// gives 0), supplies them; NaN codes get 0x7E00.
+__m256i e4m3_halves(__m256i code) {
+  const __m256i subnormal_high =
+      _mm256_setr_epi8(0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                       0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i mag = _mm256_and_si256(code, _mm256_set1_epi16(0x7F));
+  const __m256i normal = _mm256_add_epi16(_mm256_slli_epi16(mag, 7), _mm256_set1_epi16(0x2000));
+  const __m256i subnormal = _mm256_shuffle_epi8(
+      subnormal_high, _mm256_or_si256(_mm256_slli_epi16(mag, 8), _mm256_set1_epi16(0x80)));
+  __m256i h = _mm256_blendv_epi8(normal, subnormal, _mm256_cmpgt_epi16(_mm256_set1_epi16(8), mag));
+  h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7E00),
+                         _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7F)));
+  return _mm256_or_si256(h,
+                         _mm256_and_si256(_mm256_slli_epi16(code, 8), _mm256_set1_epi16(-0x8000)));
+}
+
 }  // namespace
 
 void rms_norm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -269,45 +290,28 @@ void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
 }
 
 void fp8_to_f32(const uint8_t* x, float scale, float* out, int64_t n) {
-  // As the AVX-512 loop (x86/convert_avx512.cpp): the code's bits moved into a half's, worth its
-  // value times 2^-8, then times 2^8 scale, rounded once.
-  const __m256 k = _mm256_set1_ps(scale * 256.0f);
+  // Each code's value as a half, exact (`e4m3_halves`), widened exactly; one multiply by the scale
+  // rounds once, as the reference. The halves are never subnormal, which `vcvtph2ps` takes a
+  // microcode assist for on some Intel cores (docs/PERFORMANCE.md, the fp8 cache under "Deep in
+  // a context").
+  const __m256 k = _mm256_set1_ps(scale);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i code =
-        _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i)));
-    const __m128i mag = _mm_and_si128(code, _mm_set1_epi16(0x7F));
-    const __m128i sign = _mm_slli_epi16(_mm_and_si128(code, _mm_set1_epi16(0x80)), 8);
-    const __m128i nan =
-        _mm_and_si128(_mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7F)), _mm_set1_epi16(0x7C00));
-    const __m128i half = _mm_or_si128(_mm_or_si128(_mm_slli_epi16(mag, 7), sign), nan);
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtph_ps(half), k));
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h =
+        e4m3_halves(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), k));
+    _mm256_storeu_ps(out + i + 8,
+                     _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), k));
   }
   for (; i < n; ++i) out[i] = capibara::e4m3_to_f32(x[i]) * scale;
 }
 
 void fp8_to_f16(const uint8_t* x, uint16_t* out, int64_t n) {
-  // As the AVX-512 loop (x86/convert_avx512.cpp), the subnormal codes' halves by byte shuffle:
-  // their low bytes are 0, so a table of high bytes serves, indexed from each lane's high byte
-  // (the low byte's index 0x80 gives 0).
-  const __m256i subnormal_high =
-      _mm256_setr_epi8(0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0,  //
-                       0, 0x18, 0x1C, 0x1E, 0x20, 0x21, 0x22, 0x23, 0, 0, 0, 0, 0, 0, 0, 0);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256i code =
-        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    const __m256i mag = _mm256_and_si256(code, _mm256_set1_epi16(0x7F));
-    const __m256i normal = _mm256_add_epi16(_mm256_slli_epi16(mag, 7), _mm256_set1_epi16(0x2000));
-    const __m256i subnormal = _mm256_shuffle_epi8(
-        subnormal_high, _mm256_or_si256(_mm256_slli_epi16(mag, 8), _mm256_set1_epi16(0x80)));
-    __m256i h =
-        _mm256_blendv_epi8(normal, subnormal, _mm256_cmpgt_epi16(_mm256_set1_epi16(8), mag));
-    h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7E00),
-                           _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7F)));
-    h = _mm256_or_si256(h,
-                        _mm256_and_si256(_mm256_slli_epi16(code, 8), _mm256_set1_epi16(-0x8000)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        e4m3_halves(_mm256_cvtepu8_epi16(
+                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)))));
   }
   for (; i < n; ++i) out[i] = capibara::e4m3_to_f16_bits(x[i]);
 }
