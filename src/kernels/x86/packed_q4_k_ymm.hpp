@@ -143,7 +143,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
         // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
         // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
         if constexpr (kT == 1) {
-          prefetch_part(blk + kAhead, kBlockBytes, 4 * g + p, 8);
+          prefetch_part_of<kBlockBytes, 8>(blk + kAhead, 4 * g + p);
           if constexpr (kPrefetch == StreamPrefetch::kHardware) {
             prefetch_page_start_part<kBlockBytes, 8>(blk, 4 * g + p);
           }

@@ -172,7 +172,7 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
           // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
           if constexpr (kT == 1) {
             const int step = 4 * g + 2 * h + k4;
-            prefetch_part(blk + kAhead, kQ6KBlockBytes, step, 8);
+            prefetch_part_of<kQ6KBlockBytes, 8>(blk + kAhead, step);
             if constexpr (kPrefetch == StreamPrefetch::kHardware) {
               prefetch_page_start_part<kQ6KBlockBytes, 8>(blk, step);
             }

@@ -57,4 +57,20 @@ inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
   prefetch_lines(p + 64 * first, last - first);
 }
 
+// `prefetch_part` with the block's size and part count known at compile time: each part asks for
+// the same number of lines (the parts overlap by a line where they do not divide the block), as
+// straight-line prefetches with no loop of varying trip count (4 or 5 lines for a Q4_K group's
+// eighth, a loop whose branch the samples of `perf` pointed at). AVX2 Q4_K / Q6_K decoding on a
+// Zen 4, alternated: +3 to +6 % and +4 to +10 % (`Stream/decode`; docs/PERFORMANCE.md, "fp8 KV
+// tiles as halves for decoding; an AVX2-only Zen 4 host"). The AVX-512 kernels keep
+// `prefetch_part`: no AVX-512 machine was at hand to measure them.
+template <size_t kBytes, int kParts>
+inline void prefetch_part_of(const uint8_t* p, int part) {
+  constexpr size_t kLines = (kBytes + 63) / 64;
+  constexpr size_t kPerPart = (kLines + kParts - 1) / kParts;
+  const size_t first = kLines * static_cast<size_t>(part) / kParts;
+#pragma GCC unroll 16
+  for (size_t line = 0; line < kPerPart; ++line) __builtin_prefetch(p + 64 * (first + line), 0, 2);
+}
+
 }  // namespace capibara::kernels::x86
