@@ -61,7 +61,7 @@ inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
 // the same number of lines (the parts overlap by a line where they do not divide the block), as
 // straight-line prefetches with no loop of varying trip count (4 or 5 lines for a Q4_K group's
 // eighth, a loop whose branch the samples of `perf` pointed at). AVX2 Q4_K / Q6_K decoding on a
-// Zen 4, alternated: +3 to +6 % and +4 to +10 % (`Stream/decode`; docs/PERFORMANCE.md, "fp8 KV
+// Zen 4, alternated: +3 to +6 % and +3 to +10 % (`Stream/decode`; docs/PERFORMANCE.md, "fp8 KV
 // tiles as halves for decoding; an AVX2-only Zen 4 host"). The AVX-512 kernels keep
 // `prefetch_part`: no AVX-512 machine was at hand to measure them.
 template <size_t kBytes, int kParts>
