@@ -80,7 +80,8 @@ KvBlockPool::KvBlockPool(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, i
   assert(n_layer > 0 && n_head_kv > 0 && head_dim > 0 && n_blocks >= 0);
   if (type == KvType::kFp8)
     scales_.assign(static_cast<size_t>(n_blocks * n_layer * 2 * n_head_kv), 0);
-  // Attention widens every tile it reads: a vector conversion, not a per-element bit dance.
+  // Attention widens the tiles several queries share (a decoding query's it reads as stored, or,
+  // fp8, as halves): a vector conversion, not a per-element bit dance.
   if (type == KvType::kF16) widen_ = kernels::active_kernels().fp16_to_f32;
   if (type == KvType::kBF16) widen_ = kernels::active_kernels().bf16_to_f32;
   if (type == KvType::kFp8) fp8_widen_ = kernels::active_kernels().fp8_to_f32;

@@ -61,7 +61,7 @@ TEST(KvBlockPool, EveryBlockLayerHeadAndSlotReadsBackWhatWasStored) {
 // An fp8 pool reads its tiles unscaled: `read_keys` / `read_values` give each code's value, the
 // codes `fp8_tile` holds, and `tile_scale` (a power of two) brings them to the rows stored, within
 // E4M3's precision, also after a larger row made the block's scale grow and re-encode the rows
-// before it.
+// before it. Values are the keys times 4, so their scales differ: a key / value mix-up shows.
 TEST(KvBlockPool, Fp8TilesReadUnscaledWithAPowerOfTwoScale) {
   const int64_t head_dim = 7, n_head_kv = 2;
   KvBlockPool pool(1, n_head_kv, head_dim, 3, KvType::kFp8);
@@ -73,7 +73,9 @@ TEST(KvBlockPool, Fp8TilesReadUnscaledWithAPowerOfTwoScale) {
       row[i] = (slot == 9 ? 40.0f : 1.0f) * (0.37f * static_cast<float>(i) - 1.1f) *
                (slot % 2 == 0 ? 1.0f : -0.6f);
     }
-    pool.store(1, 0, slot, row.data(), row.data());
+    std::vector<float> values = row;
+    for (float& x : values) x *= 4.0f;
+    pool.store(1, 0, slot, row.data(), values.data());
     rows.push_back(row);
   }
   std::vector<float> kt(static_cast<size_t>(head_dim * kKvBlockTokens));
@@ -97,11 +99,13 @@ TEST(KvBlockPool, Fp8TilesReadUnscaledWithAPowerOfTwoScale) {
         // 3 mantissa bits: within 1/16 relative, or the subnormal step (2^-9 scale) near 0.
         const float tol = std::max(std::fabs(x) / 16.0f, std::ldexp(ks, -10));
         EXPECT_NEAR(kt[kt_at] * ks, x, tol) << "key slot " << slot << " dim " << i;
-        EXPECT_NEAR(vr[row_at] * vs, x, tol) << "value slot " << slot << " dim " << i;
+        EXPECT_NEAR(vr[row_at] * vs, 4.0f * x, 4.0f * tol) << "value slot " << slot << " dim " << i;
       }
     }
   }
-  EXPECT_EQ(pool.tile_scale(1, 0, 0, 0), pool.tile_scale(1, 0, 1, 0));
+  for (int64_t h = 0; h < n_head_kv; ++h) {
+    EXPECT_EQ(pool.tile_scale(1, 0, 1, h), 4.0f * pool.tile_scale(1, 0, 0, h)) << "head " << h;
+  }
   KvBlockPool f16(1, 1, 4, 1, KvType::kF16);
   EXPECT_EQ(f16.tile_scale(0, 0, 0, 0), 1.0f);
 }
