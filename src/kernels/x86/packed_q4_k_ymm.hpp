@@ -123,7 +123,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
   constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
-  constexpr size_t kAhead = kBlockBytes * 3 / 2 / 64 * 64;  // Q4_K_M tg128: 41 vs 38 at 4
+  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
@@ -140,7 +140,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
       __m256i total[kT];
       for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
-        // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+        // Decoding streams the weights once: ask for them kAhead bytes ahead, an eighth a step
         // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
         if constexpr (kT == 1) {
           prefetch_part_of<kBlockBytes, 8>(blk + kAhead, 4 * g + p);

@@ -140,7 +140,7 @@ static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8
 template <typename Dots, StreamPrefetch kPrefetch, int kT>
 static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
-  constexpr size_t kAhead = kQ6KBlockBytes * 3 / 2 / 64 * 64;
+  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kQ6KBlockBytes>;
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -168,7 +168,7 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
       }
       for (int h = 0; h < 2; ++h) {
         for (int k4 = 0; k4 < 2; ++k4) {
-          // Decoding streams the weights once: ask for them 1.5 blocks ahead, an eighth a step
+          // Decoding streams the weights once: ask for them kAhead bytes ahead, an eighth a step
           // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
           if constexpr (kT == 1) {
             const int step = 4 * g + 2 * h + k4;

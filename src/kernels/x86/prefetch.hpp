@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/stream_prefetch.hpp"
+
 namespace capibara::kernels::x86 {
 
 // Prefetches `lines` cache lines from p into L2.
@@ -72,5 +74,17 @@ inline void prefetch_part_of(const uint8_t* p, int part) {
 #pragma GCC unroll 16
   for (size_t line = 0; line < kPerPart; ++line) __builtin_prefetch(p + 64 * (first + line), 0, 2);
 }
+
+// How far ahead the AVX2 K-quant decoding passes (x86/packed_q4_k_ymm.hpp, packed_q6_k_ymm.hpp)
+// ask for the weights of a block of kBlockBytes. The software variant keeps the 1.5 blocks tuned
+// on the Intel Xeon of the first sessions. On AMD (the hardware variant) a prefetch into L2 must
+// be issued about 7 KiB ahead: on the AVX2-only Zen 4 host, one core streamed Q4_K at 16 GB/s
+// with 1.5 blocks (3.4 KiB) ahead and 25-26 GB/s with 3 (6.75 KiB), Q6_K at 19-20 against 23-26
+// with 2-2.5 blocks, and TinyLlama Q4_K_M decoding ran 48-51 -> 54-70 tok/s on two cores
+// (docs/PERFORMANCE.md, "The K-quants' prefetch distance on AMD"). The AVX-512 passes keep their
+// own distance, measured flat between 1.5 and 3 blocks on the Zen 5 host.
+template <StreamPrefetch kPrefetch, size_t kBlockBytes>
+inline constexpr size_t kKQuantAheadBytes =
+    kPrefetch == StreamPrefetch::kHardware ? 7 * 1024 : kBlockBytes * 3 / 2 / 64 * 64;
 
 }  // namespace capibara::kernels::x86
