@@ -2,12 +2,17 @@
 // table (x86/packed_avx2.cpp) and the AVX-VNNI one (x86/packed_avx_vnni.cpp). A register holds
 // the same four weight bytes of eight rows, so a 64-byte chunk of a group is two registers (rows
 // 0-7 at offset 0, rows 8-15 at offset 32), and every block is computed for the two row halves in
-// turn. The tables differ only in how one block of one row half takes its exact integer dot with
-// a token's block, the `Block` of these templates (one for decoding, one for prefill):
+// turn. The tables differ only in how a block takes its exact integer dots with a token's block,
+// the `Block` of these templates. Prefill's takes one row half's:
 //
 //   static constexpr size_t kQuantBytes;           // a block's quants in the group (256 or 512)
 //   explicit Block(const uint8_t* quants);         // the block's quants + 32 x row half
 //   __m256i dot(const uint8_t* a) const;           // the eight rows' dots with a BlockQ8Sum
+//
+// and decoding's both halves' at once (dot[0]: rows 0-7, dot[1]: rows 8-15):
+//
+//   static constexpr size_t kQuantBytes;
+//   static void dots(const uint8_t* quants, const uint8_t* a, __m256i (&dot)[2]);
 //
 // The float operations per (row, token) are the references', in their order, so the results
 // match `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass.
@@ -104,6 +109,10 @@ struct MaddubsHalf {
       for (int k = 1; k < 4; ++k) {
         p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
         p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
+        // Each sum one chain in one register: `Matmul/avx2/q4_0/tokens:16`, one thread, 863-876
+        // us against 916-925 unpinned, alternated.
+        keep_in_register(p0);
+        keep_in_register(p1);
       }
       const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
       return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
@@ -123,6 +132,59 @@ struct MaddubsHalf {
       return _mm256_add_epi32(s0, s1);
     }
   }
+
+  // Decoding: both row halves' dots, chunk by chunk, so that each broadcast of the token's quads
+  // serves the two halves and each half's sum builds up in one chain pinned to a register. With
+  // the halves in turn (two `dot`s), GCC hoisted a block's loads and products ahead and spilled
+  // broadcasts and accumulators to the stack. On the Zen 4 host, weights in cache, one thread,
+  // alternated (`Matmul/avx2/{q4_0,q8_0}/tokens:1/threads:1/packed`): Q4_0 66-69 us against
+  // 72-80, Q8_0 105-106 against 108-109 (docs/PERFORMANCE.md, "Decoding passes chunk by chunk,
+  // sums pinned").
+  static void dots(const uint8_t* quants, const uint8_t* a, __m256i (&dot)[2]) {
+    // The two halves' sums are named variables, not an array: pinned as array elements, GCC kept
+    // them in memory.
+    const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s0 = _mm256_setzero_si256();
+    __m256i s1 = _mm256_setzero_si256();
+    if constexpr (kNibbles) {
+      const __m256i low = _mm256_set1_epi8(0x0F);
+      // int16 sums: eight products per lane at most, as `dot`'s.
+      const auto dot_chunk = [&](const uint8_t* chunk, __m256i lo, __m256i hi) {
+        const __m256i v = load_ymm(chunk);
+        return _mm256_add_epi16(
+            _mm256_maddubs_epi16(_mm256_and_si256(v, low), lo),
+            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low), hi));
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m256i lo = broadcast_quads(qs + 4 * k);       // weights 0..15 of the block
+        const __m256i hi = broadcast_quads(qs + 16 + 4 * k);  // and 16..31
+        s0 = _mm256_add_epi16(s0, dot_chunk(quants + 64 * k, lo, hi));
+        s1 = _mm256_add_epi16(s1, dot_chunk(quants + 64 * k + 32, lo, hi));
+        keep_in_register(s0);
+        keep_in_register(s1);
+      }
+      const __m256i offset = _mm256_set1_epi32(8 * load_as<int32_t>(a + offsetof(BlockQ8Sum, sum)));
+      dot[0] = _mm256_sub_epi32(_mm256_madd_epi16(s0, ones), offset);
+      dot[1] = _mm256_sub_epi32(_mm256_madd_epi16(s1, ones), offset);
+    } else {
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      const auto dot_chunk = [&](const uint8_t* chunk, __m256i quads) {
+        const __m256i q = _mm256_xor_si256(load_ymm(chunk), flip);
+        return _mm256_madd_epi16(
+            _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(quads, q)), ones);
+      };
+      for (int k = 0; k < 8; ++k) {
+        const __m256i quads = broadcast_quads(qs + 4 * k);
+        s0 = _mm256_add_epi32(s0, dot_chunk(quants + 64 * k, quads));
+        s1 = _mm256_add_epi32(s1, dot_chunk(quants + 64 * k + 32, quads));
+        keep_in_register(s0);
+        keep_in_register(s1);
+      }
+      dot[0] = s0;
+      dot[1] = s1;
+    }
+  }
 };
 
 }  // namespace
@@ -134,8 +196,8 @@ struct MaddubsHalf {
 // / 27.2-27.8).
 inline constexpr size_t kPrefetchBytes32 = 3072;
 
-// Decoding: one token, both row halves of each block in turn, the weights prefetched as they
-// stream (each is read once).
+// Decoding: one token, both row halves of each block at once (`Block::dots`), the weights
+// prefetched as they stream (each is read once).
 template <typename Block, StreamPrefetch kPrefetch>
 static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<Block::kQuantBytes>;
@@ -152,11 +214,11 @@ static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t
     }
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
     const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
-#pragma GCC unroll 2
+    __m256i dot[2];
+    Block::dots(quants, a, dot);
     for (int g = 0; g < 2; ++g) {
-      const Block w(quants + 32 * g);
       const __m256 d = _mm256_mul_ps(load_halves(scales + 16 * g), da);
-      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(w.dot(a)), d, acc[g]);
+      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[g]), d, acc[g]);
     }
   }
   _mm256_storeu_ps(y, acc[0]);

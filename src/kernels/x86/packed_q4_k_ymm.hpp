@@ -61,6 +61,9 @@ struct MaddubsSubBlocks {
       __m256i s = _mm256_maddubs_epi16(w[c0], broadcast_quads(qs + 4 * c0));
       for (int c = c0 + 1; c < c0 + kChunksPerSum; ++c) {
         s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], broadcast_quads(qs + 4 * c)));
+        // One chain in one register (Q4_K): `Matmul/avx2/q4_K/tokens:16`, one thread, 815-825 us
+        // against 858-947 unpinned, alternated; Q5_K's was not measured apart and stays as it was.
+        if constexpr (!kFive) keep_in_register(s);
       }
       total = _mm256_add_epi32(total, _mm256_madd_epi16(s, sc));
     }
@@ -107,6 +110,29 @@ static inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
       _mm_store_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi8(even, odd));
     }
   }
+}
+
+// Row half g's mins of sub-blocks 2p, 2p + 1 side by side as int16, per row, from the unpacked
+// scales `sm`.
+static inline void load_q4_k_mins(const uint8_t* sm, int g, __m256i (&m16)[4]) {
+  for (int p = 0; p < 4; ++p) {
+    m16[p] = _mm256_cvtepu8_epi16(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + kQ4KMins + 32 * p + 16 * g)));
+  }
+}
+
+// acc plus one row half's share of a block with token block `a` (a BlockQ8_K), from the exact
+// integer sum of its scaled sub-block dots: the references' float steps, in their order.
+static inline __m256 add_q4_k_half(__m256i total, const __m256i (&m16)[4], __m256 dw, __m256 dmin,
+                                   const uint8_t* a, __m256 acc) {
+  __m256i mins = _mm256_madd_epi16(m16[0], pair_sums(a, 0));
+  for (int p = 1; p < 4; ++p) {
+    mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m16[p], pair_sums(a, p)));
+  }
+  const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8_K, d)));
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dw, da), acc);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), mins)),
+                         _mm256_mul_ps(dmin, da), acc);
 }
 
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
@@ -173,24 +199,12 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
           }
         }
       }
-      // Row r's mins of sub-blocks 2p, 2p + 1 side by side, as int16.
       __m256i m16[4];
-      for (int p = 0; p < 4; ++p) {
-        m16[p] = _mm256_cvtepu8_epi16(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(sm + kQ4KMins + 32 * p + 16 * g)));
-      }
+      load_q4_k_mins(sm, g, m16);
       const __m256 dw = load_halves(blk + kD + 16 * g);
       const __m256 dmin = load_halves(blk + kDmin + 16 * g);
       for (int t = 0; t < kT; ++t) {
-        __m256i mins = _mm256_madd_epi16(m16[0], pair_sums(a[t], 0));
-        for (int p = 1; p < 4; ++p) {
-          mins = _mm256_add_epi32(mins, _mm256_madd_epi16(m16[p], pair_sums(a[t], p)));
-        }
-        const __m256 da = _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8_K, d)));
-        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total[t]), _mm256_mul_ps(dw, da), acc[t][g]);
-        acc[t][g] =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_setzero_si256(), mins)),
-                            _mm256_mul_ps(dmin, da), acc[t][g]);
+        acc[t][g] = add_q4_k_half(total[t], m16, dw, dmin, a[t], acc[t][g]);
       }
     }
   }
@@ -201,8 +215,68 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   }
 }
 
+// Q4_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI table's decoding takes
+// too): per sub-block pair p, chunk by chunk, both row halves and both sub-blocks at once, so that
+// each 32-byte load gives its two sub-blocks' nibbles and each broadcast of the token's quads
+// serves both halves, and each (sub-block, half) sum builds up in one chain pinned to a register.
+// `pass_q4_k` with one token unpacks a sub-block's eight chunks for one half at a time: on the
+// Zen 4 host that streamed 28-29 GB/s from cache (`Matmul/avx2/q4_K/tokens:1/threads:1/packed`,
+// 81-83 us), this pass 35 (67-68 us), alternated (docs/PERFORMANCE.md, "Decoding passes chunk by
+// chunk, sums pinned").
+template <StreamPrefetch kPrefetch>
+static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
+  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kQ4KBlockBytes>;
+  const __m256i low = _mm256_set1_epi8(0x0F);
+  alignas(32) uint8_t sm[kQ4KUnpackedBytes];
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    unpack_q4_k_scales(blk, sm);
+    const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
+    __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int p = 0; p < 4; ++p) {
+      // A quarter of the block kAhead bytes ahead per step (and page starts: as `pass_q4_k`).
+      prefetch_part_of<kQ4KBlockBytes, 4>(blk + kAhead, p);
+      if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+        prefetch_page_start_part<kQ4KBlockBytes, 4>(blk, p);
+      }
+      __m256i s[2][2];  // [sub-block 2p + h][row half g], int16: eight chunks' products at most
+      for (int c = 0; c < 8; ++c) {
+        const __m256i quads[2] = {broadcast_quads(qs + 64 * p + 4 * c),
+                                  broadcast_quads(qs + 64 * p + 32 + 4 * c)};
+        for (int g = 0; g < 2; ++g) {
+          const __m256i v = load_ymm(blk + kQ4KQuants + 64 * (8 * p + c) + 32 * g);
+          const __m256i nibbles[2] = {_mm256_and_si256(v, low),
+                                      _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
+          for (int h = 0; h < 2; ++h) {
+            const __m256i product = _mm256_maddubs_epi16(nibbles[h], quads[h]);
+            s[h][g] = c == 0 ? product : _mm256_add_epi16(s[h][g], product);
+            keep_in_register(s[h][g]);
+          }
+        }
+      }
+      for (int g = 0; g < 2; ++g) {
+        for (int h = 0; h < 2; ++h) {
+          const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
+          total[g] = _mm256_add_epi32(total[g], _mm256_madd_epi16(s[h][g], sc));
+        }
+      }
+    }
+    for (int g = 0; g < 2; ++g) {
+      __m256i m16[4];
+      load_q4_k_mins(sm, g, m16);
+      acc[g] = add_q4_k_half(total[g], m16, load_halves(blk + kQ4KD + 16 * g),
+                             load_halves(blk + kQ4KDmin + 16 * g), a, acc[g]);
+    }
+  }
+  _mm256_storeu_ps(y, acc[0]);
+  _mm256_storeu_ps(y + 8, acc[1]);
+}
+
 // A `PackedGemmFn` of Q4_K (kFive false) or Q5_K: passes of up to kMaxTokens tokens, decoding
-// passes with DecodeSubBlocks and the others with PrefillSubBlocks.
+// passes with `decode_pass_q4_k` (Q4_K) or DecodeSubBlocks (Q5_K) and the others with
+// PrefillSubBlocks.
 template <typename DecodeSubBlocks, typename PrefillSubBlocks, bool kFive, int kMaxTokens,
           StreamPrefetch kPrefetch>
 static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
@@ -210,8 +284,12 @@ static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
   const int64_t nb = n / 256;
   for_each_pass<kMaxTokens>(
       n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
-        using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
-        pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+        if constexpr (kT == 1 && !kFive) {
+          decode_pass_q4_k<kPrefetch>(nb, group, a, out);
+        } else {
+          using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
+          pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+        }
       });
 }
 
