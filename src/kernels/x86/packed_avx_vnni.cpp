@@ -87,7 +87,8 @@ using DecodeHalf = x86::MaddubsHalf<kNibbles>;
 // int16 headroom to keep: at most 32 x 31 x 128 per lane; the tokens of a pass give the
 // independent chains), scaled by the rows' 6-bit scales with one `vpmulld`, as the AVX-512 kernel
 // does (x86/packed_q4_k_avx512.cpp).
-// Decoding keeps AVX2's sub-blocks, for the reason DecodeHalf gives.
+// Decoding keeps AVX2's dots (x86::decode_pass_q4_k for Q4_K, x86::MaddubsSubBlocks for Q5_K), for
+// the reason DecodeHalf gives.
 struct VnniSubBlocks {
   using Scales = __m256i;  // the eight rows' scales as int32
 
