@@ -149,7 +149,7 @@ struct MaddubsHalf {
     __m256i s1 = _mm256_setzero_si256();
     if constexpr (kNibbles) {
       const __m256i low = _mm256_set1_epi8(0x0F);
-      // int16 sums: eight products per lane at most, as `dot`'s.
+      // int16 sums of eight `vpmaddubsw` results at most, as `dot`'s.
       const auto dot_chunk = [&](const uint8_t* chunk, __m256i lo, __m256i hi) {
         const __m256i v = load_ymm(chunk);
         return _mm256_add_epi16(

@@ -241,7 +241,7 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
       if constexpr (kPrefetch == StreamPrefetch::kHardware) {
         prefetch_page_start_part<kQ4KBlockBytes, 4>(blk, p);
       }
-      __m256i s[2][2];  // [sub-block 2p + h][row half g], int16: eight chunks' products at most
+      __m256i s[2][2];  // [sub-block 2p + h][row half g], int16: eight `vpmaddubsw` results at most
       for (int c = 0; c < 8; ++c) {
         const __m256i quads[2] = {broadcast_quads(qs + 64 * p + 4 * c),
                                   broadcast_quads(qs + 64 * p + 32 + 4 * c)};
