@@ -128,9 +128,8 @@ void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 template <bool kFive, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                int64_t n_tokens, float* y, size_t y_stride) {
-  using SubBlocks = x86::MaddubsSubBlocks<kFive>;
-  x86::gemm_q4_k<SubBlocks, SubBlocks, kFive, kKQuantTokens, kPrefetch>(n, group, act, act_stride,
-                                                                        n_tokens, y, y_stride);
+  x86::gemm_q4_k<x86::MaddubsSubBlocks<kFive>, kFive, kKQuantTokens, kPrefetch>(
+      n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
 }  // namespace

@@ -87,8 +87,7 @@ using DecodeHalf = x86::MaddubsHalf<kNibbles>;
 // int16 headroom to keep: at most 32 x 31 x 128 per lane; the tokens of a pass give the
 // independent chains), scaled by the rows' 6-bit scales with one `vpmulld`, as the AVX-512 kernel
 // does (x86/packed_q4_k_avx512.cpp).
-// Decoding keeps AVX2's dots (x86::decode_pass_q4_k for Q4_K, x86::MaddubsSubBlocks for Q5_K), for
-// the reason DecodeHalf gives.
+// Decoding keeps AVX2's dots (x86::decode_pass_q4_k), for the reason DecodeHalf gives.
 struct VnniSubBlocks {
   using Scales = __m256i;  // the eight rows' scales as int32
 
@@ -111,8 +110,8 @@ constexpr int kKQuantTokens = 8;
 template <bool kFive, StreamPrefetch kPrefetch>
 void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_q4_k<x86::MaddubsSubBlocks<kFive>, VnniSubBlocks, kFive, kKQuantTokens, kPrefetch>(
-      n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_q4_k<VnniSubBlocks, kFive, kKQuantTokens, kPrefetch>(n, group, act, act_stride,
+                                                                 n_tokens, y, y_stride);
 }
 
 // Q6_K prefill: a sub-block's four chunks in one `vpdpbusd` chain per row (the 6-bit quants are

@@ -215,59 +215,76 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   }
 }
 
-// Q4_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI table's decoding takes
-// too): per sub-block pair p, chunk by chunk, both row halves and both sub-blocks at once, so that
-// each 32-byte load gives its two sub-blocks' nibbles and each broadcast of the token's quads
-// serves both halves, and each (sub-block, half) sum builds up in one chain pinned to a register.
+// Q4_K (kFive false) and Q5_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI
+// table's decoding takes too): per sub-block pair p, chunk by chunk, both row halves and both
+// sub-blocks at once, so that each 32-byte load gives its two sub-blocks' quants and each
+// broadcast of the token's quads serves both halves, and each (sub-block, half) sum builds up in
+// one chain pinned to a register, for kChunksPerSum chunks (int16 headroom: x86/packed_avx2.cpp).
 // `pass_q4_k` with one token unpacks a sub-block's eight chunks for one half at a time: on the
-// Zen 4 host that streamed 28-29 GB/s from cache (`Matmul/avx2/q4_K/tokens:1/threads:1/packed`,
-// 81-83 us), this pass 35 (67-68 us), alternated (docs/PERFORMANCE.md, "Decoding passes chunk by
-// chunk, sums pinned").
-template <StreamPrefetch kPrefetch>
+// Zen 4 host that streamed Q4_K at 28-29 GB/s from cache (`Matmul/avx2/q4_K/tokens:1/threads:1/
+// packed`, 81-83 us), this pass 35 (67-68 us), alternated (docs/PERFORMANCE.md, "Decoding passes
+// chunk by chunk, sums pinned").
+template <bool kFive, StreamPrefetch kPrefetch>
 static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
-  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kQ4KBlockBytes>;
+  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  constexpr int kChunksPerSum = kFive ? 4 : 8;
+  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
+  const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kQ4KBlockBytes;
+    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
     unpack_q4_k_scales(blk, sm);
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int p = 0; p < 4; ++p) {
       // A quarter of the block kAhead bytes ahead per step (and page starts: as `pass_q4_k`).
-      prefetch_part_of<kQ4KBlockBytes, 4>(blk + kAhead, p);
+      prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
       if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-        prefetch_page_start_part<kQ4KBlockBytes, 4>(blk, p);
+        prefetch_page_start_part<kBlockBytes, 4>(blk, p);
       }
-      __m256i s[2][2];  // [sub-block 2p + h][row half g], int16: eight `vpmaddubsw` results at most
-      for (int c = 0; c < 8; ++c) {
-        const __m256i quads[2] = {broadcast_quads(qs + 64 * p + 4 * c),
-                                  broadcast_quads(qs + 64 * p + 32 + 4 * c)};
-        for (int g = 0; g < 2; ++g) {
-          const __m256i v = load_ymm(blk + kQ4KQuants + 64 * (8 * p + c) + 32 * g);
-          const __m256i nibbles[2] = {_mm256_and_si256(v, low),
-                                      _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
-          for (int h = 0; h < 2; ++h) {
-            const __m256i product = _mm256_maddubs_epi16(nibbles[h], quads[h]);
-            s[h][g] = c == 0 ? product : _mm256_add_epi16(s[h][g], product);
-            keep_in_register(s[h][g]);
+      for (int c0 = 0; c0 < 8; c0 += kChunksPerSum) {
+        __m256i s[2][2];  // [sub-block 2p + h][row half g], int16
+        for (int c = c0; c < c0 + kChunksPerSum; ++c) {
+          const __m256i quads[2] = {broadcast_quads(qs + 64 * p + 4 * c),
+                                    broadcast_quads(qs + 64 * p + 32 + 4 * c)};
+          for (int g = 0; g < 2; ++g) {
+            const __m256i v = load_ymm(blk + kQuants + 64 * (8 * p + c) + 32 * g);
+            __m256i w[2] = {_mm256_and_si256(v, low),
+                            _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
+            if constexpr (kFive) {
+              // Bit 2p + h of each high-bit byte to bit 4 (as `pass_q4_k`).
+              const __m256i high = load_ymm(blk + kQ5KHigh + 64 * c + 32 * g);
+              for (int h = 0; h < 2; ++h) {
+                const __m256i bits = _mm256_srl_epi16(high, _mm_cvtsi32_si128(2 * p + h));
+                w[h] = _mm256_or_si256(w[h], _mm256_and_si256(_mm256_slli_epi16(bits, 4), bit4));
+              }
+            }
+            for (int h = 0; h < 2; ++h) {
+              const __m256i product = _mm256_maddubs_epi16(w[h], quads[h]);
+              s[h][g] = c == c0 ? product : _mm256_add_epi16(s[h][g], product);
+              keep_in_register(s[h][g]);
+            }
           }
         }
-      }
-      for (int g = 0; g < 2; ++g) {
-        for (int h = 0; h < 2; ++h) {
-          const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
-          total[g] = _mm256_add_epi32(total[g], _mm256_madd_epi16(s[h][g], sc));
+        for (int g = 0; g < 2; ++g) {
+          for (int h = 0; h < 2; ++h) {
+            const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
+            total[g] = _mm256_add_epi32(total[g], _mm256_madd_epi16(s[h][g], sc));
+          }
         }
       }
     }
     for (int g = 0; g < 2; ++g) {
       __m256i m16[4];
       load_q4_k_mins(sm, g, m16);
-      acc[g] = add_q4_k_half(total[g], m16, load_halves(blk + kQ4KD + 16 * g),
-                             load_halves(blk + kQ4KDmin + 16 * g), a, acc[g]);
+      acc[g] = add_q4_k_half(total[g], m16, load_halves(blk + kD + 16 * g),
+                             load_halves(blk + kDmin + 16 * g), a, acc[g]);
     }
   }
   _mm256_storeu_ps(y, acc[0]);
@@ -275,19 +292,16 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
 }
 
 // A `PackedGemmFn` of Q4_K (kFive false) or Q5_K: passes of up to kMaxTokens tokens, decoding
-// passes with `decode_pass_q4_k` (Q4_K) or DecodeSubBlocks (Q5_K) and the others with
-// PrefillSubBlocks.
-template <typename DecodeSubBlocks, typename PrefillSubBlocks, bool kFive, int kMaxTokens,
-          StreamPrefetch kPrefetch>
+// passes with `decode_pass_q4_k` and the others with SubBlocks.
+template <typename SubBlocks, bool kFive, int kMaxTokens, StreamPrefetch kPrefetch>
 static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 256;
   for_each_pass<kMaxTokens>(
       n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
-        if constexpr (kT == 1 && !kFive) {
-          decode_pass_q4_k<kPrefetch>(nb, group, a, out);
+        if constexpr (kT == 1) {
+          decode_pass_q4_k<kFive, kPrefetch>(nb, group, a, out);
         } else {
-          using SubBlocks = std::conditional_t<kT == 1, DecodeSubBlocks, PrefillSubBlocks>;
           pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
         }
       });
