@@ -121,8 +121,8 @@ void gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 template <StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_q6_k<x86::MaddubsQ6Dots, x86::MaddubsQ6Dots, kQ6KTokens, kPrefetch>(
-      n, group, act, act_stride, n_tokens, y, y_stride);
+  x86::gemm_q6_k<x86::MaddubsQ6Dots, kQ6KTokens, kPrefetch>(n, group, act, act_stride, n_tokens, y,
+                                                            y_stride);
 }
 
 template <bool kFive, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>

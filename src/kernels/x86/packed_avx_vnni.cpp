@@ -142,8 +142,8 @@ constexpr int kQ6KTokens = 8;
 template <StreamPrefetch kPrefetch>
 void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_q6_k<x86::MaddubsQ6Dots, VnniQ6Dots, kQ6KTokens, kPrefetch>(n, group, act, act_stride,
-                                                                        n_tokens, y, y_stride);
+  x86::gemm_q6_k<VnniQ6Dots, kQ6KTokens, kPrefetch>(n, group, act, act_stride, n_tokens, y,
+                                                    y_stride);
 }
 
 }  // namespace

@@ -140,16 +140,16 @@ static inline __m256 add_q4_k_half(__m256i total, const __m256i (&m16)[4], __m25
 // each token is scaled per row as SubBlocks does it (AVX2: one `vpmaddwd` of the int16 sums with
 // the rows' scales, two for Q5_K, whose int16 sums hold four chunks). kFive: Q5_K, whose blocks add
 // the fifth bits (packed_q5_k.cpp): bits 2p + h of high-bit chunk c belong to the weights of chunk
-// 8p + c's sub-block 2p + h.
-template <typename SubBlocks, bool kFive, StreamPrefetch kPrefetch, int kT>
+// 8p + c's sub-block 2p + h. Prefill only (kT >= 2: decoding takes `decode_pass_q4_k`).
+template <typename SubBlocks, bool kFive, int kT>
 static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
+  static_assert(kT >= 2, "one token takes decode_pass_q4_k");
   constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
   constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
   constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
   constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
-  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
   const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
@@ -166,14 +166,6 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
       __m256i total[kT];
       for (int t = 0; t < kT; ++t) total[t] = _mm256_setzero_si256();
       for (int p = 0; p < 4; ++p) {
-        // Decoding streams the weights once: ask for them kAhead bytes ahead, an eighth a step
-        // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
-        if constexpr (kT == 1) {
-          prefetch_part_of<kBlockBytes, 8>(blk + kAhead, 4 * g + p);
-          if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-            prefetch_page_start_part<kBlockBytes, 8>(blk, 4 * g + p);
-          }
-        }
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           __m256i w[8];
           for (int c = 0; c < 8; ++c) {
@@ -195,7 +187,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
             // pinning each total in a register here measured Q4_K_M pp512 2-4 % faster with
             // AVX2's and AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth
             // equal), Q5_K_M not (-2 to +2 %). Decoding passes keep one total: left as they were.
-            if constexpr (!kFive && kT > 1) keep_in_register(total[t]);
+            if constexpr (!kFive) keep_in_register(total[t]);
           }
         }
       }
@@ -243,7 +235,9 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int p = 0; p < 4; ++p) {
-      // A quarter of the block kAhead bytes ahead per step (and page starts: as `pass_q4_k`).
+      // Decoding streams the weights once: ask for them kAhead bytes ahead, a quarter of the block
+      // a step (and, where the hardware prefetchers stream, for page starts too:
+      // stream_prefetch.hpp).
       prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
       if constexpr (kPrefetch == StreamPrefetch::kHardware) {
         prefetch_page_start_part<kBlockBytes, 4>(blk, p);
@@ -302,7 +296,7 @@ static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
         if constexpr (kT == 1) {
           decode_pass_q4_k<kFive, kPrefetch>(nb, group, a, out);
         } else {
-          pass_q4_k<SubBlocks, kFive, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
+          pass_q4_k<SubBlocks, kFive, kT>(nb, group, a, act_stride, out, y_stride);
         }
       });
 }

@@ -44,11 +44,9 @@ static inline __m256i dup_s8_pairs(const uint8_t* p) {
 
 namespace {
 
-// AVX2's sub-block dot: two `vpmaddubsw` results summed in int16 (at most 2 x 2 x 63 x 128 <
-// 32768), then one `vpmaddwd` with the rows' scales per pair; one sub-block unpacked at a time,
-// each dot added at once (q6_unit), in prefill and in decoding alike. Decoding with both
-// sub-blocks unpacked and their dots added together, as before: 131-134 us against 127 for
-// `Matmul/avx2/q6_K/tokens:1/threads:1/packed` on the Zen 4 host, alternated.
+// AVX2's sub-block dot in prefill: two `vpmaddubsw` results summed in int16 (at most 2 x 2 x 63 x
+// 128 < 32768), then one `vpmaddwd` with the rows' scales per pair; one sub-block unpacked at a
+// time, each dot added at once (q6_unit).
 struct MaddubsQ6Dots {
   using Scales = __m256i;
   static constexpr bool kOneSubBlock = true;
@@ -138,10 +136,10 @@ static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8
 
 // total = sum_j sc_j (dot_j - 32 bsums[j]): starts from -32 sum_j sc_j bsums[j], one
 // `vpmaddwd` per sub-block pair with the rows' scales (sc_j, sc_j+1) side by side.
-template <typename Dots, StreamPrefetch kPrefetch, int kT>
+template <typename Dots, int kT>
 static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
-  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kQ6KBlockBytes>;
+  static_assert(kT >= 2, "one token takes decode_pass_q6_k");
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -169,15 +167,6 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
       }
       for (int h = 0; h < 2; ++h) {
         for (int k4 = 0; k4 < 2; ++k4) {
-          // Decoding streams the weights once: ask for them kAhead bytes ahead, an eighth a step
-          // (and, where the hardware prefetchers stream, for page starts too: stream_prefetch.hpp).
-          if constexpr (kT == 1) {
-            const int step = 4 * g + 2 * h + k4;
-            prefetch_part_of<kQ6KBlockBytes, 8>(blk + kAhead, step);
-            if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-              prefetch_page_start_part<kQ6KBlockBytes, 8>(blk, step);
-            }
-          }
           q6_unit<Dots, 0, kT>(blk, g, h, k4, a, total);
           q6_unit<Dots, 1, kT>(blk, g, h, k4, a, total);
         }
@@ -196,17 +185,121 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   }
 }
 
-// A `PackedGemmFn` of Q6_K: passes of up to kMaxTokens tokens, decoding passes with DecodeDots
-// and the others with PrefillDots.
-template <typename DecodeDots, typename PrefillDots, int kMaxTokens, StreamPrefetch kPrefetch>
+// One (h, u, k4) unit of Q6_K decoding: sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 of both
+// row halves, chunk by chunk, each broadcast of the token's quads serving both halves, the int16
+// sums of two chunks (headroom: MaddubsQ6Dots) pinned and added to each half's total with the
+// rows' scales.
+template <int kU>
+static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8_t* qs,
+                                  __m256i& total0, __m256i& total1) {
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i top = _mm256_set1_epi8(0x30);
+  const uint8_t* ql = blk + q6_k_ql_chunk(h, kU, 4 * k4);
+  const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4);
+  const int j_lo = 8 * h + 2 * kU + k4;
+  const int j_hi = j_lo + 4;
+  for (int c0 = 0; c0 < 4; c0 += 2) {
+    __m256i lo0, hi0, lo1, hi1;  // [sub-block][row half] sums, int16
+    for (int c = c0; c < c0 + 2; ++c) {
+      const __m256i quad_lo = broadcast_quads(qs + 16 * j_lo + 4 * c);
+      const __m256i quad_hi = broadcast_quads(qs + 16 * j_hi + 4 * c);
+      const auto products = [&](int g, __m256i& lo, __m256i& hi) {
+        const __m256i v = load_ymm(ql + 64 * c + 32 * g);
+        const __m256i bits = load_ymm(qh + 64 * c + 32 * g);
+        const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(bits, 4) : _mm256_slli_epi16(bits, 2);
+        const __m256i h_hi = kU == 0 ? bits : _mm256_srli_epi16(bits, 2);
+        const __m256i w_lo =
+            _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+        const __m256i w_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
+                                             _mm256_and_si256(h_hi, top));
+        const __m256i p_lo = _mm256_maddubs_epi16(w_lo, quad_lo);
+        const __m256i p_hi = _mm256_maddubs_epi16(w_hi, quad_hi);
+        lo = c == c0 ? p_lo : _mm256_add_epi16(lo, p_lo);
+        hi = c == c0 ? p_hi : _mm256_add_epi16(hi, p_hi);
+        keep_in_register(lo);
+        keep_in_register(hi);
+      };
+      products(0, lo0, hi0);
+      products(1, lo1, hi1);
+    }
+    total0 = _mm256_add_epi32(total0,
+                              _mm256_madd_epi16(lo0, dup_s8_pairs(blk + kQ6KScales + 16 * j_lo)));
+    total0 = _mm256_add_epi32(total0,
+                              _mm256_madd_epi16(hi0, dup_s8_pairs(blk + kQ6KScales + 16 * j_hi)));
+    total1 = _mm256_add_epi32(
+        total1, _mm256_madd_epi16(lo1, dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8)));
+    total1 = _mm256_add_epi32(
+        total1, _mm256_madd_epi16(hi1, dup_s8_pairs(blk + kQ6KScales + 16 * j_hi + 8)));
+  }
+}
+
+// Q6_K decoding (AVX2's `vpmaddubsw` dots, which the AVX-VNNI table's decoding takes too):
+// `pass_q6_k`'s steps with both row halves at once (q6_decode_unit), a quarter of the block
+// prefetched per step. Against `pass_q6_k` with one token, on the Zen 4 host, alternated: as fast
+// in cache (126-127 us, `Matmul/avx2/q6_K/tokens:1/threads:1/packed`), one core streaming from
+// DRAM at 26.2-26.4 GB/s against 23.8-24.6, TinyLlama Q6_K tg64 +4-7 % (docs/PERFORMANCE.md,
+// "Decoding passes chunk by chunk, sums pinned").
+template <StreamPrefetch kPrefetch>
+static void decode_pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
+  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kQ6KBlockBytes>;
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
+    const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    const uint8_t* bsums = a + offsetof(BlockQ8_K, bsums);
+    __m256i total[2];
+    for (int g = 0; g < 2; ++g) {
+      __m256i corr = _mm256_setzero_si256();
+      for (int i = 0; i < 8; ++i) {
+        const __m256i sc_pair = _mm256_cvtepi8_epi16(
+            _mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
+                              load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
+        corr = _mm256_add_epi32(corr, _mm256_madd_epi16(sc_pair, broadcast_quads(bsums + 4 * i)));
+      }
+      total[g] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+    }
+    __m256i total0 = total[0];
+    __m256i total1 = total[1];
+    const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
+    for (int h = 0; h < 2; ++h) {
+      for (int k4 = 0; k4 < 2; ++k4) {
+        // Decoding streams the weights once: ask for them kAhead bytes ahead, a quarter of the
+        // block a step (and, where the hardware prefetchers stream, for page starts too:
+        // stream_prefetch.hpp).
+        const int step = 2 * h + k4;
+        prefetch_part_of<kQ6KBlockBytes, 4>(blk + kAhead, step);
+        if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+          prefetch_page_start_part<kQ6KBlockBytes, 4>(blk, step);
+        }
+        q6_decode_unit<0>(blk, h, k4, qs, total0, total1);
+        q6_decode_unit<1>(blk, h, k4, qs, total0, total1);
+      }
+    }
+    const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8_K, d)));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total0), _mm256_mul_ps(load_halves(blk + kQ6KD), da),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total1),
+                           _mm256_mul_ps(load_halves(blk + kQ6KD + 16), da), acc1);
+  }
+  _mm256_storeu_ps(y, acc0);
+  _mm256_storeu_ps(y + 8, acc1);
+}
+
+// A `PackedGemmFn` of Q6_K: passes of up to kMaxTokens tokens, decoding passes with
+// `decode_pass_q6_k` and the others with Dots.
+template <typename Dots, int kMaxTokens, StreamPrefetch kPrefetch>
 static void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 256;
-  for_each_pass<kMaxTokens>(
-      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
-        using Dots = std::conditional_t<kT == 1, DecodeDots, PrefillDots>;
-        pass_q6_k<Dots, kPrefetch, kT>(nb, group, a, act_stride, out, y_stride);
-      });
+  for_each_pass<kMaxTokens>(n_tokens, act, act_stride, y, y_stride,
+                            [&]<int kT>(const uint8_t* a, float* out) {
+                              if constexpr (kT == 1) {
+                                decode_pass_q6_k<kPrefetch>(nb, group, a, out);
+                              } else {
+                                pass_q6_k<Dots, kT>(nb, group, a, act_stride, out, y_stride);
+                              }
+                            });
 }
 
 }  // namespace capibara::kernels::x86
