@@ -65,28 +65,34 @@ struct MaddubsQ6Dots {
 
 }  // namespace
 
-// The quants of one row half of sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 (k4 in {0, 1}),
-// either or both: ql chunks 16h + 8u + 4k4 + c (low nibbles for j_lo, high ones for j_hi) and qh
-// chunks 8h + 4k4 + c (c in 0..3; field u for j_lo, 2 + u for j_hi), joined into bytes q in
-// [0, 63]; lo[c] and hi[c] hold weights 4c..4c+3 of each sub-block.
+// One chunk of one row half of sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4, either or both,
+// from its ql bytes v (low nibbles for j_lo, high ones for j_hi) and qh bytes h (field u for j_lo,
+// 2 + u for j_hi), joined into bytes q in [0, 63].
 template <int kU, bool kLo, bool kHi>
-static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo, __m256i* hi) {
+static inline void unpack_q6_k_chunk(__m256i v, __m256i h, __m256i& lo, __m256i& hi) {
   const __m256i nibble = _mm256_set1_epi8(0x0F);
   const __m256i top = _mm256_set1_epi8(0x30);
+  // The field to bits 4-5 (16-bit shifts: bits crossing into a neighbouring byte are masked away).
+  const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
+  const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
+  if constexpr (kLo) {
+    lo = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
+  }
+  if constexpr (kHi) {
+    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
+                         _mm256_and_si256(h_hi, top));
+  }
+}
+
+// The four chunks of one row half of sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 (k4 in
+// {0, 1}), either or both: ql chunks 16h + 8u + 4k4 + c and qh chunks 8h + 4k4 + c (c in 0..3);
+// lo[c] and hi[c] hold weights 4c..4c+3 of each sub-block.
+template <int kU, bool kLo, bool kHi>
+static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo, __m256i* hi) {
+  __m256i unused;
   for (int c = 0; c < 4; ++c) {
-    const __m256i v = load_ymm(ql + 64 * c);
-    const __m256i h = load_ymm(qh + 64 * c);
-    // The field to bits 4-5 (16-bit shifts: bits crossing into a neighbouring byte are masked
-    // away).
-    const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(h, 4) : _mm256_slli_epi16(h, 2);
-    const __m256i h_hi = kU == 0 ? h : _mm256_srli_epi16(h, 2);
-    if constexpr (kLo) {
-      lo[c] = _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
-    }
-    if constexpr (kHi) {
-      hi[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
-                              _mm256_and_si256(h_hi, top));
-    }
+    unpack_q6_k_chunk<kU, kLo, kHi>(load_ymm(ql + 64 * c), load_ymm(qh + 64 * c),
+                                    kLo ? lo[c] : unused, kHi ? hi[c] : unused);
   }
 }
 
@@ -192,8 +198,6 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
 template <int kU>
 static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8_t* qs,
                                   __m256i& total0, __m256i& total1) {
-  const __m256i nibble = _mm256_set1_epi8(0x0F);
-  const __m256i top = _mm256_set1_epi8(0x30);
   const uint8_t* ql = blk + q6_k_ql_chunk(h, kU, 4 * k4);
   const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4);
   const int j_lo = 8 * h + 2 * kU + k4;
@@ -204,14 +208,9 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
       const __m256i quad_lo = broadcast_quads(qs + 16 * j_lo + 4 * c);
       const __m256i quad_hi = broadcast_quads(qs + 16 * j_hi + 4 * c);
       const auto products = [&](int g, __m256i& lo, __m256i& hi) {
-        const __m256i v = load_ymm(ql + 64 * c + 32 * g);
-        const __m256i bits = load_ymm(qh + 64 * c + 32 * g);
-        const __m256i h_lo = kU == 0 ? _mm256_slli_epi16(bits, 4) : _mm256_slli_epi16(bits, 2);
-        const __m256i h_hi = kU == 0 ? bits : _mm256_srli_epi16(bits, 2);
-        const __m256i w_lo =
-            _mm256_or_si256(_mm256_and_si256(v, nibble), _mm256_and_si256(h_lo, top));
-        const __m256i w_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble),
-                                             _mm256_and_si256(h_hi, top));
+        __m256i w_lo, w_hi;
+        unpack_q6_k_chunk<kU, true, true>(load_ymm(ql + 64 * c + 32 * g),
+                                          load_ymm(qh + 64 * c + 32 * g), w_lo, w_hi);
         const __m256i p_lo = _mm256_maddubs_epi16(w_lo, quad_lo);
         const __m256i p_hi = _mm256_maddubs_epi16(w_hi, quad_hi);
         lo = c == c0 ? p_lo : _mm256_add_epi16(lo, p_lo);
