@@ -78,59 +78,38 @@ static inline void unpack_q4_0_half(const uint8_t* quants, __m256i (&w)[8]) {
 // `static`: each translation unit compiles its own.
 namespace {
 
-// AVX2's block of one row half (eight rows), without `vpdpbusd`: Q4_0's nibbles, or Q8_0's eight
-// chunks as q (the stored q + 128 XOR 0x80), whose magnitudes each dot takes again (so that a
-// block takes eight registers, not sixteen; AVX2's Q8_0 prefill passes go chunk by chunk instead,
-// `gemm_pass_q8_0` in x86/packed_avx2.cpp, so that one chunk's q and |q| fit beside the tokens'
-// sums; with one token the work is the same either way). x86/packed_avx2.cpp says why no
+// AVX2's blocks without `vpdpbusd`: Q4_0's nibbles (kNibbles) or Q8_0's chunks as q (the stored
+// q + 128 XOR 0x80), whose magnitudes each dot takes. Prefill takes one row half's dot (Q4_0 only:
+// AVX2's Q8_0 prefill goes chunk by chunk, `gemm_pass_q8_0` in x86/packed_avx2.cpp, and AVX-VNNI's
+// takes VnniHalf); decoding takes both halves' (`dots`). x86/packed_avx2.cpp says why no
 // `vpmaddubsw` saturates.
 template <bool kNibbles>
 struct MaddubsHalf {
   static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
-  __m256i w[8];  // Q4_0: the nibbles; Q8_0: q
+  __m256i w[8];  // the nibbles
 
-  explicit MaddubsHalf(const uint8_t* quants) {  // the block's quants + 32 x row half
-    if constexpr (kNibbles) {
-      unpack_q4_0_half(quants, w);
-    } else {
-      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-      for (int k = 0; k < 8; ++k) w[k] = _mm256_xor_si256(load_ymm(quants + 64 * k), flip);
-    }
+  explicit MaddubsHalf(const uint8_t* quants)  // the block's quants + 32 x row half
+      requires kNibbles {
+    unpack_q4_0_half(quants, w);
   }
 
   // The exact integer dots of the eight rows with one token's block (a BlockQ8Sum), offset
   // removed: the reference's -offset * sum + sum stored * a.
-  __m256i dot(const uint8_t* a) const {
+  __m256i dot(const uint8_t* a) const requires kNibbles {
     const uint8_t* qs = a + offsetof(BlockQ8Sum, qs);
-    const __m256i ones = _mm256_set1_epi16(1);
-    if constexpr (kNibbles) {
-      __m256i p0 = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
-      __m256i p1 = _mm256_maddubs_epi16(w[4], broadcast_quads(qs + 16));
-      for (int k = 1; k < 4; ++k) {
-        p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
-        p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
-        // Each sum one chain in one register: `Matmul/avx2/q4_0/tokens:16`, one thread, 863-876
-        // us against 916-925 unpinned, alternated.
-        keep_in_register(p0);
-        keep_in_register(p1);
-      }
-      const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
-      return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
-                              _mm256_set1_epi32(8 * sum));
-    } else {
-      // sum q a = sum |q| sign(a, q), the reference's sum (q + 128) a - 128 sum.
-      __m256i s0 = _mm256_setzero_si256();
-      __m256i s1 = _mm256_setzero_si256();
-      for (int k = 0; k < 8; k += 2) {
-        const __m256i a0 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k), w[k]);
-        const __m256i a1 = _mm256_sign_epi8(broadcast_quads(qs + 4 * k + 4), w[k + 1]);
-        s0 = _mm256_add_epi32(
-            s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k]), a0), ones));
-        s1 = _mm256_add_epi32(
-            s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[k + 1]), a1), ones));
-      }
-      return _mm256_add_epi32(s0, s1);
+    __m256i p0 = _mm256_maddubs_epi16(w[0], broadcast_quads(qs));
+    __m256i p1 = _mm256_maddubs_epi16(w[4], broadcast_quads(qs + 16));
+    for (int k = 1; k < 4; ++k) {
+      p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w[k], broadcast_quads(qs + 4 * k)));
+      p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w[4 + k], broadcast_quads(qs + 16 + 4 * k)));
+      // Each sum one chain in one register: `Matmul/avx2/q4_0/tokens:16`, one thread, 863-876
+      // us against 916-925 unpinned, alternated.
+      keep_in_register(p0);
+      keep_in_register(p1);
     }
+    const int32_t sum = load_as<int32_t>(a + offsetof(BlockQ8Sum, sum));
+    return _mm256_sub_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), _mm256_set1_epi16(1)),
+                            _mm256_set1_epi32(8 * sum));
   }
 
   // Decoding: both row halves' dots, chunk by chunk, so that each broadcast of the token's quads

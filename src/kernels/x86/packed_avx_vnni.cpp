@@ -123,7 +123,6 @@ void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 // 6 or 8. Decoding keeps AVX2's dots, for the reason DecodeHalf gives.
 struct VnniQ6Dots {
   using Scales = __m256i;  // the eight rows' scales as int32
-  static constexpr bool kOneSubBlock = true;
   static constexpr bool kAddAtOnce = false;
 
   static Scales scales(const uint8_t* p) { return _mm256_cvtepi8_epi32(x86::load8(p)); }

@@ -5,8 +5,7 @@
 // scales, the `Dots` of `pass_q6_k`:
 //
 //   using Scales = ...;  // the rows' scales, as the dot wants them
-//   static constexpr bool kOneSubBlock = ...;  // unpack one sub-block at a time (q6_unit)
-//   static constexpr bool kAddAtOnce = ...;    // with it, add each dot where written (q6_unit)
+//   static constexpr bool kAddAtOnce = ...;  // add each dot where written (q6_unit)
 //   static Scales scales(const uint8_t* p);  // from eight bytes, one per row
 //   static __m256i dot(const __m256i (&w)[4], const uint8_t* a, Scales sc);
 //
@@ -49,7 +48,6 @@ namespace {
 // time, each dot added at once (q6_unit).
 struct MaddubsQ6Dots {
   using Scales = __m256i;
-  static constexpr bool kOneSubBlock = true;
   static constexpr bool kAddAtOnce = true;
 
   static Scales scales(const uint8_t* p) { return dup_s8_pairs(p); }
@@ -84,21 +82,21 @@ static inline void unpack_q6_k_chunk(__m256i v, __m256i h, __m256i& lo, __m256i&
   }
 }
 
-// The four chunks of one row half of sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4 (k4 in
-// {0, 1}), either or both: ql chunks 16h + 8u + 4k4 + c and qh chunks 8h + 4k4 + c (c in 0..3);
-// lo[c] and hi[c] hold weights 4c..4c+3 of each sub-block.
-template <int kU, bool kLo, bool kHi>
-static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo, __m256i* hi) {
-  __m256i unused;
+// The four chunks of one row half of sub-block j_lo = 8h + 2u + k4 (k4 in {0, 1}) or, kHigh,
+// j_hi = j_lo + 4: ql chunks 16h + 8u + 4k4 + c and qh chunks 8h + 4k4 + c (c in 0..3); w[c]
+// holds weights 4c..4c+3 of the sub-block.
+template <int kU, bool kHigh>
+static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i (&w)[4]) {
+  __m256i other;  // the sub-block not asked for, never written
   for (int c = 0; c < 4; ++c) {
-    unpack_q6_k_chunk<kU, kLo, kHi>(load_ymm(ql + 64 * c), load_ymm(qh + 64 * c),
-                                    kLo ? lo[c] : unused, kHi ? hi[c] : unused);
+    unpack_q6_k_chunk<kU, !kHigh, kHigh>(load_ymm(ql + 64 * c), load_ymm(qh + 64 * c),
+                                         kHigh ? other : w[c], kHigh ? w[c] : other);
   }
 }
 
 // Adds sub-blocks j_lo = 8h + 2u + k4 and j_hi = j_lo + 4, which share their chunks, to each
-// token's total: both unpacked, then each token's two dots (eight registers of quants), or, where
-// Dots::kOneSubBlock asks for it (to leave registers for more tokens), one sub-block at a time.
+// token's total, one sub-block unpacked at a time (to leave registers for more tokens; both at
+// once measured slower with either table's dots: x86/packed_avx2.cpp, x86/packed_avx_vnni.cpp).
 // One at a time, GCC 12 stores each token's dot on the stack and adds them all afterwards;
 // Dots::kAddAtOnce pins each total in a register where it is updated (an empty asm), which
 // measured faster with AVX2's dots and a little slower with AVX-VNNI's (docs/PERFORMANCE.md,
@@ -106,37 +104,27 @@ static inline void unpack_q6_k(const uint8_t* ql, const uint8_t* qh, __m256i* lo
 template <typename Dots, int kU, int kT>
 static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8_t* const (&a)[kT],
                            __m256i (&total)[kT]) {
-  constexpr bool kBoth = !Dots::kOneSubBlock;
   const uint8_t* ql = blk + q6_k_ql_chunk(h, kU, 4 * k4) + 32 * g;
   const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4) + 32 * g;
   __m256i lo[4];
   __m256i hi[4];
-  unpack_q6_k<kU, true, kBoth>(ql, qh, lo, hi);
+  unpack_q6_k<kU, false>(ql, qh, lo);
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
   const auto sc_lo = Dots::scales(blk + kQ6KScales + 16 * j_lo + 8 * g);
   const auto sc_hi = Dots::scales(blk + kQ6KScales + 16 * j_hi + 8 * g);
-  if constexpr (kBoth) {
 #pragma GCC unroll 8
-    for (int t = 0; t < kT; ++t) {
-      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
-      total[t] = _mm256_add_epi32(total[t], _mm256_add_epi32(Dots::dot(lo, qs + 16 * j_lo, sc_lo),
-                                                             Dots::dot(hi, qs + 16 * j_hi, sc_hi)));
-    }
-  } else {
+  for (int t = 0; t < kT; ++t) {
+    const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+    total[t] = _mm256_add_epi32(total[t], Dots::dot(lo, qs + 16 * j_lo, sc_lo));
+    if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
+  }
+  unpack_q6_k<kU, true>(ql, qh, hi);
 #pragma GCC unroll 8
-    for (int t = 0; t < kT; ++t) {
-      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
-      total[t] = _mm256_add_epi32(total[t], Dots::dot(lo, qs + 16 * j_lo, sc_lo));
-      if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
-    }
-    unpack_q6_k<kU, false, true>(ql, qh, nullptr, hi);
-#pragma GCC unroll 8
-    for (int t = 0; t < kT; ++t) {
-      const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
-      total[t] = _mm256_add_epi32(total[t], Dots::dot(hi, qs + 16 * j_hi, sc_hi));
-      if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
-    }
+  for (int t = 0; t < kT; ++t) {
+    const uint8_t* qs = a[t] + offsetof(BlockQ8_K, qs);
+    total[t] = _mm256_add_epi32(total[t], Dots::dot(hi, qs + 16 * j_hi, sc_hi));
+    if constexpr (Dots::kAddAtOnce) keep_in_register(total[t]);
   }
 }
 

@@ -64,8 +64,9 @@ inline void prefetch_part(const uint8_t* p, size_t bytes, int part, int parts) {
 // straight-line prefetches with no loop of varying trip count (4 or 5 lines for a Q4_K group's
 // eighth, a loop whose branch the samples of `perf` pointed at). AVX2 Q4_K / Q6_K decoding on a
 // Zen 4, alternated: +3 to +6 % and +3 to +10 % (`Stream/decode`; docs/PERFORMANCE.md, "fp8 KV
-// tiles as halves for decoding; an AVX2-only Zen 4 host"). The AVX-512 kernels keep
-// `prefetch_part`: no AVX-512 machine was at hand to measure them.
+// tiles as halves for decoding; an AVX2-only Zen 4 host"); those passes now ask for a quarter of
+// the block per step. The AVX-512 kernels keep `prefetch_part`: no AVX-512 machine was at hand to
+// measure them.
 template <size_t kBytes, int kParts>
 inline void prefetch_part_of(const uint8_t* p, int part) {
   constexpr size_t kLines = (kBytes + 63) / 64;
