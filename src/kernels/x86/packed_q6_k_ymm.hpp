@@ -217,7 +217,7 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
         total1, _mm256_madd_epi16(lo1, dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8)));
     total1 = _mm256_add_epi32(
         total1, _mm256_madd_epi16(hi1, dup_s8_pairs(blk + kQ6KScales + 16 * j_hi + 8)));
-    // The totals pinned as one chain each: unpinned, GCC summed the unit's sixteen scaled dots
+    // The totals pinned as one chain each: unpinned, GCC summed a step's sixteen scaled dots
     // as a tree and spilled them (`Matmul/avx2/q6_K/tokens:1/threads:1/packed`, Zen 4 host,
     // alternated: 123-126 us against 126-129; from DRAM no change).
     keep_in_register(total0);
