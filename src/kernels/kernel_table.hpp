@@ -77,6 +77,10 @@ struct KernelTable {
   // Kernels of the packed layout (packed_weights.hpp) by weight type; null where this table
   // does not pack that type (the loader then keeps the matrix row-major).
   PackedGemmFn packed_gemm[kGgmlTypeSlots] = {};
+  // The activations of the 32-weight packed layouts: `n / 32` BlockQ8Sum at `dst`, byte-identical
+  // to `scalar::quantize_q8_sum`. Every table has it. A decoding step quantizes each matmul's
+  // input on one thread while the others wait, so it is worth a kernel of its own.
+  QuantizeActivationsFn quantize_q8_sum = nullptr;
 
   // Row-wise operations of the forward pass; ops.hpp documents each and calls them through
   // `active_kernels()`. The scalar versions (ops_scalar.hpp) are the reference.

@@ -69,13 +69,12 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   // The K-quants read the activation type of their row-major dots (Q8_K), the float types theirs
   // (f32, f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
   const auto quantize_own = quant_dot_kernels(table, first.type).quantize_activations;
-  const auto quantize_q8_0 = quant_dot_kernels(table, GgmlType::kQ8_0).quantize_activations;
   auto quantize_rows = [&](int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; ++t) {
       uint8_t* row = scratch.activation_row(t);
       switch (kind) {
         case PackedActivations::kQ8Sum:
-          quantize_q8_sum(quantize_q8_0, x + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          table.quantize_q8_sum(x + t * n, row, n);
           break;
         case PackedActivations::kF32:
           std::memcpy(row, x + t * n, static_cast<size_t>(n) * sizeof(float));

@@ -9,6 +9,7 @@
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
 #include "kernels/quant_dot.hpp"
+#include "kernels/quant_dot_scalar.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -173,6 +174,10 @@ void round_through_f16(QuantizeF16Fn quantize_f16, Fp16ToF32Fn fp16_to_f32, cons
 }
 
 namespace scalar {
+
+void quantize_q8_sum(const float* x, void* dst, int64_t n) {
+  kernels::quantize_q8_sum(quantize_q8_0, x, static_cast<BlockQ8Sum*>(dst), n);
+}
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {

@@ -135,6 +135,10 @@ void round_through_f16(QuantizeF16Fn quantize_f16, Fp16ToF32Fn fp16_to_f32, cons
                        uint16_t* temp, float* dst, int64_t n);
 
 namespace scalar {
+// The kQ8Sum activations with the scalar Q8_0 quantizer (the tables' `quantize_q8_sum`
+// reference): `n / 32` BlockQ8Sum at `dst`.
+void quantize_q8_sum(const float* x, void* dst, int64_t n);
+
 // The references of the packed kernels: the same integer sums and the same float operations
 // (std::fma) in the same order, so SIMD versions must match them bit for bit.
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

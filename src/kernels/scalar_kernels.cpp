@@ -2,6 +2,7 @@
 #include "kernels/attention_tiles.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/ops_scalar.hpp"
+#include "kernels/packed_weights.hpp"
 #include "kernels/quant_dot_scalar.hpp"
 
 namespace capibara::kernels {
@@ -37,6 +38,7 @@ consteval KernelTable make_scalar_table() {
   t.attn_values_bf16 = scalar::attn_values_bf16;
   t.attn_softmax = scalar::attn_softmax;
   scalar::set_scalar_quant_dot(t);
+  t.quantize_q8_sum = scalar::quantize_q8_sum;
   return t;
 }
 

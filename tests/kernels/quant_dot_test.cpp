@@ -20,6 +20,7 @@
 #include "kernels/dequantize.hpp"
 #include "kernels/kernel_table.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/packed_weights.hpp"
 #include "kernels/quantize.hpp"
 
 namespace capibara::kernels {
@@ -199,6 +200,38 @@ TEST(QuantDot, ActivationQuantizersOfEveryIsaMatchScalarBytes) {
               << isa_name(table->isa) << " " << name_of(pair.weight) << " n=" << n
               << " variant=" << variant;
         }
+      }
+    }
+  }
+}
+
+// The packed layouts' activations: the scalar reference is the Q8_0 block (scale widened from
+// its fp16) with the sum of its bytes, and every table's kernel writes the reference's bytes.
+TEST(QuantDot, Q8SumIsTheQ8_0BlockWithItsSumInEveryIsa) {
+  std::mt19937 rng(17);
+  const auto& scalar = scalar_kernel_table();
+  const auto quantize_q8_0 = quant_dot_kernels(scalar, GgmlType::kQ8_0).quantize_activations;
+  for (const int64_t blocks : {1, 2, 3, 7, 9, 64, 176}) {
+    const int64_t n = 32 * blocks;
+    for (int variant = 0; variant < 2; ++variant) {
+      const auto x = variant == 0 ? gaussian(n, rng) : tricky_activations(n, rng);
+      std::vector<BlockQ8_0> q8(static_cast<size_t>(blocks));
+      quantize_q8_0(x.data(), q8.data(), n);
+      std::vector<BlockQ8Sum> want(static_cast<size_t>(blocks));
+      scalar.quantize_q8_sum(x.data(), want.data(), n);
+      for (size_t b = 0; b < want.size(); ++b) {
+        int32_t sum = 0;
+        for (const int8_t q : q8[b].qs) sum += q;
+        ASSERT_EQ(want[b].d, fp16_to_f32(q8[b].d)) << "block " << b;
+        ASSERT_EQ(want[b].sum, sum) << "block " << b;
+        ASSERT_EQ(std::memcmp(want[b].qs, q8[b].qs, sizeof(want[b].qs)), 0) << "block " << b;
+      }
+      for (const auto* table : available_kernel_tables()) {
+        ASSERT_NE(table->quantize_q8_sum, nullptr) << isa_name(table->isa);
+        std::vector<BlockQ8Sum> got(static_cast<size_t>(blocks));
+        table->quantize_q8_sum(x.data(), got.data(), n);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(BlockQ8Sum)), 0)
+            << isa_name(table->isa) << " n=" << n << " variant=" << variant;
       }
     }
   }

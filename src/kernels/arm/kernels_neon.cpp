@@ -69,6 +69,11 @@ void packed_gemm_q8_0_by_cpu(int64_t n, const uint8_t* group, const void* act, s
       n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
+// The packed layouts' activations with NEON's Q8_0 quantizer (byte-identical to the scalar one).
+void quantize_q8_sum_neon(const float* x, void* dst, int64_t n) {
+  quantize_q8_sum(neon::quantize_q8_0, x, static_cast<BlockQ8Sum*>(dst), n);
+}
+
 // Starts from the scalar kernels (Q2_K and Q3_K keep them) and overrides the vectorized ones.
 // `consteval`: the compiler builds the table, so no NEON code runs before the CPU check.
 consteval KernelTable make_neon_table() {
@@ -107,6 +112,7 @@ consteval KernelTable make_neon_table() {
   set_quant_dot(t, GgmlType::kQ5_0, neon::quantize_q8_0, neon::vec_dot_q5_0);
   set_quant_dot(t, GgmlType::kQ5_1, neon::quantize_q8_1, neon::vec_dot_q5_1);
   set_quant_dot(t, GgmlType::kQ8_0, neon::quantize_q8_0, neon::vec_dot_q8_0);
+  t.quantize_q8_sum = quantize_q8_sum_neon;
   set_quant_dot(t, GgmlType::kQ2_K, neon::quantize_q8_k, scalar::vec_dot_q2_k);
   set_quant_dot(t, GgmlType::kQ3_K, neon::quantize_q8_k, scalar::vec_dot_q3_k);
   set_quant_dot(t, GgmlType::kQ4_K, neon::quantize_q8_k, neon::vec_dot_q4_k);

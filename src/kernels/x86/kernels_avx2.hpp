@@ -19,6 +19,8 @@ void quantize_bf16(const float* x, void* dst, int64_t n);
 void quantize_q8_0(const float* x, void* dst, int64_t n);
 void quantize_q8_1(const float* x, void* dst, int64_t n);
 void quantize_q8_k(const float* x, void* dst, int64_t n);
+// The packed layouts' BlockQ8Sum rows, byte-identical to `scalar::quantize_q8_sum`.
+void quantize_q8_sum(const float* x, void* dst, int64_t n);
 
 // Equal to the scalar dot products up to float summation order.
 float vec_dot_f16(int64_t n, const void* w, const void* a);

@@ -60,6 +60,7 @@ consteval KernelTable make_avx512_table(StreamPrefetch prefetch) {
   set_quant_dot(t, GgmlType::kQ5_0, avx2::quantize_q8_0, avx512::vec_dot_q5_0);
   set_quant_dot(t, GgmlType::kQ5_1, avx2::quantize_q8_1, avx512::vec_dot_q5_1);
   set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx512::vec_dot_q8_0);
+  t.quantize_q8_sum = avx2::quantize_q8_sum;
   scalar::set_quant_dot_tile(t, GgmlType::kQ4_0, avx512::vec_dot_tile_q4_0, avx512::kTileRows,
                              avx512::kTileTokens);
   scalar::set_quant_dot_tile(t, GgmlType::kQ8_0, avx512::vec_dot_tile_q8_0, avx512::kTileRows,

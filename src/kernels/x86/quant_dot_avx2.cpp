@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/quant_blocks.hpp"
+#include "kernels/packed_weights.hpp"
 
 namespace capibara::kernels::avx2 {
 namespace {
@@ -49,13 +50,18 @@ inline uint16_t float_to_half(float f) {
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// `roundf` on eight lanes: to nearest, halves away from zero. x - trunc(x) is exact, so the
-// comparison with 0.5 decides exactly as `roundf` does.
+// `roundf` on eight lanes (to nearest, halves away from zero) as trunc(v + copysign(h, v)) with h
+// the float just below 0.5 (0.5 - 2^-25). Exact for every float: a fraction below one half stays
+// below the next integer after the add (the sum is at most 2^-25 short of a float that is still
+// below it, and rounds to that float), a half or more reaches it (a half's sum is 2^-25 short of
+// the integer, which is then the nearest float, or the even one of a tie below 1); and where
+// floats are integers or halves (|v| >= 2^22) the add moves v by at most what truncation drops.
+// Four operations against seven for trunc and compare; the quantizer tests' halves, ties and
+// extremes check it against `roundf`.
 inline __m256 round_half_away(__m256 v) {
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 away = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-  return _mm256_add_ps(t, _mm256_and_ps(away, step));
+  const __m256 half_below = _mm256_set1_ps(0.49999997f);
+  const __m256 h = _mm256_or_ps(half_below, _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+  return _mm256_round_ps(_mm256_add_ps(v, h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
 }
 
 // Four vectors of eight int32 (each in [-128, 127]) to 32 int8 in order.
@@ -186,6 +192,92 @@ void quantize_q8_1(const float* x, void* dst, int64_t n) {
     y[i].s = float_to_half(static_cast<float>(sum) * d);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs),
                         pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+  }
+}
+
+namespace {
+
+// Lane j of the result is op-reduction of all eight lanes of v[j] (a transpose and reduce in
+// three steps); `op` is associative and commutative (max, add).
+template <typename Op>
+inline __m256 reduce_lanes_8(const __m256 (&v)[8], Op op) {
+  __m256 pairs[4];  // per 128-bit half: [v2i 02, v2i+1 02, v2i 13, v2i+1 13]
+  for (int i = 0; i < 4; ++i) {
+    pairs[i] =
+        op(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  }
+  __m256 quads[2];  // per 128-bit half: v4i .. v4i+3, each over that half's lanes
+  for (int i = 0; i < 2; ++i) {
+    quads[i] = op(_mm256_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                  _mm256_shuffle_ps(pairs[2 * i], pairs[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  return op(_mm256_permute2f128_ps(quads[0], quads[1], 0x20),
+            _mm256_permute2f128_ps(quads[0], quads[1], 0x31));
+}
+
+// Eight blocks at once: their maxima reduced together and one division each for d and 1 / d,
+// instead of a block's chain of reduction, two scalar divisions, quantizing and summing, which
+// the out-of-order core could not overlap from one block to the next (the FP scheduler fills
+// with the waiting chain): 20 ns a block (Zen 4) block by block.
+inline void quantize_q8_sum_8(const float* x, BlockQ8Sum* y) {
+  __m256 amax[8];
+  for (int j = 0; j < 8; ++j) {
+    const float* b = x + 32 * j;
+    amax[j] = _mm256_max_ps(
+        _mm256_max_ps(abs_ps(_mm256_loadu_ps(b)), abs_ps(_mm256_loadu_ps(b + 8))),
+        _mm256_max_ps(abs_ps(_mm256_loadu_ps(b + 16)), abs_ps(_mm256_loadu_ps(b + 24))));
+  }
+  const __m256 d =
+      _mm256_div_ps(reduce_lanes_8(amax, [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); }),
+                    _mm256_set1_ps(127.0f));
+  // 1 / d, and 0 where d is 0 (as the reference's `d ? 1 / d : 0`).
+  const __m256 id = _mm256_and_ps(_mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ),
+                                  _mm256_div_ps(_mm256_set1_ps(1.0f), d));
+  alignas(32) float ids[8];
+  alignas(32) float ds[8];
+  _mm256_store_ps(ids, id);
+  // d as the Q8_0 block stores it (fp16), widened back.
+  _mm256_store_ps(ds, _mm256_cvtph_ps(_mm256_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT)));
+  __m256 sums[8];
+  for (int j = 0; j < 8; ++j) {
+    const float* b = x + 32 * j;
+    const __m256 scale = _mm256_broadcast_ss(&ids[j]);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      q[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(_mm256_loadu_ps(b + 8 * k), scale)));
+    }
+    const __m256i bytes = pack_i32_to_i8(q[0], q[1], q[2], q[3]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[j].qs), bytes);
+    // The sum of the stored bytes (the reference sums them, not the unsaturated quants).
+    sums[j] = _mm256_castsi256_ps(dot_u8_i8(_mm256_set1_epi8(1), bytes));
+  }
+  alignas(32) int32_t block_sums[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(block_sums),
+                     _mm256_castps_si256(reduce_lanes_8(sums, [](__m256 a, __m256 b) {
+                       return _mm256_castsi256_ps(
+                           _mm256_add_epi32(_mm256_castps_si256(a), _mm256_castps_si256(b)));
+                     })));
+  for (int j = 0; j < 8; ++j) {
+    y[j].d = ds[j];
+    y[j].sum = block_sums[j];
+  }
+}
+
+}  // namespace
+
+// TinyLlama's decoding quantizes ~90 matmul inputs a token on one thread while the others wait
+// (docs/PERFORMANCE.md, "Between the operations"): eight blocks at a time, the rest one by one.
+void quantize_q8_sum(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8Sum*>(dst);
+  const int64_t nb = n / BlockQ8_0::kWeights;
+  int64_t i = 0;
+  for (; i + 8 <= nb; i += 8) quantize_q8_sum_8(x + i * BlockQ8_0::kWeights, y + i);
+  for (; i < nb; ++i) {
+    __m256i q[4];
+    y[i].d = half_to_float(float_to_half(quantize_block_32(x + i * BlockQ8_0::kWeights, q)));
+    const __m256i bytes = pack_i32_to_i8(q[0], q[1], q[2], q[3]);
+    y[i].sum = hsum_epi32(dot_u8_i8(_mm256_set1_epi8(1), bytes));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), bytes);
   }
 }
 
