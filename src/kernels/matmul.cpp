@@ -129,6 +129,16 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
       }
     });
   }
+  // Decoding: the other threads read the activation row in that operation, so their caches hold
+  // its lines, and the next matmul's quantizer (on this thread, while they wait) would stall on
+  // invalidating them, one store miss after another; on a host whose two vCPUs sat on different
+  // CCDs that was ~2 us of a 2048-value row (docs/PERFORMANCE.md, "Between the operations").
+  // One byte stored per line now starts every invalidation at once, and they complete during the
+  // serial work before the next matmul (the row is scratch: every matmul writes it first).
+  if (n_tokens == 1 && pool.size() > 1) {
+    uint8_t* row = scratch.activation_row(0);
+    for (size_t offset = 0; offset < row_bytes; offset += kCacheLineBytes) row[offset] = 0;
+  }
 }
 
 }  // namespace
