@@ -57,8 +57,8 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 // the integer, which is then the nearest float, or the even one of a tie below 1); and where
 // floats are integers or halves (|v| >= 2^22) the add moves v by at most what truncation drops.
 // Four operations against seven for trunc and compare. Checked once against `roundf` on all
-// 2^32 bit patterns (no difference but NaNs' payloads; 16 s, so not in the suite); the quantizer
-// tests' halves, ties and extremes keep checking it.
+// 2^32 bit patterns (no difference on any that is not a NaN; 16 s, so not in the suite); the
+// quantizer tests' halves, ties and extremes keep checking it.
 inline __m256 round_half_away(__m256 v) {
   const __m256 half_below = _mm256_set1_ps(0.49999997f);
   const __m256 h = _mm256_or_ps(half_below, _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
