@@ -51,7 +51,7 @@ inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<co
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
 // `roundf` on eight lanes (to nearest, halves away from zero) as trunc(v + copysign(h, v)) with h
-// the float just below 0.5 (0.5 - 2^-25). Exact for every float: a fraction below one half stays
+// the float just below 0.5 (0.5 - 2^-25). Exact for every float but NaN: a fraction below one half
 // below the next integer after the add (the sum is at most 2^-25 short of a float that is still
 // below it, and rounds to that float), a half or more reaches it (a half's sum is 2^-25 short of
 // the integer, which is then the nearest float, or the even one of a tie below 1); and where
