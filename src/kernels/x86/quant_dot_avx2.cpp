@@ -52,12 +52,12 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 
 // `roundf` on eight lanes (to nearest, halves away from zero) as trunc(v + copysign(h, v)) with h
 // the float just below 0.5 (0.5 - 2^-25). Exact for every float but NaN: a fraction below one half
-// below the next integer after the add (the sum is at most 2^-25 short of a float that is still
-// below it, and rounds to that float), a half or more reaches it (a half's sum is 2^-25 short of
-// the integer, which is then the nearest float, or the even one of a tie below 1); and where
-// floats are integers or halves (|v| >= 2^22) the add moves v by at most what truncation drops.
-// Four operations against seven for trunc and compare. Checked once against `roundf` on all
-// 2^32 bit patterns (no difference on any that is not a NaN; 16 s, so not in the suite); the
+// stays below the next integer after the add (the sum is at most 2^-25 short of a float that is
+// still below it, and rounds to that float), a half or more reaches it (a half's sum is 2^-25
+// short of the integer, which is then the nearest float, or the even one of a tie below 1); and
+// where floats are integers or halves (|v| >= 2^22) the add moves v by at most what truncation
+// drops. Four operations against seven for trunc and compare. Checked once against `roundf` on
+// all 2^32 bit patterns (no difference on any that is not a NaN; 16 s, so not in the suite); the
 // quantizer tests' halves, ties and extremes keep checking it.
 inline __m256 round_half_away(__m256 v) {
   const __m256 half_below = _mm256_set1_ps(0.49999997f);
