@@ -85,7 +85,8 @@ void BM_StreamDecode(benchmark::State& state, const KernelTable* table, GgmlType
 // operations costs. On the AMD EPYC Zen 5 host, memory at full speed: Q4_0 74.1 -> 68.2 GB/s
 // on two threads, Q8_0 74.2 -> 72.0, and nothing on one thread (35.9 -> 35.4), so the cost is
 // in sharing each operation between threads (docs/PERFORMANCE.md, "What splitting into
-// operations costs").
+// operations costs"). On the Zen 4 host with its two vCPUs on different CCDs, Q4_0 57-60 -> 52-53
+// GB/s, on one CCD 1-3 % (docs/PERFORMANCE.md, "Between the operations").
 void BM_StreamDecodeLayers(benchmark::State& state, const KernelTable* table, GgmlType type,
                            int n_threads) {
   struct Shape {
