@@ -135,6 +135,22 @@ static inline __m256 add_q4_k_half(__m256i total, const __m256i (&m16)[4], __m25
                          _mm256_mul_ps(dmin, da), acc);
 }
 
+// Where a packed Q4_K (kFive false) or Q5_K block keeps its parts (packed_formats.hpp).
+template <bool kFive>
+struct Q4KLayout {
+  static constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  static constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  static constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  static constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+};
+
+// Q5_K: bit 2p + h of each byte of a high-bit chunk to bit 4 of the nibbles `w` of sub-block
+// 2p + h (16-bit shifts whose stray bits the mask drops).
+static inline __m256i add_fifth_bit(__m256i w, __m256i high, int p, int h) {
+  const __m256i bits = _mm256_srl_epi16(high, _mm_cvtsi32_si128(2 * p + h));
+  return _mm256_or_si256(w, _mm256_and_si256(_mm256_slli_epi16(bits, 4), _mm256_set1_epi8(0x10)));
+}
+
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
 // 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its dot with
 // each token is scaled per row as SubBlocks does it (AVX2: one `vpmaddwd` of the int16 sums with
@@ -145,18 +161,14 @@ template <typename SubBlocks, bool kFive, int kT>
 static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
   static_assert(kT >= 2, "one token takes decode_pass_q4_k");
-  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
-  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
-  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
-  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  using Layout = Q4KLayout<kFive>;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
   const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    const uint8_t* blk = group + static_cast<size_t>(b) * Layout::kBlockBytes;
     unpack_q4_k_scales(blk, sm);
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
@@ -169,13 +181,10 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           __m256i w[8];
           for (int c = 0; c < 8; ++c) {
-            const __m256i v = load_ymm(blk + kQuants + 64 * (8 * p + c) + 32 * g);
+            const __m256i v = load_ymm(blk + Layout::kQuants + 64 * (8 * p + c) + 32 * g);
             w[c] = _mm256_and_si256(h == 0 ? v : _mm256_srli_epi16(v, 4), low);
             if constexpr (kFive) {
-              // Bit 2p + h of each byte to bit 4 (16-bit shifts whose stray bits the mask drops).
-              const __m256i bits = _mm256_srl_epi16(load_ymm(blk + kQ5KHigh + 64 * c + 32 * g),
-                                                    _mm_cvtsi32_si128(2 * p + h));
-              w[c] = _mm256_or_si256(w[c], _mm256_and_si256(_mm256_slli_epi16(bits, 4), bit4));
+              w[c] = add_fifth_bit(w[c], load_ymm(blk + kQ5KHigh + 64 * c + 32 * g), p, h);
             }
           }
           const auto sc = SubBlocks::scales(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
@@ -186,15 +195,15 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
             // In prefill, GCC 12 keeps some tokens' sums on the stack and adds them later;
             // pinning each total in a register here measured Q4_K_M pp512 2-4 % faster with
             // AVX2's and AVX-VNNI's sub-blocks (five of six alternated rounds each, the sixth
-            // equal), Q5_K_M not (-2 to +2 %). Decoding passes keep one total: left as they were.
+            // equal), Q5_K_M not (-2 to +2 %).
             if constexpr (!kFive) keep_in_register(total[t]);
           }
         }
       }
       __m256i m16[4];
       load_q4_k_mins(sm, g, m16);
-      const __m256 dw = load_halves(blk + kD + 16 * g);
-      const __m256 dmin = load_halves(blk + kDmin + 16 * g);
+      const __m256 dw = load_halves(blk + Layout::kD + 16 * g);
+      const __m256 dmin = load_halves(blk + Layout::kDmin + 16 * g);
       for (int t = 0; t < kT; ++t) {
         acc[t][g] = add_q4_k_half(total[t], m16, dw, dmin, a[t], acc[t][g]);
       }
@@ -218,14 +227,11 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
 // chunk by chunk, sums pinned").
 template <bool kFive, StreamPrefetch kPrefetch>
 static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
-  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
-  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
-  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
-  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
-  constexpr int kChunksPerSum = kFive ? 4 : 8;
+  using Layout = Q4KLayout<kFive>;
+  constexpr size_t kBlockBytes = Layout::kBlockBytes;
+  constexpr int kChunksPerSum = MaddubsSubBlocks<kFive>::kChunksPerSum;
   constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
-  const __m256i bit4 = _mm256_set1_epi8(0x10);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
@@ -248,16 +254,12 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
           const __m256i quads[2] = {broadcast_quads(qs + 64 * p + 4 * c),
                                     broadcast_quads(qs + 64 * p + 32 + 4 * c)};
           for (int g = 0; g < 2; ++g) {
-            const __m256i v = load_ymm(blk + kQuants + 64 * (8 * p + c) + 32 * g);
+            const __m256i v = load_ymm(blk + Layout::kQuants + 64 * (8 * p + c) + 32 * g);
             __m256i w[2] = {_mm256_and_si256(v, low),
                             _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
             if constexpr (kFive) {
-              // Bit 2p + h of each high-bit byte to bit 4 (as `pass_q4_k`).
               const __m256i high = load_ymm(blk + kQ5KHigh + 64 * c + 32 * g);
-              for (int h = 0; h < 2; ++h) {
-                const __m256i bits = _mm256_srl_epi16(high, _mm_cvtsi32_si128(2 * p + h));
-                w[h] = _mm256_or_si256(w[h], _mm256_and_si256(_mm256_slli_epi16(bits, 4), bit4));
-              }
+              for (int h = 0; h < 2; ++h) w[h] = add_fifth_bit(w[h], high, p, h);
             }
             for (int h = 0; h < 2; ++h) {
               const __m256i product = _mm256_maddubs_epi16(w[h], quads[h]);
@@ -277,8 +279,8 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
     for (int g = 0; g < 2; ++g) {
       __m256i m16[4];
       load_q4_k_mins(sm, g, m16);
-      acc[g] = add_q4_k_half(total[g], m16, load_halves(blk + kD + 16 * g),
-                             load_halves(blk + kDmin + 16 * g), a, acc[g]);
+      acc[g] = add_q4_k_half(total[g], m16, load_halves(blk + Layout::kD + 16 * g),
+                             load_halves(blk + Layout::kDmin + 16 * g), a, acc[g]);
     }
   }
   _mm256_storeu_ps(y, acc[0]);

@@ -128,8 +128,28 @@ static inline void q6_unit(const uint8_t* blk, int g, int h, int k4, const uint8
   }
 }
 
-// total = sum_j sc_j (dot_j - 32 bsums[j]): starts from -32 sum_j sc_j bsums[j], one
-// `vpmaddwd` per sub-block pair with the rows' scales (sc_j, sc_j+1) side by side.
+// Row half g's scales of sub-blocks 2i and 2i + 1 side by side as int16, per row (i in 0..7).
+static inline void q6_k_scale_pairs(const uint8_t* blk, int g, __m256i (&pairs)[8]) {
+  for (int i = 0; i < 8; ++i) {
+    pairs[i] =
+        _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
+                                               load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
+  }
+}
+
+// Where a row's total starts: -32 sum_j sc_j bsums[j] (the quants' offset of 32 taken out with
+// the token's 16-value sums), one `vpmaddwd` per sub-block pair.
+static inline __m256i q6_k_offset_total(const __m256i (&scale_pairs)[8], const uint8_t* bsums) {
+  __m256i corr = _mm256_setzero_si256();
+  for (int i = 0; i < 8; ++i) {
+    corr =
+        _mm256_add_epi32(corr, _mm256_madd_epi16(scale_pairs[i], broadcast_quads(bsums + 4 * i)));
+  }
+  return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+}
+
+// total = sum_j sc_j (dot_j - 32 bsums[j]): starts from `q6_k_offset_total`, then adds each
+// sub-block's scaled dot.
 template <typename Dots, int kT>
 static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
@@ -144,20 +164,10 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
     }
     for (int g = 0; g < 2; ++g) {
       __m256i sc_pairs[8];
-      for (int i = 0; i < 8; ++i) {
-        sc_pairs[i] = _mm256_cvtepi8_epi16(
-            _mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
-                              load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
-      }
+      q6_k_scale_pairs(blk, g, sc_pairs);
       __m256i total[kT];
       for (int t = 0; t < kT; ++t) {
-        const uint8_t* bsums = a[t] + offsetof(BlockQ8_K, bsums);
-        __m256i corr = _mm256_setzero_si256();
-        for (int i = 0; i < 8; ++i) {
-          corr = _mm256_add_epi32(corr,
-                                  _mm256_madd_epi16(sc_pairs[i], broadcast_quads(bsums + 4 * i)));
-        }
-        total[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+        total[t] = q6_k_offset_total(sc_pairs, a[t] + offsetof(BlockQ8_K, bsums));
       }
       for (int h = 0; h < 2; ++h) {
         for (int k4 = 0; k4 < 2; ++k4) {
@@ -190,6 +200,10 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
   const uint8_t* qh = blk + q6_k_qh_chunk(h, 4 * k4);
   const int j_lo = 8 * h + 2 * kU + k4;
   const int j_hi = j_lo + 4;
+  const __m256i sc_lo0 = dup_s8_pairs(blk + kQ6KScales + 16 * j_lo);  // [sub-block][row half]
+  const __m256i sc_hi0 = dup_s8_pairs(blk + kQ6KScales + 16 * j_hi);
+  const __m256i sc_lo1 = dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8);
+  const __m256i sc_hi1 = dup_s8_pairs(blk + kQ6KScales + 16 * j_hi + 8);
   for (int c0 = 0; c0 < 4; c0 += 2) {
     __m256i lo0, hi0, lo1, hi1;  // [sub-block][row half] sums, int16
     for (int c = c0; c < c0 + 2; ++c) {
@@ -209,14 +223,10 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
       products(0, lo0, hi0);
       products(1, lo1, hi1);
     }
-    total0 = _mm256_add_epi32(total0,
-                              _mm256_madd_epi16(lo0, dup_s8_pairs(blk + kQ6KScales + 16 * j_lo)));
-    total0 = _mm256_add_epi32(total0,
-                              _mm256_madd_epi16(hi0, dup_s8_pairs(blk + kQ6KScales + 16 * j_hi)));
-    total1 = _mm256_add_epi32(
-        total1, _mm256_madd_epi16(lo1, dup_s8_pairs(blk + kQ6KScales + 16 * j_lo + 8)));
-    total1 = _mm256_add_epi32(
-        total1, _mm256_madd_epi16(hi1, dup_s8_pairs(blk + kQ6KScales + 16 * j_hi + 8)));
+    total0 = _mm256_add_epi32(total0, _mm256_madd_epi16(lo0, sc_lo0));
+    total0 = _mm256_add_epi32(total0, _mm256_madd_epi16(hi0, sc_hi0));
+    total1 = _mm256_add_epi32(total1, _mm256_madd_epi16(lo1, sc_lo1));
+    total1 = _mm256_add_epi32(total1, _mm256_madd_epi16(hi1, sc_hi1));
     // The totals pinned as one chain each: unpinned, GCC summed a step's sixteen scaled dots
     // as a tree and spilled them (`Matmul/avx2/q6_K/tokens:1/threads:1/packed`, Zen 4 host,
     // alternated: 123-126 us against 126-129; from DRAM no change).
@@ -242,14 +252,9 @@ static void decode_pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* ac
     const uint8_t* bsums = a + offsetof(BlockQ8_K, bsums);
     __m256i total[2];
     for (int g = 0; g < 2; ++g) {
-      __m256i corr = _mm256_setzero_si256();
-      for (int i = 0; i < 8; ++i) {
-        const __m256i sc_pair = _mm256_cvtepi8_epi16(
-            _mm_unpacklo_epi8(load8(blk + kQ6KScales + 16 * (2 * i) + 8 * g),
-                              load8(blk + kQ6KScales + 16 * (2 * i + 1) + 8 * g)));
-        corr = _mm256_add_epi32(corr, _mm256_madd_epi16(sc_pair, broadcast_quads(bsums + 4 * i)));
-      }
-      total[g] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+      __m256i sc_pairs[8];
+      q6_k_scale_pairs(blk, g, sc_pairs);
+      total[g] = q6_k_offset_total(sc_pairs, bsums);
     }
     __m256i total0 = total[0];
     __m256i total1 = total[1];
