@@ -19,6 +19,19 @@ constexpr size_t kTileBytes = 24 * 1024;
 
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
+// After a decoding matmul (one token, its activations quantized by this thread into row 0 of the
+// scratch): the other threads read that row in the operation, so their caches hold its lines,
+// and the next matmul's quantizer (on this thread, while they wait) would stall on invalidating
+// them, one store miss after another; on a host whose two vCPUs sat on different CCDs that was
+// ~2 us of a 2048-value row (docs/PERFORMANCE.md, "Between the operations"). One byte stored per
+// line starts every invalidation at once, and they complete during the serial work before the
+// next matmul (the row is scratch: every matmul writes it before reading it).
+void reclaim_activation_row(MatmulScratch& scratch, size_t row_bytes, const ThreadPool& pool) {
+  if (pool.size() == 1) return;
+  uint8_t* row = scratch.activation_row(0);
+  for (size_t offset = 0; offset < row_bytes; offset += kCacheLineBytes) row[offset] = 0;
+}
+
 // Types without an integer dot product: dequantize each row once, then f32 dots.
 void matmul_dequantized(const KernelTable& table, const WeightMatrix& w, const float* x,
                         int64_t n_tokens, float* y, ThreadPool& pool, MatmulScratch& scratch) {
@@ -129,16 +142,7 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
       }
     });
   }
-  // Decoding: the other threads read the activation row in that operation, so their caches hold
-  // its lines, and the next matmul's quantizer (on this thread, while they wait) would stall on
-  // invalidating them, one store miss after another; on a host whose two vCPUs sat on different
-  // CCDs that was ~2 us of a 2048-value row (docs/PERFORMANCE.md, "Between the operations").
-  // One byte stored per line now starts every invalidation at once, and they complete during the
-  // serial work before the next matmul (the row is scratch: every matmul writes it first).
-  if (n_tokens == 1 && pool.size() > 1) {
-    uint8_t* row = scratch.activation_row(0);
-    for (size_t offset = 0; offset < row_bytes; offset += kCacheLineBytes) row[offset] = 0;
-  }
+  if (n_tokens == 1) reclaim_activation_row(scratch, row_bytes, pool);
 }
 
 }  // namespace
@@ -238,6 +242,9 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
       single(r0, r1, t_tiled, n_tokens);
     }
   });
+  if (n_tokens == 1 && w.type != GgmlType::kF32) {
+    reclaim_activation_row(scratch, activation_row_bytes(w.type, n), pool);
+  }
 }
 
 void matmul_shared_input(std::span<const WeightMatrix* const> ws, const float* x, int64_t n_tokens,
