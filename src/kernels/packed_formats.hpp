@@ -33,6 +33,14 @@ inline constexpr size_t kQ5KHigh = 256;  // 8 chunks of 64: row r's qh[4c, 4c + 
 inline constexpr size_t kQ5KQuants = 768;
 inline constexpr size_t kQ5KBlockBytes = 2816;
 static_assert(kQ5KQuants % 64 == 0 && kQ5KBlockBytes == 16 * 176, "the rows' own bytes");
+// The offsets the Q4_K (kFive false) and Q5_K kernels share, for passes templated on the type.
+template <bool kFive>
+struct Q4KBlockLayout {
+  static constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
+  static constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+  static constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
+  static constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+};
 
 // Byte offsets in one packed Q6_K block (packed_q6_k.cpp describes the layout), also read front
 // to back: scales and d, then four steps of [ql chunks of field u = 0, of u = 1, qh chunks].

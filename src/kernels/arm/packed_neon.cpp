@@ -176,10 +176,8 @@ inline void unpack_q4_k_scales(const uint8_t* raw, uint8_t* out) {
 template <bool kFive, int kT, int kQ>
 void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride, int q0,
                float* y, size_t y_stride) {
-  constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
-  constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
-  constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
-  constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
+  using Layout = Q4KBlockLayout<kFive>;
+  constexpr size_t kBlockBytes = Layout::kBlockBytes;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
   float32x4_t acc[kT * kQ];  // token t, quad i at kQ t + i
   for (int j = 0; j < kT * kQ; ++j) acc[j] = vdupq_n_f32(0.0f);
@@ -205,7 +203,7 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
         for (int h = 0; h < 2; ++h) {  // sub-block 2p + h
           int8x16_t w[8];
           for (int c = 0; c < 8; ++c) {
-            const uint8x16_t v = vld1q_u8(blk + kQuants + 64 * (8 * p + c) + 16 * q);
+            const uint8x16_t v = vld1q_u8(blk + Layout::kQuants + 64 * (8 * p + c) + 16 * q);
             uint8x16_t u = h == 0 ? vandq_u8(v, vdupq_n_u8(0x0F)) : vshrq_n_u8(v, 4);
             if constexpr (kFive) {
               // Bit 2p + h of each byte to bit 4 (a negative count shifts right).
@@ -231,8 +229,8 @@ void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_
       for (int p = 0; p < 4; ++p) {
         m16[p] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sm + kQ4KMins + 32 * p + 8 * q)));
       }
-      const float32x4_t dw = load_halves(blk + kD + 8 * q);
-      const float32x4_t dmin = load_halves(blk + kDmin + 8 * q);
+      const float32x4_t dw = load_halves(blk + Layout::kD + 8 * q);
+      const float32x4_t dmin = load_halves(blk + Layout::kDmin + 8 * q);
       for (int t = 0; t < kT; ++t) {
         int32x4_t m01 = vdupq_n_s32(0);  // rows 0, 1: (even, odd) sub-block products
         int32x4_t m23 = vdupq_n_s32(0);  // rows 2, 3

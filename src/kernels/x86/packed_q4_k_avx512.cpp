@@ -29,11 +29,8 @@ constexpr int kTokens = 4;
 
 // Where Q4_K and Q5_K blocks keep what the kernel reads (their raw scales both start at 0).
 template <bool kFive>
-struct Layout {
-  static constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
-  static constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
-  static constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
-  static constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
+struct Layout : Q4KBlockLayout<kFive> {
+  using Q4KBlockLayout<kFive>::kBlockBytes;
   // log2 of the factor the integer sums carry (see above).
   static constexpr int kSumShift = kFive ? 0 : 4;
   // How far ahead decoding prefetches (prefetch.hpp): about 1.5 blocks, 3.5 KiB for Q4_K as

@@ -135,15 +135,6 @@ static inline __m256 add_q4_k_half(__m256i total, const __m256i (&m16)[4], __m25
                          _mm256_mul_ps(dmin, da), acc);
 }
 
-// Where a packed Q4_K (kFive false) or Q5_K block keeps its parts (packed_formats.hpp).
-template <bool kFive>
-struct Q4KLayout {
-  static constexpr size_t kBlockBytes = kFive ? kQ5KBlockBytes : kQ4KBlockBytes;
-  static constexpr size_t kQuants = kFive ? kQ5KQuants : kQ4KQuants;
-  static constexpr size_t kD = kFive ? kQ5KD : kQ4KD;
-  static constexpr size_t kDmin = kFive ? kQ5KDmin : kQ4KDmin;
-};
-
 // Q5_K: bit 2p + h of each byte of a high-bit chunk to bit 4 of the nibbles `w` of sub-block
 // 2p + h (16-bit shifts whose stray bits the mask drops).
 static inline __m256i add_fifth_bit(__m256i w, __m256i high, int p, int h) {
@@ -161,7 +152,7 @@ template <typename SubBlocks, bool kFive, int kT>
 static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride) {
   static_assert(kT >= 2, "one token takes decode_pass_q4_k");
-  using Layout = Q4KLayout<kFive>;
+  using Layout = Q4KBlockLayout<kFive>;
   static_assert(kQ4KRawScales == 0 && kQ5KRawScales == 0);
   const __m256i low = _mm256_set1_epi8(0x0F);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
@@ -227,7 +218,7 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
 // chunk by chunk, sums pinned").
 template <bool kFive, StreamPrefetch kPrefetch>
 static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
-  using Layout = Q4KLayout<kFive>;
+  using Layout = Q4KBlockLayout<kFive>;
   constexpr size_t kBlockBytes = Layout::kBlockBytes;
   constexpr int kChunksPerSum = MaddubsSubBlocks<kFive>::kChunksPerSum;
   constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
