@@ -23,12 +23,12 @@ if [ "${CAPIBARA_SKIP_SANITIZERS:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900
 
-  echo "== TSan build (engine, registry, server and attention's split: the multi-threaded layers)"
+  echo "== TSan build (engine, registry, server, attention's split and the line round trip: the multi-threaded layers)"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCAPIBARA_SANITIZE=thread >/dev/null
   cmake --build build-tsan -j "$jobs" \
-    --target engine_tests server_tests core_tests registry_tests model_tests
+    --target engine_tests server_tests core_tests registry_tests model_tests tools_tests
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 900 \
-    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest|Registry|ExpertAdmin|Shapes/Attention)'
+    -R '^(Engine|Scheduler|HttpServer|ThreadPool|CompletionRequest|Registry|ExpertAdmin|Shapes/Attention|LineRoundTrip)'
 fi

@@ -2,9 +2,11 @@
 // against this machine's roofline (tools/roofline.hpp). A text table by default, JSON with
 // `--json`.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
@@ -79,6 +81,9 @@ struct Row {
   // beside it, only for what the program leaves unread.
   std::vector<double> read_beside_runs;  // bytes/s, one per measured run
   double fraction_beside_runs = 0.0;
+  // The same for the cache line's round trip between two threads (ns; empty with one thread),
+  // which tells the placement each run met (tools/line_round_trip.hpp).
+  std::vector<double> round_trip_beside_runs;
 };
 
 // `row.read_beside_runs` and `row.fraction_beside_runs` for the runs whose first one is run
@@ -86,18 +91,35 @@ struct Row {
 // run k; the pass after run k is the next one the probe made.
 template <typename BoundAt>
 void set_beside_runs(Row& row, size_t first_run, const std::vector<size_t>& pass_before,
-                     const std::vector<double>& pass_rates, const tools::MachinePeaks& peaks,
+                     const tools::ReadProbe& probe, const tools::MachinePeaks& peaks,
                      BoundAt&& bound_at) {
   const auto& samples = row.result.samples_tokens_per_s;
+  const auto& pass_rates = probe.pass_rates();
+  const auto& round_trips = probe.round_trips_ns();
   tools::MachinePeaks at_run = peaks;
   double sum = 0.0;
   for (size_t i = 0; i < samples.size(); ++i) {
     const size_t before = pass_before.at(first_run + i);
     at_run.read_bytes_per_s = 0.5 * (pass_rates.at(before) + pass_rates.at(before + 1));
     row.read_beside_runs.push_back(at_run.read_bytes_per_s);
+    if (!round_trips.empty()) {
+      row.round_trip_beside_runs.push_back(0.5 *
+                                           (round_trips.at(before) + round_trips.at(before + 1)));
+    }
     sum += samples[i] / bound_at(at_run).tokens_per_s;
   }
   if (!samples.empty()) row.fraction_beside_runs = sum / static_cast<double>(samples.size());
+}
+
+// The smallest and largest measured round trip (NaN: not measured that pass).
+std::optional<std::pair<double, double>> round_trip_range(const std::vector<double>& ns) {
+  std::optional<std::pair<double, double>> range;
+  for (const double v : ns) {
+    if (std::isnan(v)) continue;
+    range =
+        range ? std::pair{std::min(range->first, v), std::max(range->second, v)} : std::pair{v, v};
+  }
+  return range;
 }
 
 void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
@@ -123,6 +145,12 @@ void print_text(const BenchCliOptions& o, const ModelInfo* info, int threads,
         peaks->loops, peaks->n_threads, peaks->read_bytes_per_s / 1e9, peaks->read_passes,
         peaks->read_bytes_per_s_worst / 1e9, by_loop, peaks->read_bytes_per_s_small_pages / 1e9,
         peaks->int8_ops_per_s / 1e9, peaks->fp32_flops_per_s / 1e9, bf16);
+    if (const auto range = round_trip_range(peaks->line_round_trip_ns)) {
+      fmt::print(
+          "a cache line between two threads: {:.0f}-{:.0f} ns round trip over the passes (where "
+          "the threads sit: shared cache or not)\n",
+          range->first, range->second);
+    }
   }
   if (info == nullptr) return;
   fmt::print("model: {}\n\n", o.model_path);
@@ -207,6 +235,9 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
       e["bound_limit"] = row.bound->limit;
       e["read_bytes_per_s_beside_runs"] = row.read_beside_runs;
       e["fraction_of_bound_beside_runs"] = row.fraction_beside_runs;
+      if (!row.round_trip_beside_runs.empty()) {
+        e["line_round_trip_ns_beside_runs"] = row.round_trip_beside_runs;
+      }
     }
     if (r.pool) {
       e["pool_times"] = {{"caller_work", r.pool->caller_work},
@@ -230,6 +261,7 @@ void print_json(const BenchCliOptions& o, const ModelInfo* info, int threads,
                      {"read_bytes_per_s_each_pass", peaks->read_pass_rates},
                      {"read_bytes_per_s_by_loop", by_loop},
                      {"read_bytes_per_s_small_pages", peaks->read_bytes_per_s_small_pages},
+                     {"line_round_trip_ns_each_pass", peaks->line_round_trip_ns},
                      {"int8_ops_per_s", peaks->int8_ops_per_s},
                      {"fp32_flops_per_s", peaks->fp32_flops_per_s},
                      {"bf16_flops_per_s", peaks->bf16_flops_per_s}};
@@ -311,7 +343,7 @@ int run(const BenchCliOptions& o) {
     }
     size_t first_run = 0;
     for (auto& r : results) {
-      Row row{std::move(r), std::nullopt, {}, 0.0};
+      Row row{std::move(r), std::nullopt, {}, 0.0, {}};
       if (peaks) {
         const auto bound_at = [&](const tools::MachinePeaks& at) {
           return row.result.n_prompt > 0
@@ -320,7 +352,7 @@ int run(const BenchCliOptions& o) {
                      : tools::generation_bound(cost, at, row.result.n_gen, o.n_depth);
         };
         row.bound = bound_at(*peaks);
-        set_beside_runs(row, first_run, pass_before, probe->pass_rates(), *peaks, bound_at);
+        set_beside_runs(row, first_run, pass_before, *probe, *peaks, bound_at);
       }
       first_run += row.result.samples_tokens_per_s.size();
       rows.push_back(std::move(row));

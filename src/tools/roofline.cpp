@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 #include "core/aligned_buffer.hpp"
 #include "core/huge_page_buffer.hpp"
 #include "core/thread_pool.hpp"
 #include "model/model.hpp"
+#include "tools/line_round_trip.hpp"
 #include "tools/peak_loops.hpp"
 
 namespace capibara::tools {
@@ -114,6 +116,10 @@ double ReadProbe::pass() {
   for (size_t k = 0; k < each.size(); ++k) loop_best_[k] = std::max(loop_best_[k], each[k]);
   const double rate = *std::max_element(each.begin(), each.end());
   rates_.push_back(rate);
+  if (pool_.size() > 1) {
+    round_trips_ns_.push_back(
+        line_round_trip_ns(pool_).value_or(std::numeric_limits<double>::quiet_NaN()));
+  }
   return rate;
 }
 
@@ -138,6 +144,7 @@ void record_read_passes(const ReadProbe& probe, MachinePeaks& peaks) {
   peaks.read_bytes_per_s_worst = probe.worst_bytes_per_s();
   peaks.read_passes = probe.passes();
   peaks.read_pass_rates = probe.pass_rates();
+  peaks.line_round_trip_ns = probe.round_trips_ns();
   peaks.read_loop_best = probe.loop_best();
 }
 

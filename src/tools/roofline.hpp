@@ -42,6 +42,10 @@ struct MachinePeaks {
   double read_bytes_per_s_worst = 0.0;  // worst of the same passes: how much the machine moves
   int read_passes = 0;
   std::vector<double> read_pass_rates;  // bytes/s of each of those passes, in the order they ran
+  // A cache line's round trip between two of the threads after each of those passes, in ns
+  // (tools/line_round_trip.hpp: where the threads sit); NaN where no other thread joined in
+  // time, empty with one thread.
+  std::vector<double> line_round_trip_ns;
   // Each read loop's best over the same passes (a pass's rate is its fastest loop's).
   std::vector<std::pair<std::string, double>> read_loop_best;
   // The same on 4 KiB pages: what a model reading its weights straight from the mapped file
@@ -64,7 +68,7 @@ class ReadProbe {
 
   // Streams the buffer once with each read loop (starting with a different one each pass, so
   // that none always follows the model's runs); records and returns the fastest loop's bytes
-  // per second.
+  // per second. With more than one thread, then times a cache line's round trip between two.
   double pass();
 
   // Best and worst of the passes so far (0 before the first).
@@ -73,6 +77,8 @@ class ReadProbe {
   int passes() const { return static_cast<int>(rates_.size()); }
   // Every pass's bytes per second, in the order they ran.
   const std::vector<double>& pass_rates() const { return rates_; }
+  // The line round trip after every pass, in ns (NaN if not measured); empty with one thread.
+  const std::vector<double>& round_trips_ns() const { return round_trips_ns_; }
   size_t buffer_bytes() const { return slice_ * static_cast<size_t>(pool_.size()); }
   ThreadPool& pool() { return pool_; }
   const PeakLoops& loops() const { return *loops_; }
@@ -85,6 +91,7 @@ class ReadProbe {
   size_t slice_;  // bytes per thread
   HugePageBuffer buffer_;
   std::vector<double> rates_;
+  std::vector<double> round_trips_ns_;
   std::vector<double> loop_best_;  // bytes/s, one per read loop
 };
 

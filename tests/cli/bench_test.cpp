@@ -142,6 +142,34 @@ TEST_F(BenchCli, RooflineGivesABoundPerResult) {
     best_loop = std::max(best_loop, rate.get<double>());
   }
   EXPECT_EQ(best_loop, best);
+  // With two threads or more, a cache line's round trip between two of them after each pass
+  // (null where no other thread joined in time); with one, none.
+  const bool several = j.at("threads").get<int>() > 1;
+  const auto& trips = roof.at("line_round_trip_ns_each_pass");
+  ASSERT_EQ(trips.size(), several ? 10u : 0u) << roof;
+  for (const auto& ns : trips) {
+    if (!ns.is_null()) {
+      EXPECT_GT(ns.get<double>(), 0.0) << roof;
+    }
+  }
+  size_t trip_run = 0;
+  for (const auto& res : j.at("results")) {
+    const size_t n = res.at("samples_ts").size();
+    if (!several) {
+      EXPECT_FALSE(res.contains("line_round_trip_ns_beside_runs")) << res;
+      continue;
+    }
+    const auto& beside = res.at("line_round_trip_ns_beside_runs");
+    ASSERT_EQ(beside.size(), n) << res;
+    for (size_t i = 0; i < n; ++i, ++trip_run) {
+      const auto& before = trips.at(5 + trip_run);
+      const auto& after = trips.at(6 + trip_run);
+      if (before.is_null() || after.is_null()) continue;
+      EXPECT_DOUBLE_EQ(beside.at(i).get<double>(),
+                       0.5 * (before.get<double>() + after.get<double>()))
+          << res;
+    }
+  }
   size_t run = 0;  // measured runs of the whole benchmark, in order; pass 5 + run came before
   for (const auto& res : j.at("results")) {
     const double bound = res.at("bound_tokens_per_s").get<double>();
