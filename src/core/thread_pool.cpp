@@ -9,20 +9,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/cpu_relax.hpp"
 #include "core/error.hpp"
 
 namespace capibara {
 namespace {
-
-// Tells the core that this is a spin-wait (it frees execution resources for the sibling
-// hyper-thread and saves power) without giving up the time slice.
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // How long a worker keeps spinning for the next operation before it sleeps. A decode step
 // issues ~150 operations with a few microseconds of serial work between them; waking a sleeping

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/cpu_relax.hpp"
+
 namespace capibara::tools {
 namespace {
 
@@ -17,14 +19,6 @@ constexpr int kWarmupRounds = 100;
 constexpr int kBatches = 9;
 constexpr int kRoundsPerBatch = 100;
 constexpr auto kJoinTimeout = std::chrono::milliseconds(50);
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 enum PartnerState : int { kWaiting = 0, kJoined = 1, kAbandoned = 2 };
 
