@@ -86,9 +86,9 @@ struct Row {
   std::vector<double> round_trip_beside_runs;
 };
 
-// `row.read_beside_runs` and `row.fraction_beside_runs` for the runs whose first one is run
-// `first_run` of the whole benchmark. pass_before[k] indexes the probe's pass made just before
-// run k; the pass after run k is the next one the probe made.
+// `row.read_beside_runs`, `row.fraction_beside_runs` and `row.round_trip_beside_runs` for the
+// runs whose first one is run `first_run` of the whole benchmark. pass_before[k] indexes the
+// probe's pass made just before run k; the pass after run k is the next one the probe made.
 template <typename BoundAt>
 void set_beside_runs(Row& row, size_t first_run, const std::vector<size_t>& pass_before,
                      const tools::ReadProbe& probe, const tools::MachinePeaks& peaks,
