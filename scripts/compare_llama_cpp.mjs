@@ -9,7 +9,8 @@
 // table gives every round's figures next to their mean. The bound is the best read pass of
 // capibara's runs; capibara's fraction "beside its runs" sets each of its runs against the read
 // passes made just before and after it instead (`capibara bench --roofline`), which llama-bench
-// cannot report.
+// cannot report, and the last column gives the range of the cache line round trips beside its
+// runs (where the system had placed the threads).
 //
 // Usage: node scripts/compare_llama_cpp.mjs --llama-bench PATH [--capibara PATH]
 //          [-p 512] [-n 128] [-d 0] [-t 2] [-r 5] [--rounds 2] [--llama-flash-attn on|off|auto]
@@ -129,6 +130,8 @@ function runCapibara(model) {
       sd: r.stddev,
       bound: r.bound_tokens_per_s,
       besideRuns: r.fraction_of_bound_beside_runs,
+      // null where no other thread joined in time; absent with one thread.
+      roundTrips: r.line_round_trip_ns_beside_runs ?? [],
     };
   }
   return {byTest, isa: report.isa, modelType: report.model_type};
@@ -137,6 +140,9 @@ function runCapibara(model) {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const fixed = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
 const percent = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : "n/a");
+// Where capibara's threads sat during its runs (`bench --roofline`'s line round trip).
+const nsRange = (xs) =>
+  xs.length === 0 ? "n/a" : `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)} ns`;
 
 const rows = [];
 for (const model of models) {
@@ -171,6 +177,7 @@ for (const model of models) {
       ratio: mean(ours) / mean(theirs),
       oursOfBound: mean(ours) / bound,
       oursBesideRuns: mean(capibara.map((r) => r[test].besideRuns)),
+      roundTrips: capibara.flatMap((r) => r[test].roundTrips).filter(Number.isFinite),
       theirsOfBound: mean(theirs) / bound,
       bound,
     });
@@ -183,15 +190,16 @@ console.log(
 );
 console.log(
   "| model | test | capibara tok/s (rounds) | llama.cpp tok/s (rounds) | ratio | " +
-    "capibara of bound | llama.cpp of bound | bound tok/s | capibara of bound beside its runs |",
+    "capibara of bound | llama.cpp of bound | bound tok/s | capibara of bound beside its runs | " +
+    "line round trip beside capibara's runs |",
 );
-console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const r of rows) {
   console.log(
     `| ${r.model} (${r.isa}; llama.cpp ${r.build}) | ${r.test} | ` +
       `**${fixed(mean(r.ours))}** (${r.ours.map((x) => fixed(x, 1)).join(", ")}) | ` +
       `${fixed(mean(r.theirs))} (${r.theirs.map((x) => fixed(x, 1)).join(", ")}) | ` +
       `**${fixed(r.ratio)}×** | ${percent(r.oursOfBound)} | ${percent(r.theirsOfBound)} | ` +
-      `${fixed(r.bound, 1)} | ${percent(r.oursBesideRuns)} |`,
+      `${fixed(r.bound, 1)} | ${percent(r.oursBesideRuns)} | ${nsRange(r.roundTrips)} |`,
   );
 }
