@@ -408,7 +408,9 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
                 "Measure this machine's read bandwidth (before the tests, before each measured "
                 "run and after the last; the best pass is the bound) and int8 / fp32 peaks, and "
                 "show the fraction of the bound each result reaches, and the same against the "
-                "bandwidth read beside each run (the passes just before and after it)");
+                "bandwidth read beside each run (the passes just before and after it); with two "
+                "threads or more, also a cache line's round trip between two of them after "
+                "each pass (where the threads sit)");
   cmd->add_option("--roofline-mib", opts->roofline_mib,
                   "Buffer streamed to measure the read bandwidth, MiB (larger than the caches)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
