@@ -190,9 +190,10 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
   const int64_t n = w.row_length;
 
   // 1. The activations in the weight type's activation type (f32 ones are used in place).
+  const bool quantized = w.type != GgmlType::kF32;
   const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
   size_t act_stride = static_cast<size_t>(n) * sizeof(float);
-  if (w.type != GgmlType::kF32) {
+  if (quantized) {
     const auto quantize = kernels.quantize_activations;
     act = scratch.activation_row(0);
     act_stride = scratch.activation_stride_bytes();
@@ -244,7 +245,7 @@ void matmul(const KernelTable& table, const WeightMatrix& w, const float* x, int
       single(r0, r1, t_tiled, n_tokens);
     }
   });
-  if (n_tokens == 1 && w.type != GgmlType::kF32) {
+  if (n_tokens == 1 && quantized) {
     reclaim_activation_row(scratch, activation_row_bytes(w.type, n), pool);
   }
 }

@@ -20,26 +20,24 @@ TEST(LineRoundTrip, NoneWithOneThread) {
 TEST(LineRoundTrip, MeasuredBetweenTwoThreadsOrMore) {
   for (const int n : {2, 3, 4}) {
     ThreadPool pool(n);
-    const auto ns = line_round_trip_ns(pool);
-    // Where the machine has fewer free cores than threads, the partner may not join in time:
-    // then there is no value, never a made-up one.
-    if (!ns) continue;
-    EXPECT_TRUE(std::isfinite(*ns)) << n;
-    EXPECT_GT(*ns, 0.0) << n;
+    // Where the machine has fewer free cores than threads, a partner may not join within the
+    // 50 ms the caller waits: then that try has no value, never a made-up one. Some of five tries
+    // must have one on any machine with two cores.
+    int measured = 0;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const auto ns = line_round_trip_ns(pool);
+      if (!ns) continue;
+      ++measured;
+      EXPECT_TRUE(std::isfinite(*ns)) << n;
+      EXPECT_GT(*ns, 0.0) << n;
+    }
+    EXPECT_GE(measured, 1) << n;
     // The pool runs the next operation on every item.
     std::atomic<int> items{0};
     pool.parallel_for(
         100, [&](int64_t begin, int64_t end, int) { items += static_cast<int>(end - begin); });
     EXPECT_EQ(items.load(), 100) << n;
   }
-}
-
-TEST(LineRoundTrip, MostOftenMeasuredWithTwoThreads) {
-  // On any machine with two cores, a worker joins within the 50 ms the caller waits.
-  ThreadPool pool(2);
-  int measured = 0;
-  for (int i = 0; i < 5; ++i) measured += line_round_trip_ns(pool).has_value() ? 1 : 0;
-  EXPECT_GE(measured, 1);
 }
 
 }  // namespace

@@ -249,15 +249,15 @@ static void decode_pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* ac
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
-    const uint8_t* bsums = a + offsetof(BlockQ8_K, bsums);
-    __m256i total[2];
-    for (int g = 0; g < 2; ++g) {
+    // Each row half's total as a named variable of its own (pinned in q6_decode_unit; as array
+    // elements GCC kept them in memory).
+    const auto offset_total = [&](int g) {
       __m256i sc_pairs[8];
       q6_k_scale_pairs(blk, g, sc_pairs);
-      total[g] = q6_k_offset_total(sc_pairs, bsums);
-    }
-    __m256i total0 = total[0];
-    __m256i total1 = total[1];
+      return q6_k_offset_total(sc_pairs, a + offsetof(BlockQ8_K, bsums));
+    };
+    __m256i total0 = offset_total(0);
+    __m256i total1 = offset_total(1);
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     for (int h = 0; h < 2; ++h) {
       for (int k4 = 0; k4 < 2; ++k4) {
