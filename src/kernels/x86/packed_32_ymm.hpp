@@ -176,11 +176,24 @@ struct MaddubsHalf {
 inline constexpr size_t kPrefetchBytes32 = 3072;
 
 // Decoding: one token, both row halves of each block at once (`Block::dots`), the weights
-// prefetched as they stream (each is read once).
+// prefetched as they stream (each is read once). Each block's float step (its dots scaled into
+// the accumulators) is taken one block late, after the next block's integer work: written in
+// place, it waits at the end of a chain of about 28 cycles (loads, products, sums, conversion)
+// that the out-of-order window could not hide behind the next block. Same operations in the same
+// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 22.2-23.0
+// cycles a block against 23.5-24.3 (docs/PERFORMANCE.md, "Decoding's float step one block late").
 template <typename Block, StreamPrefetch kPrefetch>
 static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<Block::kQuantBytes>;
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  // The previous block's dots and scales (d_w * d_a), not yet added.
+  __m256i pending_dot[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  __m256 pending_d[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  const auto add_pending = [&] {
+    for (int g = 0; g < 2; ++g) {
+      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pending_dot[g]), pending_d[g], acc[g]);
+    }
+  };
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* quants = group + Pairs::quants(b);
     const uint8_t* scales = group + Pairs::scales(b);
@@ -195,11 +208,13 @@ static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t
     const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
     __m256i dot[2];
     Block::dots(quants, a, dot);
+    if (b > 0) add_pending();
     for (int g = 0; g < 2; ++g) {
-      const __m256 d = _mm256_mul_ps(load_halves(scales + 16 * g), da);
-      acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[g]), d, acc[g]);
+      pending_dot[g] = dot[g];
+      pending_d[g] = _mm256_mul_ps(load_halves(scales + 16 * g), da);
     }
   }
+  if (nb > 0) add_pending();
   _mm256_storeu_ps(y, acc[0]);
   _mm256_storeu_ps(y + 8, acc[1]);
 }
