@@ -180,8 +180,8 @@ inline constexpr size_t kPrefetchBytes32 = 3072;
 // the accumulators) is taken one block late, after the next block's integer work: written in
 // place, it waits at the end of a chain of about 28 cycles (loads, products, sums, conversion)
 // that the out-of-order window could not hide behind the next block. Same operations in the same
-// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 22.2-23.0
-// cycles a block against 23.5-24.3 (docs/PERFORMANCE.md, "Decoding's float step one block late").
+// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 22.1-23.0
+// cycles a block against 23.5-25.0 (docs/PERFORMANCE.md, "Decoding's float step one block late").
 template <typename Block, StreamPrefetch kPrefetch>
 static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<Block::kQuantBytes>;
