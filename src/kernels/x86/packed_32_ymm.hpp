@@ -179,9 +179,9 @@ inline constexpr size_t kPrefetchBytes32 = 3072;
 // prefetched as they stream (each is read once). Each block's float step (its dots scaled into
 // the accumulators) is taken one block late, after the next block's integer work: written in
 // place, it waits at the end of a chain of about 28 cycles (loads, products, sums, conversion)
-// that the out-of-order window could not hide behind the next block. Same operations in the same
-// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 22.1-23.0
-// cycles a block against 23.5-25.0 (docs/PERFORMANCE.md, "Decoding's float step one block late").
+// that the out-of-order window did not hide behind the next block. Same operations in the same
+// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 20.6-20.7
+// cycles a block against 21.4-22.5 (docs/PERFORMANCE.md, "Decoding's float step one block late").
 template <typename Block, StreamPrefetch kPrefetch>
 static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<Block::kQuantBytes>;
