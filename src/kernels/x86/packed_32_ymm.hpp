@@ -86,6 +86,10 @@ namespace {
 template <bool kNibbles>
 struct MaddubsHalf {
   static constexpr size_t kQuantBytes = kNibbles ? 256 : 512;
+  // Whether decoding takes each block's float step one block late (`single_token_pass_32`): Q4_0
+  // yes; Q8_0's pass is bound by its multiply pipes and lost 1-2 % that way
+  // (`DecodePass/avx2/q8_0`).
+  static constexpr bool kFloatStepLate = kNibbles;
   __m256i w[8];  // the nibbles
 
   explicit MaddubsHalf(const uint8_t* quants)  // the block's quants + 32 x row half
@@ -176,17 +180,18 @@ struct MaddubsHalf {
 inline constexpr size_t kPrefetchBytes32 = 3072;
 
 // Decoding: one token, both row halves of each block at once (`Block::dots`), the weights
-// prefetched as they stream (each is read once). Each block's float step (its dots scaled into
-// the accumulators) is taken one block late, after the next block's integer work: written in
-// place, it waits at the end of a chain of about 28 cycles (loads, products, sums, conversion)
-// that the out-of-order window did not hide behind the next block. Same operations in the same
-// order per row, so the same bits. With the weights in L1/L2, one Zen 4 core: Q4_0 20.6-20.7
-// cycles a block against 21.4-22.5 (docs/PERFORMANCE.md, "Decoding's float step one block late").
+// prefetched as they stream (each is read once). Where Block::kFloatStepLate, each block's float
+// step (its dots scaled into the accumulators) is taken one block late, after the next block's
+// integer work: written in place, it waits at the end of a chain of about 28 cycles (loads,
+// products, sums, conversion) that the out-of-order window did not hide behind the next block.
+// Same operations in the same order per row, so the same bits. With the weights in L1/L2, one Zen 4
+// core: Q4_0 20.6-20.7 cycles a block against 21.4-22.5 (docs/PERFORMANCE.md, "Decoding's float
+// step one block late").
 template <typename Block, StreamPrefetch kPrefetch>
 static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Pairs = PairedBlocks<Block::kQuantBytes>;
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  // The previous block's dots and scales (d_w * d_a), not yet added.
+  // The dots and scales (d_w * d_a) of the block not yet added.
   __m256i pending_dot[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   __m256 pending_d[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   const auto add_pending = [&] {
@@ -208,13 +213,14 @@ static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t
     const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
     __m256i dot[2];
     Block::dots(quants, a, dot);
-    if (b > 0) add_pending();
+    if (Block::kFloatStepLate && b > 0) add_pending();
     for (int g = 0; g < 2; ++g) {
       pending_dot[g] = dot[g];
       pending_d[g] = _mm256_mul_ps(load_halves(scales + 16 * g), da);
     }
+    if (!Block::kFloatStepLate) add_pending();
   }
-  if (nb > 0) add_pending();
+  if (Block::kFloatStepLate && nb > 0) add_pending();
   _mm256_storeu_ps(y, acc[0]);
   _mm256_storeu_ps(y + 8, acc[1]);
 }

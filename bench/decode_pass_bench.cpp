@@ -1,0 +1,93 @@
+// The packed decoding passes' own speed: one token through two packed groups (32 rows x 2048
+// weights, 36-108 KiB), called over and over on one thread, so the weights stay in L1/L2 and
+// neither DRAM nor the thread pool bounds the figure. It is what a core can decode at best,
+// against which a stream from DRAM (`Stream/decode`) is read. Run `capibara_microbench
+// --benchmark_filter=DecodePass` (every available table is measured).
+//
+// The weights are normal values quantized as a model's are, and the activations a quantized
+// normal row: random bytes would give random fp16 and activation scales, whose denormal
+// products cost microcode assists on every block (docs/PERFORMANCE.md, "Decoding's float step
+// one block late").
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/aligned_buffer.hpp"
+#include "core/ggml_type.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/packed_weights.hpp"
+#include "kernels/quant_dot.hpp"
+#include "kernels/quantize.hpp"
+
+namespace capibara::kernels {
+namespace {
+
+constexpr int64_t kRowLength = 2048;
+constexpr int64_t kGroups = 2;
+
+void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlType type) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> weight(0.0f, 0.02f);
+  std::normal_distribution<float> activation(0.0f, 1.0f);
+  const size_t row_bytes = ggml_row_bytes(type, kRowLength).value_or(0);
+  const int64_t rows = kGroups * kPackRows;
+  std::vector<uint64_t> storage((row_bytes * static_cast<size_t>(rows) + 7) / 8);
+  auto* bytes = reinterpret_cast<uint8_t*>(storage.data());
+  std::vector<float> x(kRowLength);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : x) v = weight(rng);
+    quantize_row_ref(type, x.data(), bytes + static_cast<size_t>(r) * row_bytes, kRowLength);
+  }
+  const size_t group_bytes = packed_group_bytes(type, kRowLength);
+  AlignedBuffer packed(group_bytes * kGroups);
+  pack_groups(type, bytes, row_bytes, kRowLength, 0, kGroups, packed.data());
+
+  // The activation row as the packed kernels of this type read it.
+  for (auto& v : x) v = activation(rng);
+  AlignedBuffer act(packed_activation_row_bytes(type, kRowLength));
+  switch (packed_format(type)->activations) {
+    case PackedActivations::kQ8Sum:
+      table->quantize_q8_sum(x.data(), act.data(), kRowLength);
+      break;
+    case PackedActivations::kQ8_K:
+      quant_dot_kernels(*table, type).quantize_activations(x.data(), act.data(), kRowLength);
+      break;
+    default:
+      state.SkipWithError("not a quantized packed type");
+      return;
+  }
+
+  const PackedGemmFn gemm = packed_gemm_kernel(*table, type);
+  std::vector<float> y(kPackRows);
+  for (auto _ : state) {
+    for (int64_t g = 0; g < kGroups; ++g) {
+      gemm(kRowLength, packed.data() + static_cast<size_t>(g) * group_bytes, act.data(), 0, 1,
+           y.data(), kPackRows);
+      benchmark::DoNotOptimize(y.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["weight_GB/s"] =
+      benchmark::Counter(static_cast<double>(group_bytes * kGroups) / 1e9,
+                         benchmark::Counter::kIsIterationInvariantRate);
+}
+
+const bool kRegistered = [] {
+  for (const KernelTable* table : available_kernel_tables()) {
+    for (const GgmlType type :
+         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+      if (packed_gemm_kernel(*table, type) == nullptr) continue;
+      const std::string name = "DecodePass/" + std::string(isa_name(table->isa)) + "/" +
+                               std::string(ggml_type_name(type));
+      benchmark::RegisterBenchmark(name.c_str(), bench_decode_pass, table, type)
+          ->Unit(benchmark::kNanosecond)
+          ->UseRealTime();
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace capibara::kernels
