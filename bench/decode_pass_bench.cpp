@@ -1,13 +1,13 @@
 // The packed decoding passes' own speed: one token through two packed groups (32 rows x 2048
-// weights, 36-108 KiB), called over and over on one thread, so the weights stay in L1/L2 and
+// weights, 36-106 KiB), called over and over on one thread, so the weights stay in L1/L2 and
 // neither DRAM nor the thread pool bounds the figure. It is what a core can decode at best,
 // against which a stream from DRAM (`Stream/decode`) is read. Run `capibara_microbench
 // --benchmark_filter=DecodePass` (every available table is measured).
 //
-// The weights are normal values quantized as a model's are, and the activations a quantized
-// normal row: random bytes would give random fp16 and activation scales, whose denormal
-// products cost microcode assists on every block (docs/PERFORMANCE.md, "Decoding's float step
-// one block late").
+// The weights are normal values quantized as a model's are (quantized_weights.hpp), and the
+// activations a quantized normal row: random bytes would give random fp16 and activation scales,
+// whose denormal products cost microcode assists on every block (docs/PERFORMANCE.md, "Decoding's
+// float step one block late").
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -19,7 +19,7 @@
 #include "kernels/kernel_table.hpp"
 #include "kernels/packed_weights.hpp"
 #include "kernels/quant_dot.hpp"
-#include "kernels/quantize.hpp"
+#include "quantized_weights.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -28,23 +28,18 @@ constexpr int64_t kRowLength = 2048;
 constexpr int64_t kGroups = 2;
 
 void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlType type) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> weight(0.0f, 0.02f);
-  std::normal_distribution<float> activation(0.0f, 1.0f);
   const size_t row_bytes = ggml_row_bytes(type, kRowLength).value_or(0);
-  const int64_t rows = kGroups * kPackRows;
-  std::vector<uint64_t> storage((row_bytes * static_cast<size_t>(rows) + 7) / 8);
-  auto* bytes = reinterpret_cast<uint8_t*>(storage.data());
-  std::vector<float> x(kRowLength);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : x) v = weight(rng);
-    quantize_row_ref(type, x.data(), bytes + static_cast<size_t>(r) * row_bytes, kRowLength);
-  }
+  const std::vector<uint64_t> storage =
+      quantized_normal_rows(type, kGroups * kPackRows, kRowLength, 3);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(storage.data());
   const size_t group_bytes = packed_group_bytes(type, kRowLength);
   AlignedBuffer packed(group_bytes * kGroups);
   pack_groups(type, bytes, row_bytes, kRowLength, 0, kGroups, packed.data());
 
   // The activation row as the packed kernels of this type read it.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> activation(0.0f, 1.0f);
+  std::vector<float> x(kRowLength);
   for (auto& v : x) v = activation(rng);
   AlignedBuffer act(packed_activation_row_bytes(type, kRowLength));
   switch (packed_format(type)->activations) {

@@ -15,7 +15,7 @@
 #include "kernels/kernel_table.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/packed_weights.hpp"
-#include "kernels/quantize.hpp"
+#include "quantized_weights.hpp"
 
 namespace capibara::kernels {
 namespace {
@@ -32,17 +32,10 @@ struct Weights {
 };
 
 Weights make_weights(GgmlType type) {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> dist(0.0f, 0.02f);
   const size_t row_bytes = ggml_row_bytes(type, kCols).value_or(0);
   Weights w;
-  w.storage.resize((row_bytes * kRows + 7) / 8);
+  w.storage = quantized_normal_rows(type, kRows, kCols, 1);
   auto* bytes = reinterpret_cast<uint8_t*>(w.storage.data());
-  std::vector<float> row(kCols);
-  for (int64_t r = 0; r < kRows; ++r) {
-    for (auto& v : row) v = dist(rng);
-    quantize_row_ref(type, row.data(), bytes + static_cast<size_t>(r) * row_bytes, kCols);
-  }
   w.matrix = {type, bytes, kRows, kCols, row_bytes};
   if (can_pack(type, kRows, kCols)) {
     w.packed = AlignedBuffer(packed_matrix_bytes(type, kRows, kCols));
