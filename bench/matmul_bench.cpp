@@ -94,8 +94,8 @@ const bool kRegistered = [] {
   const std::vector<const KernelTable*> tables = available_kernel_tables();
   for (size_t index = 0; index < tables.size(); ++index) {
     const KernelTable* table = tables[index];
-    for (const GgmlType type :
-         {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kF16}) {
+    for (const GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K,
+                                GgmlType::kQ6_K, GgmlType::kF16}) {
       for (const int64_t n_tokens : {int64_t{1}, kMaxTokens}) {
         for (const int n_threads : {1, hw}) {
           if (n_threads == hw && hw == 1) continue;

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "core/quant_blocks.hpp"
 #include "kernels/packed_formats.hpp"
@@ -142,6 +143,33 @@ static inline __m256i add_fifth_bit(__m256i w, __m256i high, int p, int h) {
   return _mm256_or_si256(w, _mm256_and_si256(_mm256_slli_epi16(bits, 4), _mm256_set1_epi8(0x10)));
 }
 
+// Q5_K decoding: bit kS of each byte of a high-bit chunk as 16, the fifth bit of sub-block kS's
+// weights, by one shift by an immediate (none for kS = 4) and a mask (16-bit shifts whose stray
+// bits the mask drops): with the or, 2.9 operations a chunk and sub-block on average against
+// `add_fifth_bit`'s four, two of them on the Zen 4's two shift pipes. Decoding, whose sub-block
+// pairs unroll (`for_each_step`), takes it; prefill keeps `add_fifth_bit` in its rolled loop, which
+// unrolled for this ran slower (`Matmul/avx2/q5_K/tokens:16/threads:1/packed` 1301-1307 us against
+// 1061-1074).
+template <int kS>
+static inline __m256i fifth_bit_16(__m256i high) {
+  if constexpr (kS < 4) high = _mm256_slli_epi16(high, 4 - kS);
+  if constexpr (kS > 4) high = _mm256_srli_epi16(high, kS - 4);
+  return _mm256_and_si256(high, _mm256_set1_epi8(0x10));
+}
+// Sub-blocks 2kP and 2kP + 1's fifth bits into their nibbles w[0] and w[1].
+template <int kP>
+static inline void add_fifth_bits(__m256i (&w)[2], __m256i high) {
+  w[0] = _mm256_or_si256(w[0], fifth_bit_16<2 * kP>(high));
+  w[1] = _mm256_or_si256(w[1], fifth_bit_16<2 * kP + 1>(high));
+}
+
+// Calls `step.template operator()<k>()` for k = 0, .., kN - 1, each with its index known.
+template <int kN, typename Step>
+static inline void for_each_step(Step&& step) {
+  [&]<int... k>(std::integer_sequence<int, k...>) { (step.template operator()<k>(), ...); }
+  (std::make_integer_sequence<int, kN>{});
+}
+
 // Per row half and sub-block pair p, chunks 8p..8p+7 hold sub-block 2p in their low nibbles and
 // 2p + 1 in their high ones; each sub-block is unpacked once for the kT tokens, and its dot with
 // each token is scaled per row as SubBlocks does it (AVX2: one `vpmaddwd` of the int16 sums with
@@ -215,7 +243,10 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
 // `pass_q4_k` with one token unpacks a sub-block's eight chunks for one half at a time: on the
 // Zen 4 host that streamed Q4_K at 28-29 GB/s from cache (`Matmul/avx2/q4_K/tokens:1/threads:1/
 // packed`, 81-83 us), this pass 35 (67-68 us), alternated (docs/PERFORMANCE.md, "Decoding passes
-// chunk by chunk, sums pinned").
+// chunk by chunk, sums pinned"). The pairs unroll so that Q5_K's fifth bits take shifts by
+// immediates (`fifth_bit_16`) and each pair's scales are widened once: `DecodePass/avx2/q5_K`
+// 1593-1602 ns against 1828-1845, Q4_K 959-962 against 968-973 (docs/PERFORMANCE.md, "Q5_K
+// decoding's fifth bits").
 template <bool kFive, StreamPrefetch kPrefetch>
 static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {
   using Layout = Q4KBlockLayout<kFive>;
@@ -231,13 +262,18 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int p = 0; p < 4; ++p) {
+    for_each_step<4>([&]<int p>() {
       // Decoding streams the weights once: ask for them kAhead bytes ahead, a quarter of the block
       // a step (and, where the hardware prefetchers stream, for page starts too:
       // stream_prefetch.hpp).
       prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
       if constexpr (kPrefetch == StreamPrefetch::kHardware) {
         prefetch_page_start_part<kBlockBytes, 4>(blk, p);
+      }
+      __m256i sc[2][2];  // [sub-block 2p + h][row half g]: the rows' scales as int16 pairs
+      for (int h = 0; h < 2; ++h) {
+        for (int g = 0; g < 2; ++g)
+          sc[h][g] = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
       }
       for (int c0 = 0; c0 < 8; c0 += kChunksPerSum) {
         __m256i s[2][2];  // [sub-block 2p + h][row half g], int16
@@ -248,10 +284,7 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
             const __m256i v = load_ymm(blk + Layout::kQuants + 64 * (8 * p + c) + 32 * g);
             __m256i w[2] = {_mm256_and_si256(v, low),
                             _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
-            if constexpr (kFive) {
-              const __m256i high = load_ymm(blk + kQ5KHigh + 64 * c + 32 * g);
-              for (int h = 0; h < 2; ++h) w[h] = add_fifth_bit(w[h], high, p, h);
-            }
+            if constexpr (kFive) add_fifth_bits<p>(w, load_ymm(blk + kQ5KHigh + 64 * c + 32 * g));
             for (int h = 0; h < 2; ++h) {
               const __m256i product = _mm256_maddubs_epi16(w[h], quads[h]);
               s[h][g] = c == c0 ? product : _mm256_add_epi16(s[h][g], product);
@@ -261,12 +294,11 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
         }
         for (int g = 0; g < 2; ++g) {
           for (int h = 0; h < 2; ++h) {
-            const __m256i sc = dup_u8_pairs(sm + kQ4KScales + 16 * (2 * p + h) + 8 * g);
-            total[g] = _mm256_add_epi32(total[g], _mm256_madd_epi16(s[h][g], sc));
+            total[g] = _mm256_add_epi32(total[g], _mm256_madd_epi16(s[h][g], sc[h][g]));
           }
         }
       }
-    }
+    });
     for (int g = 0; g < 2; ++g) {
       __m256i m16[4];
       load_q4_k_mins(sm, g, m16);
