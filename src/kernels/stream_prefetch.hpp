@@ -3,8 +3,9 @@
 // overrides its choice:
 // - software: every packed type prefetches the weights a few KiB ahead (x86/prefetch.hpp);
 // - hardware: Q4_0 and Q8_0 leave the streaming to the CPU's hardware prefetchers, helped only at
-//   the start of each 4 KiB page (`prefetch_page_start`); the K-quants keep their software
-//   prefetch and ask for the page starts too.
+//   the start of each 4 KiB page (`prefetch_page_start`); so do the AVX2 Q4_K and Q5_K passes,
+//   which touch their blocks' lines in address order for it (x86/packed_q4_k_ymm.hpp); the
+//   other K-quant passes keep their software prefetch and ask for the page starts too.
 //
 // Why per CPU: the same kernels on two machines disagree. On the Intel Xeon of the first sessions,
 // prefetching 3 KiB ahead raised TinyLlama Q4_0 decoding from 45.5 to 48.7 tok/s. On an AMD EPYC

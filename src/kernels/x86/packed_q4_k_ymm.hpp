@@ -235,6 +235,26 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   }
 }
 
+// The lines of a Q4_K / Q5_K block that its decoding pass would otherwise first touch out of
+// address order, asked for into L1 as the block starts: d and dmin (used at its end) and Q5_K's
+// fifth bits (read alongside the quants that follow them). The misses then come as one ascending
+// stream, which the hardware prefetchers follow. With the pass's lines out of order they streamed
+// Q4_K from DRAM slower than Q4_0 and needed a software prefetch 7 KiB ahead, and Q5_K at half
+// speed without it; in order, on the AVX2-only Zen 4 host, two threads streaming 1 GiB, Q4_K
+// without the software prefetch ran ~6 % faster than with it on one CCD and ~9 % on two, and Q5_K
+// ~8 % on one CCD (docs/PERFORMANCE.md, "Lines in order").
+template <bool kFive>
+static inline void prefetch_lines_used_out_of_order(const uint8_t* blk) {
+  using Layout = Q4KBlockLayout<kFive>;
+  static_assert(Layout::kD / 64 == (Layout::kDmin + 31) / 64, "d and dmin share a line");
+  __builtin_prefetch(blk + Layout::kD, 0, 3);
+  if constexpr (kFive) {
+    for (size_t line = 0; line < (kQ5KQuants - kQ5KHigh) / 64; ++line) {
+      __builtin_prefetch(blk + kQ5KHigh + 64 * line, 0, 3);
+    }
+  }
+}
+
 // Q4_K (kFive false) and Q5_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI
 // table's decoding takes too): per sub-block pair p, chunk by chunk, both row halves and both
 // sub-blocks at once, so that each 32-byte load gives its two sub-blocks' quants and each
@@ -258,17 +278,19 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * kBlockBytes;
+    prefetch_lines_used_out_of_order<kFive>(blk);
     unpack_q4_k_scales(blk, sm);
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for_each_step<4>([&]<int p>() {
-      // Decoding streams the weights once: ask for them kAhead bytes ahead, a quarter of the block
-      // a step (and, where the hardware prefetchers stream, for page starts too:
-      // stream_prefetch.hpp).
-      prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
+      // Decoding streams the weights once. Where the hardware prefetchers stream
+      // (stream_prefetch.hpp), they are left to it, helped at page starts; elsewhere the pass asks
+      // for the weights kAhead bytes ahead, a quarter of the block a step.
       if constexpr (kPrefetch == StreamPrefetch::kHardware) {
         prefetch_page_start_part<kBlockBytes, 4>(blk, p);
+      } else {
+        prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
       }
       __m256i sc[2][2];  // [sub-block 2p + h][row half g]: the rows' scales as int16 pairs
       for (int h = 0; h < 2; ++h) {

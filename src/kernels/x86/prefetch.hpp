@@ -77,13 +77,14 @@ inline void prefetch_part_of(const uint8_t* p, int part) {
 }
 
 // How far ahead the AVX2 K-quant decoding passes (x86/packed_q4_k_ymm.hpp, packed_q6_k_ymm.hpp)
-// ask for the weights of a block of kBlockBytes. The software variant keeps the 1.5 blocks tuned
-// on the Intel Xeon of the first sessions. On AMD (the hardware variant) a prefetch into L2 must
-// be issued about 7 KiB ahead: on the AVX2-only Zen 4 host, one core streamed Q4_K at 16 GB/s
-// with 1.5 blocks (3.4 KiB) ahead and 25-26 GB/s with 3 (6.75 KiB), Q6_K at 19-20 against 23-26
-// with 2-2.5 blocks, and TinyLlama Q4_K_M decoding ran 48-51 -> 54-70 tok/s on two cores
-// (docs/PERFORMANCE.md, "The K-quants' prefetch distance on AMD"). The AVX-512 passes keep their
-// own distance, measured flat between 1.5 and 3 blocks on the Zen 5 host.
+// ask for the weights of a block of kBlockBytes (in the hardware variant, only Q6_K's now: Q4_K
+// and Q5_K leave it to the hardware prefetchers, packed_q4_k_ymm.hpp says why). The software
+// variant keeps the 1.5 blocks tuned on the Intel Xeon of the first sessions. On AMD (the hardware
+// variant) a prefetch into L2 must be issued about 7 KiB ahead: on the AVX2-only Zen 4 host, one
+// core streamed Q4_K at 16 GB/s with 1.5 blocks (3.4 KiB) ahead and 25-26 GB/s with 3 (6.75 KiB),
+// Q6_K at 19-20 against 23-26 with 2-2.5 blocks, and TinyLlama Q4_K_M decoding ran 48-51 -> 54-70
+// tok/s on two cores (docs/PERFORMANCE.md, "The K-quants' prefetch distance on AMD"). The AVX-512
+// passes keep their own distance, measured flat between 1.5 and 3 blocks on the Zen 5 host.
 template <StreamPrefetch kPrefetch, size_t kBlockBytes>
 inline constexpr size_t kKQuantAheadBytes =
     kPrefetch == StreamPrefetch::kHardware ? 7 * 1024 : kBlockBytes * 3 / 2 / 64 * 64;
