@@ -241,8 +241,8 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
 // stream, which the hardware prefetchers follow. With the pass's lines out of order they streamed
 // Q4_K from DRAM slower than Q4_0 and needed a software prefetch 7 KiB ahead, and Q5_K at half
 // speed without it; in order, on the AVX2-only Zen 4 host, two threads streaming 1 GiB, Q4_K
-// without the software prefetch ran ~6 % faster than with it on one CCD and ~9 % on two, and Q5_K
-// ~8 % on one CCD (docs/PERFORMANCE.md, "Lines in order").
+// without the software prefetch ran ~8 % faster than with it, its vCPUs on one CCD or on two, and
+// Q5_K ~7 % on one CCD (docs/PERFORMANCE.md, "Lines in order").
 template <bool kFive>
 static inline void prefetch_lines_used_out_of_order(const uint8_t* blk) {
   using Layout = Q4KBlockLayout<kFive>;
@@ -265,7 +265,7 @@ static inline void prefetch_lines_used_out_of_order(const uint8_t* blk) {
 // packed`, 81-83 us), this pass 35 (67-68 us), alternated (docs/PERFORMANCE.md, "Decoding passes
 // chunk by chunk, sums pinned"). The pairs unroll so that Q5_K's fifth bits take shifts by
 // immediates (`fifth_bit_16`) and each pair's scales are widened once: `DecodePass/avx2/q5_K`
-// 1593-1602 ns against 1828-1845, Q4_K 959-962 against 968-973 (docs/PERFORMANCE.md, "Q5_K
+// 1593-1618 ns against 1824-1845, Q4_K 959-962 against 968-973 (docs/PERFORMANCE.md, "Q5_K
 // decoding's fifth bits").
 template <bool kFive, StreamPrefetch kPrefetch>
 static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, float* y) {

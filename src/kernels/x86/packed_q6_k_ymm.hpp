@@ -237,9 +237,10 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
 
 // A decoding step reads its field-0 quants beside the high bits eight lines further on, then its
 // field-1 quants: its twelve lines asked for into L1 in address order as it starts, so that they
-// do not miss out of order. On the AVX2-only Zen 4 host, two threads streaming 1 GiB on one CCD,
-// 3 % faster (docs/PERFORMANCE.md, "Lines in order"). The hardware prefetchers alone did not
-// stream Q6_K well even with the lines in order, so the software prefetch ahead stays.
+// do not miss out of order. On the AVX2-only Zen 4 host, TinyLlama Q6_K decoding ran 2.5 % faster
+// with its two vCPUs on one CCD and 0.9 % slower on two (docs/PERFORMANCE.md, "Lines in order").
+// The hardware prefetchers alone did not stream Q6_K well even with the lines in order, so the
+// software prefetch ahead stays.
 static inline void prefetch_step_in_order(const uint8_t* step) {
 #pragma GCC unroll 12
   for (size_t line = 0; line < kQ6KStepBytes / 64; ++line)
