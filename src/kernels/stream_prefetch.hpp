@@ -11,11 +11,13 @@
 // prefetching 3 KiB ahead raised TinyLlama Q4_0 decoding from 45.5 to 48.7 tok/s. On an AMD EPYC
 // (Zen 5) it lowers it: alternated in one process, Q4_0 and Q8_0 tg64 ran 7 % faster on average
 // without it, and even a plain read loop streams 10-17 % slower with it (docs/PERFORMANCE.md,
-// "Software prefetch per CPU"). The K-quants' large blocks need their prefetch on both machines
-// (Q4_K_M decoding 33 -> 39 tok/s on the Xeon; streaming 20 % slower without it on the AMD),
-// and on the AMD the page starts on top raised AVX-512 Q4_K_M and Q5_K_M tg128 by 7-13 % ("Page
-// starts"). Only decoding (one token per pass) changes: the multi-token passes of prefill keep
-// their prefetch, which still gains 4-7 % there.
+// "Software prefetch per CPU"). The K-quants' large blocks needed their prefetch on both machines
+// (Q4_K_M decoding 33 -> 39 tok/s on the Xeon; streaming 20 % slower without it on the AMD) while
+// their passes read a few lines of each block out of address order; in order, the AVX2 Q4_K and
+// Q5_K passes stream faster without it on the AMD ("Lines in order"). On the AMD the page starts
+// on top raised AVX-512 Q4_K_M and Q5_K_M tg128 by 7-13 % ("Page starts"). Only decoding (one token
+// per pass) changes: the multi-token passes of prefill keep their prefetch, which still gains 4-7 %
+// there.
 //
 // Thread safety: pure functions; `stream_prefetch_for_this_cpu` reads the environment.
 #pragma once

@@ -247,12 +247,8 @@ template <bool kFive>
 static inline void prefetch_lines_used_out_of_order(const uint8_t* blk) {
   using Layout = Q4KBlockLayout<kFive>;
   static_assert(Layout::kD / 64 == (Layout::kDmin + 31) / 64, "d and dmin share a line");
-  __builtin_prefetch(blk + Layout::kD, 0, 3);
-  if constexpr (kFive) {
-    for (size_t line = 0; line < (kQ5KQuants - kQ5KHigh) / 64; ++line) {
-      __builtin_prefetch(blk + kQ5KHigh + 64 * line, 0, 3);
-    }
-  }
+  prefetch_lines_in_order<1>(blk + Layout::kD);
+  if constexpr (kFive) prefetch_lines_in_order<(kQ5KQuants - kQ5KHigh) / 64>(blk + kQ5KHigh);
 }
 
 // Q4_K (kFive false) and Q5_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI

@@ -235,18 +235,6 @@ static inline void q6_decode_unit(const uint8_t* blk, int h, int k4, const uint8
   }
 }
 
-// A decoding step reads its field-0 quants beside the high bits eight lines further on, then its
-// field-1 quants: its twelve lines asked for into L1 in address order as it starts, so that they
-// do not miss out of order. On the AVX2-only Zen 4 host, TinyLlama Q6_K decoding ran 2.5 % faster
-// with its two vCPUs on one CCD and 0.9 % slower on two (docs/PERFORMANCE.md, "Lines in order").
-// The hardware prefetchers alone did not stream Q6_K well even with the lines in order, so the
-// software prefetch ahead stays.
-static inline void prefetch_step_in_order(const uint8_t* step) {
-#pragma GCC unroll 12
-  for (size_t line = 0; line < kQ6KStepBytes / 64; ++line)
-    __builtin_prefetch(step + 64 * line, 0, 3);
-}
-
 // Q6_K decoding (AVX2's `vpmaddubsw` dots, which the AVX-VNNI table's decoding takes too):
 // `pass_q6_k`'s steps with both row halves at once (q6_decode_unit), a quarter of the block
 // prefetched per step. Against `pass_q6_k` with one token, on the Zen 4 host, alternated: as fast
@@ -281,7 +269,13 @@ static void decode_pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* ac
         if constexpr (kPrefetch == StreamPrefetch::kHardware) {
           prefetch_page_start_part<kQ6KBlockBytes, 4>(blk, step);
         }
-        prefetch_step_in_order(blk + kQ6KQuants + kQ6KStepBytes * static_cast<size_t>(step));
+        // The step reads its field-0 quants beside the high bits eight lines further on, then its
+        // field-1 quants: its twelve lines asked for in address order first. TinyLlama Q6_K
+        // decoding on the AVX2-only Zen 4 host: 2.5 % faster with its two vCPUs on one CCD, 0.9 %
+        // slower on two (docs/PERFORMANCE.md, "Lines in order"). The hardware prefetchers alone
+        // did not stream Q6_K well even with the lines in order, so the prefetch ahead stays.
+        prefetch_lines_in_order<kQ6KStepBytes / 64>(blk + kQ6KQuants +
+                                                    kQ6KStepBytes * static_cast<size_t>(step));
         q6_decode_unit<0>(blk, h, k4, qs, total0, total1);
         q6_decode_unit<1>(blk, h, k4, qs, total0, total1);
       }

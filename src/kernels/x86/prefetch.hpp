@@ -19,6 +19,16 @@ inline void prefetch_lines(const uint8_t* p, size_t lines) {
   for (size_t line = 0; line < lines; ++line) __builtin_prefetch(p + 64 * line, 0, 2);
 }
 
+// Prefetches kLines cache lines from p into L1 (`prefetcht0`), in address order: what a decoding
+// pass asks for first among the lines it would otherwise touch out of address order, so that its
+// misses reach the hardware prefetchers as one ascending stream (x86/packed_q4_k_ymm.hpp,
+// packed_q6_k_ymm.hpp; docs/PERFORMANCE.md, "Lines in order").
+template <size_t kLines>
+inline void prefetch_lines_in_order(const uint8_t* p) {
+#pragma GCC unroll 16
+  for (size_t line = 0; line < kLines; ++line) __builtin_prefetch(p + 64 * line, 0, 3);
+}
+
 // In the hardware-prefetch variant (stream_prefetch.hpp), a decoding pass asks for the first
 // lines of each 4 KiB page a little before it gets there. Why: the prefetchers appear to restart
 // at every 4 KiB boundary, even inside a huge page, and the first misses of each page then wait
