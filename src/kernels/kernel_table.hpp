@@ -81,6 +81,10 @@ struct KernelTable {
   // to `scalar::quantize_q8_sum`. Every table has it. A decoding step quantizes each matmul's
   // input on one thread while the others wait, so it is worth a kernel of its own.
   QuantizeActivationsFn quantize_q8_sum = nullptr;
+  // Null, or the widening that this table's packed Q8_0 kernel reads after the BlockQ8Sum blocks
+  // when given more than one token (packed_weights.hpp, BlockQ8Wide); `matmul` then appends it to
+  // each activation row. Only AVX2's: its pass multiplies in int16.
+  WidenQ8SumFn widen_q8_sum = nullptr;
 
   // Row-wise operations of the forward pass; ops.hpp documents each and calls them through
   // `active_kernels()`. The scalar versions (ops_scalar.hpp) are the reference.

@@ -84,12 +84,19 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   // The K-quants read the activation type of their row-major dots (Q8_K), the float types theirs
   // (f32, f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
   const auto quantize_own = quant_dot_kernels(table, first.type).quantize_activations;
+  // A table's Q8_0 kernel may read int16 copies of the blocks when given several tokens.
+  const bool widen = kind == PackedActivations::kQ8Sum && n_tokens > 1 &&
+                     table.widen_q8_sum != nullptr &&
+                     std::any_of(jobs.begin(), jobs.end(),
+                                 [](const PackedJob& j) { return j.w->type == GgmlType::kQ8_0; });
+  const size_t blocks_bytes = packed_activation_row_bytes(first.type, n);
   auto quantize_rows = [&](int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; ++t) {
       uint8_t* row = scratch.activation_row(t);
       switch (kind) {
         case PackedActivations::kQ8Sum:
           table.quantize_q8_sum(x + t * n, row, n);
+          if (widen) table.widen_q8_sum(row, row + blocks_bytes, n);
           break;
         case PackedActivations::kF32:
           std::memcpy(row, x + t * n, static_cast<size_t>(n) * sizeof(float));
@@ -114,7 +121,10 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   const uint8_t* act = scratch.activation_row(0);
   // The bytes of each token's row this kind reads (the rows are `stride` apart, a stride sized
   // for the largest kind: f32 values).
-  const size_t row_bytes = packed_activation_row_bytes(first.type, n);
+  // (Where the Q8_0 kernels read the widened copies, those only: counting the blocks too, pp512
+  // fell from ~100 to ~95 tok/s, fewer tokens per block re-reading the weights more often.)
+  const size_t row_bytes = widen ? widened_q8_sum_bytes(n) : blocks_bytes;
+  assert(blocks_bytes + (widen ? widened_q8_sum_bytes(n) : 0) <= stride);
   const auto block_tokens =
       static_cast<int64_t>(round_up(std::max<size_t>(1, kPackedTokenBlockBytes / row_bytes), 8));
   int64_t total_groups = 0;
@@ -147,12 +157,23 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   if (n_tokens == 1) reclaim_activation_row(scratch, row_bytes, pool);
 }
 
+// A row stride that is a multiple of 4 KiB puts the same block of every token's row in one set of
+// the L1 cache (the set is the address modulo 4 KiB on current x86 and ARM cores), and AVX2's Q8_0
+// prefill pass reads two lines of each of eight tokens' rows side by side, more than the set's
+// ways: one line more spreads the rows over the sets. Llama-3.2-1B's shape (8192-value rows, a
+// 32 KiB stride), Q8_0 pp512: 82-86 tok/s without, 94-101 with; an odd number of lines for every
+// stride was no better (docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in int16").
+size_t activation_stride(int64_t max_row_length) {
+  const size_t bytes = round_up(max_activation_row_bytes(max_row_length), kCacheLineBytes);
+  return bytes % 4096 == 0 ? bytes + kCacheLineBytes : bytes;
+}
+
 }  // namespace
 
 MatmulScratch::MatmulScratch(int n_threads, int64_t max_row_length, int64_t max_tokens)
     : max_row_length_(max_row_length),
       max_tokens_(max_tokens),
-      activation_stride_bytes_(round_up(max_activation_row_bytes(max_row_length), kCacheLineBytes)),
+      activation_stride_bytes_(activation_stride(max_row_length)),
       activations_(static_cast<size_t>(max_tokens) * activation_stride_bytes_),
       rows_(static_cast<size_t>(n_threads) * static_cast<size_t>(max_row_length)) {}
 

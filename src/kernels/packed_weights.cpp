@@ -131,6 +131,10 @@ size_t packed_activation_row_bytes(GgmlType type, int64_t n) {
   return static_cast<size_t>(n / kBlock) * sizeof(BlockQ8Sum);
 }
 
+size_t widened_q8_sum_bytes(int64_t n) {
+  return static_cast<size_t>(n / kBlock) * sizeof(BlockQ8Wide);
+}
+
 size_t packed_group_bytes(GgmlType type, int64_t row_length) {
   const PackedFormat* f = packed_format(type);
   assert(f != nullptr);
@@ -177,6 +181,20 @@ namespace scalar {
 
 void quantize_q8_sum(const float* x, void* dst, int64_t n) {
   kernels::quantize_q8_sum(quantize_q8_0, x, static_cast<BlockQ8Sum*>(dst), n);
+}
+
+void widen_q8_sum(const void* blocks, void* wide, int64_t n) {
+  assert(n % kBlock == 0);
+  constexpr int kQuadOrder[4] = {0, 2, 1, 3};
+  const auto* src = static_cast<const BlockQ8Sum*>(blocks);
+  auto* dst = static_cast<BlockQ8Wide*>(wide);
+  for (int64_t b = 0; b < n / kBlock; ++b) {
+    dst[b].d = src[b].d;
+    dst[b].offset = -128 * src[b].sum;
+    for (int i = 0; i < kBlock; i += 4) {
+      for (int j = 0; j < 4; ++j) dst[b].qs[i + j] = src[b].qs[i + kQuadOrder[j]];
+    }
+  }
 }
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,

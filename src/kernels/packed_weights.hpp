@@ -50,6 +50,21 @@ struct BlockQ8Sum {
 };
 static_assert(sizeof(BlockQ8Sum) == 40);
 
+// A BlockQ8Sum widened to int16, for a table whose multi-token Q8_0 pass multiplies int16 weights
+// by int16 activations (AVX2's, which has no `vpdpbusd`: x86/packed_avx2.cpp says why). Each
+// quad of quants (a0, a1, a2, a3) is stored a0, a2, a1, a3, the order in which that pass splits
+// a row's four weight bytes into its even and odd bytes; `offset` is -128 x the block's sum, which
+// takes out the + 128 of the stored Q8_0 weights.
+struct BlockQ8Wide {
+  float d;
+  int32_t offset;
+  int16_t qs[32];
+};
+static_assert(sizeof(BlockQ8Wide) == 72);
+
+// Writes the widened copies of a row's `n / 32` BlockQ8Sum blocks (at `blocks`) to `wide`.
+using WidenQ8SumFn = void (*)(const void* blocks, void* wide, int64_t n);
+
 // Where block `b` of a 32-weight type's group lies (see the layout above), as byte offsets from
 // the group.
 template <size_t kQuantBytes>
@@ -112,6 +127,10 @@ const PackedFormat* packed_format(GgmlType type);
 bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
 // Bytes of one activation row of `n` values that the packed kernels of `type` read (a packed type).
 size_t packed_activation_row_bytes(GgmlType type, int64_t n);
+// Bytes of the BlockQ8Wide copies of a row's `n / 32` blocks. Where a table has `widen_q8_sum`
+// (kernel_table.hpp), its packed Q8_0 kernel, given more than one token, reads each activation row
+// as its BlockQ8Sum blocks followed at once by their widened copies.
+size_t widened_q8_sum_bytes(int64_t n);
 // Bytes of one packed group of rows of `row_length` weights (a multiple of 64).
 size_t packed_group_bytes(GgmlType type, int64_t row_length);
 // Bytes of a whole packed matrix. Precondition: `can_pack`.
@@ -138,6 +157,8 @@ namespace scalar {
 // The kQ8Sum activations with the scalar Q8_0 quantizer (the tables' `quantize_q8_sum`
 // reference): `n / 32` BlockQ8Sum at `dst`.
 void quantize_q8_sum(const float* x, void* dst, int64_t n);
+// The reference of the tables' `widen_q8_sum` (WidenQ8SumFn).
+void widen_q8_sum(const void* blocks, void* wide, int64_t n);
 
 // The references of the packed kernels: the same integer sums and the same float operations
 // (std::fma) in the same order, so SIMD versions must match them bit for bit.

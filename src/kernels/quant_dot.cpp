@@ -31,9 +31,11 @@ size_t max_activation_row_bytes(int64_t n) {
     const int64_t blocks = (n + t.block_size - 1) / t.block_size;
     most = std::max(most, static_cast<size_t>(blocks) * t.block_bytes);
   }
-  // The packed kernels' activations (packed_weights.hpp) share the scratch rows.
+  // The packed kernels' activations (packed_weights.hpp) share the scratch rows, the BlockQ8Sum
+  // blocks with their widened copies where a table reads them.
   const auto blocks32 = static_cast<size_t>((n + 31) / 32);
-  return std::max({most, blocks32 * sizeof(BlockQ8Sum), static_cast<size_t>(n) * sizeof(float)});
+  return std::max({most, blocks32 * (sizeof(BlockQ8Sum) + sizeof(BlockQ8Wide)),
+                   static_cast<size_t>(n) * sizeof(float)});
 }
 
 }  // namespace capibara::kernels

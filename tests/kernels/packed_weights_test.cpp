@@ -73,8 +73,12 @@ struct Fixture {
     return static_cast<float>(1e-6 * mag);
   }
 
-  // Bytes of one activation row for the packed kernels.
-  size_t activation_bytes() const { return packed_activation_row_bytes(type, n); }
+  // Bytes of one activation row for the packed kernels: Q8_0's with the BlockQ8Wide copies that
+  // the tables with `widen_q8_sum` read after the blocks (the others ignore them).
+  size_t activation_bytes() const {
+    return packed_activation_row_bytes(type, n) +
+           (type == GgmlType::kQ8_0 ? widened_q8_sum_bytes(n) : 0);
+  }
 
   // Activation rows for the packed kernels, `stride` bytes apart.
   std::vector<uint8_t> activations(int64_t tokens, size_t stride) const {
@@ -90,6 +94,9 @@ struct Fixture {
       switch (kind) {
         case PackedActivations::kQ8Sum:
           quantize_q8_sum(quantize, x.data() + t * n, reinterpret_cast<BlockQ8Sum*>(row), n);
+          if (type == GgmlType::kQ8_0) {
+            scalar::widen_q8_sum(row, row + packed_activation_row_bytes(type, n), n);
+          }
           break;
         case PackedActivations::kF32:
           std::memcpy(row, x.data() + t * n, static_cast<size_t>(n) * sizeof(float));

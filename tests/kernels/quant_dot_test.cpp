@@ -237,6 +237,41 @@ TEST(QuantDot, Q8SumIsTheQ8_0BlockWithItsSumInEveryIsa) {
   }
 }
 
+// The int16 copies that AVX2's multi-token Q8_0 pass reads (BlockQ8Wide): the reference keeps
+// each value, puts each quad in the order a0 a2 a1 a3 and the block's -128 x sum beside its
+// scale; every table that widens writes the reference's bytes.
+TEST(QuantDot, WidenedQ8SumHoldsTheBlocksValuesInEveryIsa) {
+  std::mt19937 rng(19);
+  const auto& scalar = scalar_kernel_table();
+  for (const int64_t blocks : {1, 3, 7, 64, 177}) {
+    const int64_t n = 32 * blocks;
+    for (int variant = 0; variant < 2; ++variant) {
+      const auto x = variant == 0 ? gaussian(n, rng) : tricky_activations(n, rng);
+      std::vector<BlockQ8Sum> q(static_cast<size_t>(blocks));
+      scalar.quantize_q8_sum(x.data(), q.data(), n);
+      std::vector<BlockQ8Wide> want(static_cast<size_t>(blocks));
+      scalar::widen_q8_sum(q.data(), want.data(), n);
+      for (size_t b = 0; b < want.size(); ++b) {
+        ASSERT_EQ(want[b].d, q[b].d) << "block " << b;
+        ASSERT_EQ(want[b].offset, -128 * q[b].sum) << "block " << b;
+        for (int i = 0; i < 32; i += 4) {
+          ASSERT_EQ(want[b].qs[i], q[b].qs[i]) << "block " << b << " quad " << i / 4;
+          ASSERT_EQ(want[b].qs[i + 1], q[b].qs[i + 2]) << "block " << b << " quad " << i / 4;
+          ASSERT_EQ(want[b].qs[i + 2], q[b].qs[i + 1]) << "block " << b << " quad " << i / 4;
+          ASSERT_EQ(want[b].qs[i + 3], q[b].qs[i + 3]) << "block " << b << " quad " << i / 4;
+        }
+      }
+      for (const auto* table : available_kernel_tables()) {
+        if (table->widen_q8_sum == nullptr) continue;
+        std::vector<BlockQ8Wide> got(static_cast<size_t>(blocks));
+        table->widen_q8_sum(q.data(), got.data(), n);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(BlockQ8Wide)), 0)
+            << isa_name(table->isa) << " n=" << n << " variant=" << variant;
+      }
+    }
+  }
+}
+
 TEST(QuantDot, VecDotMatchesScalarAndExactDotForEveryTypeAndIsa) {
   std::mt19937 rng(3);
   const auto& scalar = scalar_kernel_table();

@@ -69,6 +69,7 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   set_quant_dot(t, GgmlType::kQ5_1, avx2::quantize_q8_1, avx2::vec_dot_q5_1);
   set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx2::vec_dot_q8_0);
   t.quantize_q8_sum = avx2::quantize_q8_sum;
+  t.widen_q8_sum = avx2::widen_q8_sum;
   scalar::set_quant_dot_tile(t, GgmlType::kQ4_0, avx2::vec_dot_tile_q4_0, avx2::kTileRows,
                              avx2::kTileTokens);
   scalar::set_quant_dot_tile(t, GgmlType::kQ8_0, avx2::vec_dot_tile_q8_0, avx2::kTileRows,
@@ -103,6 +104,7 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
 consteval KernelTable make_avx_vnni_table(StreamPrefetch prefetch) {
   KernelTable t = make_avx2_table(prefetch);
   t.isa = Isa::kAvxVnni;
+  t.widen_q8_sum = nullptr;  // its Q8_0 pass reads the blocks as they are
   const bool software = prefetch == StreamPrefetch::kSoftware;
   t.packed_gemm[static_cast<int>(GgmlType::kQ4_0)] =
       software ? avx_vnni::packed_gemm_q4_0 : avx_vnni::packed_gemm_q4_0_hardware_prefetch;

@@ -12,10 +12,11 @@
 //   Q4_0, Q4_K: nibbles <= 15, so eight `vpmaddubsw` results sum to at most 8 x 2 x 15 x 128;
 //   Q5_K: 5-bit quants <= 31, so four results sum to at most 4 x 2 x 31 x 128 (eight could not);
 //   Q6_K: 6-bit quants <= 63, so two results sum to at most 2 x 2 x 63 x 128;
-//   Q8_0: the stored q + 128 would saturate, so the kernel flips it back to q (XOR 0x80) and
+//   Q8_0: the stored q + 128 would saturate, so decoding flips it back to q (XOR 0x80) and
 //         takes |q| x sign(a, q) (`vpsignb`), pairs at most 2 x 128 x 127, one `vpmaddwd` each
 //         (exact because a quantized activation is never -128: sign(-128, q) would wrap; the
-//         weights may hold -128, whose magnitude 128 `vpmaddubsw` reads unsigned).
+//         weights may hold -128, whose magnitude 128 `vpmaddubsw` reads unsigned). Prefill
+//         multiplies in int16 instead (`gemm_pass_q8_0`), where nothing can saturate.
 // The integer dots are the references' exact integers (combined in another order), and the
 // float operations per (row, token) are the references', in their order, so the results match
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
@@ -40,9 +41,9 @@ namespace {
 
 // Tokens per pass. TinyLlama pp512 by row halves (`gemm_pass_32`), two threads, all the runs of
 // alternated binaries: Q4_0 172-177 tok/s at 4, 179-185 at 6, 180-186 at 8. The K-quants:
-// Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6. Q8_0 by chunks (`gemm_pass_q8_0`): the
-// 16-token `Matmul/avx2/q8_0` micro-benchmark, one thread, 860 us at 4 tokens, 845 at 6, 835 at 8
-// (988 by blocks at 4, as before).
+// Q4_K_M 151-152 at 3, 157-163 at 4, 158-164 at 6. Q8_0 in int16 (`gemm_pass_q8_0`), 24 tokens
+// by 128 groups of 2048 weights, one thread, the weights in L2: 238 us at 4 tokens, 219 at 6, 214
+// at 8 (the sign form at 8: 239).
 constexpr int kQ4_0Tokens = 6;
 constexpr int kQ8_0Tokens = 8;
 constexpr int kKQuantTokens = 4;
@@ -53,39 +54,50 @@ constexpr int kKQuantTokens = 4;
 // 135.0-145.4, against 151.1-157.7 with).
 constexpr int kQ6KTokens = 6;
 
-// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, but chunk by chunk: each
-// four-byte chunk of the eight rows is flipped back to q and its magnitudes |q| taken once for the
-// kT tokens, so only one chunk's q and |q| are live (a block-then-token pass needs a whole block's,
-// sixteen registers: GCC kept them on the stack and reloaded them for every token), and each
-// token's exact int32 dot of the block builds up in a register of its own. The float operations per
-// (row, token) are the reference's, so the results are unchanged. TinyLlama Q8_0 pp512 with
-// CAPIBARA_ISA=avx2: docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by chunks".
+// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, chunk by chunk, in int16.
+// The sign form that `vpdpbusd`-less AVX2 would otherwise use (|q| x sign(a, q) by `vpmaddubsw`,
+// then `vpmaddwd` by ones: Q8_0's int16 pairs leave no headroom to sum two products first) spends
+// three operations on the Zen 4's two multiply pipes per chunk and token. Here each 16-bit half
+// of a chunk's 32-bit lanes holds two weight bytes of one row; its even bytes (`and`) and odd ones
+// (a shift) are int16 weights q + 128, taken once per chunk for the kT tokens, and each token
+// multiplies them by its activations widened once per matmul (BlockQ8Wide, quads in the same even /
+// odd order): two `vpmaddwd` and two adds per chunk and token, every lane a row's exact int32 dot,
+// which starts at the block's -128 x sum. Each token's dot builds up in a register of its own,
+// pinned there: unpinned, GCC re-associated the adds into a tree over the block's products and
+// spilled them. The float operations per (row, token) are the reference's, so the results are
+// unchanged. docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in int16".
 template <int kT>
 void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                     float* y, size_t y_stride) {
   using Pairs = PairedBlocks<512>;
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i even_bytes = _mm256_set1_epi16(0xFF);
+  const uint8_t* wide = act + static_cast<size_t>(nb) * sizeof(BlockQ8Sum);
+  // An activation pair's two int16 in every 32-bit lane.
+  const auto broadcast_pair = [](const uint8_t* p) {
+    return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
+  };
   for (int g = 0; g < 2; ++g) {
     __m256 acc[kT];
     for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* quants = group + Pairs::quants(b) + 32 * g;
-      const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+      const uint8_t* a = wide + static_cast<size_t>(b) * sizeof(BlockQ8Wide);
       __m256i dot[kT];
-      for (int t = 0; t < kT; ++t) dot[t] = _mm256_setzero_si256();
+      for (int t = 0; t < kT; ++t) {
+        dot[t] =
+            broadcast_pair(a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, offset));
+      }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
-        const __m256i q = _mm256_xor_si256(x86::load_ymm(quants + 64 * k), flip);
-        const __m256i magnitude = _mm256_abs_epi8(q);
+        const __m256i chunk = x86::load_ymm(quants + 64 * k);
+        const __m256i even = _mm256_and_si256(chunk, even_bytes);
+        const __m256i odd = _mm256_srli_epi16(chunk, 8);
 #pragma GCC unroll 8
         for (int t = 0; t < kT; ++t) {
-          const uint8_t* qs = a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Sum, qs);
-          const __m256i signed_a = _mm256_sign_epi8(x86::broadcast_quads(qs + 4 * k), q);
-          dot[t] = _mm256_add_epi32(
-              dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_a), ones));
-          // Unpinned, the block's 8 x kT products were all kept live and most spilled (934
-          // against 860 us in `Matmul/avx2/q8_0/tokens:16`, at 4 tokens).
+          const uint8_t* qs =
+              a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, qs) + 8 * k;
+          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(even, broadcast_pair(qs)));
+          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(odd, broadcast_pair(qs + 4)));
           x86::keep_in_register(dot[t]);
         }
       }
@@ -94,7 +106,7 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
       for (int t = 0; t < kT; ++t) {
         const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
         const __m256 d =
-            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(BlockQ8Sum, d))));
+            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(BlockQ8Wide, d))));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), d, acc[t]);
       }
     }
@@ -133,6 +145,24 @@ void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 }
 
 }  // namespace
+
+void widen_q8_sum(const void* blocks, void* wide, int64_t n) {
+  // Within each 128-bit lane: quads 0 2 1 3 (BlockQ8Wide's order).
+  const __m256i quads = _mm256_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15, 0, 2,
+                                         1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+  const auto* src = static_cast<const BlockQ8Sum*>(blocks);
+  auto* dst = static_cast<BlockQ8Wide*>(wide);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    dst[b].d = src[b].d;
+    dst[b].offset = -128 * src[b].sum;
+    const __m256i q =
+        _mm256_shuffle_epi8(x86::load_ymm(reinterpret_cast<const uint8_t*>(src[b].qs)), quads);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst[b].qs),
+                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst[b].qs + 16),
+                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)));
+  }
+}
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {

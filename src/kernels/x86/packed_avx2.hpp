@@ -10,8 +10,12 @@ namespace capibara::kernels::avx2 {
 
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+// Given more than one token, reads each activation row's BlockQ8Wide copies after its blocks
+// (`widen_q8_sum`).
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride);
+// `WidenQ8SumFn`, byte-identical to `scalar::widen_q8_sum`.
+void widen_q8_sum(const void* blocks, void* wide, int64_t n);
 // The same without software prefetch in decoding passes (stream_prefetch.hpp).
 void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
                                         size_t act_stride, int64_t n_tokens, float* y,
