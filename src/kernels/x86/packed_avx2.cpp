@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/packed_32_ymm.hpp"
@@ -46,6 +47,11 @@ namespace {
 // at 8 (the sign form at 8: 239).
 constexpr int kQ4_0Tokens = 6;
 constexpr int kQ8_0Tokens = 8;
+// From how many tokens a Q8_0 pass multiplies in int16. The same harness, int16 against signs:
+// 299 against 270 us at 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against
+// 239 at 8. Passes of two or three tokens (a prompt's last, a few sequences decoding together)
+// take ~20 GB/s of weights a core, about what a core reads from memory, so the signs count there.
+constexpr int kQ8_0Int16Tokens = 4;
 constexpr int kKQuantTokens = 4;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
@@ -54,24 +60,30 @@ constexpr int kKQuantTokens = 4;
 // 135.0-145.4, against 151.1-157.7 with).
 constexpr int kQ6KTokens = 6;
 
-// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, chunk by chunk, in int16.
-// The sign form that `vpdpbusd`-less AVX2 would otherwise use (|q| x sign(a, q) by `vpmaddubsw`,
-// then `vpmaddwd` by ones: Q8_0's int16 pairs leave no headroom to sum two products first) spends
-// three operations on the Zen 4's two multiply pipes per chunk and token. Here each 16-bit half
-// of a chunk's 32-bit lanes holds two weight bytes of one row; its even bytes (`and`) and odd ones
-// (a shift) are int16 weights q + 128, taken once per chunk for the kT tokens, and each token
-// multiplies them by its activations widened once per matmul (BlockQ8Wide, quads in the same even /
-// odd order): two `vpmaddwd` and two adds per chunk and token, every lane a row's exact int32 dot,
-// which starts at the block's -128 x sum. Each token's dot builds up in a register of its own,
-// pinned there: unpinned, GCC re-associated the adds into a tree over the block's products and
-// spilled them. The float operations per (row, token) are the reference's, so the results are
-// unchanged. docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in int16".
-template <int kT>
+// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, chunk by chunk: each chunk
+// of the eight rows is unpacked once for the kT tokens, and each token's exact int32 dot of the
+// block builds up in a register of its own, pinned there (unpinned, GCC re-associated the adds into
+// a tree over the block's products and spilled them). Two forms of the dot:
+// - signs (kInt16 false): the chunk flipped back to q, |q| x sign(a, q) by `vpmaddubsw`, then
+//   `vpmaddwd` by ones (Q8_0's int16 pairs leave no headroom to sum two products first): three
+//   operations per chunk and token on the Zen 4's two multiply pipes;
+// - int16 (kInt16 true): each 16-bit half of a chunk's 32-bit lanes holds two weight bytes of one
+//   row; its even bytes (`and`) and odd ones (a shift) are int16 weights q + 128, and each token
+//   multiplies them by its activations widened once per matmul (BlockQ8Wide, quads in the same
+//   even / odd order), its dot starting at the block's -128 x sum: two `vpmaddwd` and two adds,
+//   which that core runs in 1.25 cycles against the signs' 1.5, but the split costs two operations
+//   per chunk for all the pass's tokens.
+// The float operations per (row, token) are the reference's, so the results are unchanged either
+// way. docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by chunks" and "AVX2 Q8_0 prefill in int16".
+template <int kT, bool kInt16>
 void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                     float* y, size_t y_stride) {
   using Pairs = PairedBlocks<512>;
+  using ActBlock = std::conditional_t<kInt16, BlockQ8Wide, BlockQ8Sum>;
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  const __m256i ones = _mm256_set1_epi16(1);
   const __m256i even_bytes = _mm256_set1_epi16(0xFF);
-  const uint8_t* wide = act + static_cast<size_t>(nb) * sizeof(BlockQ8Sum);
+  const uint8_t* blocks = kInt16 ? act + static_cast<size_t>(nb) * sizeof(BlockQ8Sum) : act;
   // An activation pair's two int16 in every 32-bit lane.
   const auto broadcast_pair = [](const uint8_t* p) {
     return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
@@ -81,23 +93,32 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
     for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* quants = group + Pairs::quants(b) + 32 * g;
-      const uint8_t* a = wide + static_cast<size_t>(b) * sizeof(BlockQ8Wide);
+      const uint8_t* a = blocks + static_cast<size_t>(b) * sizeof(ActBlock);
       __m256i dot[kT];
       for (int t = 0; t < kT; ++t) {
-        dot[t] =
-            broadcast_pair(a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, offset));
+        dot[t] = kInt16 ? broadcast_pair(a + static_cast<size_t>(t) * act_stride +
+                                         offsetof(BlockQ8Wide, offset))
+                        : _mm256_setzero_si256();
       }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m256i chunk = x86::load_ymm(quants + 64 * k);
-        const __m256i even = _mm256_and_si256(chunk, even_bytes);
-        const __m256i odd = _mm256_srli_epi16(chunk, 8);
+        // int16: the even and odd bytes; signs: q and |q|.
+        const __m256i w0 =
+            kInt16 ? _mm256_and_si256(chunk, even_bytes) : _mm256_xor_si256(chunk, flip);
+        const __m256i w1 = kInt16 ? _mm256_srli_epi16(chunk, 8) : _mm256_abs_epi8(w0);
 #pragma GCC unroll 8
         for (int t = 0; t < kT; ++t) {
-          const uint8_t* qs =
-              a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, qs) + 8 * k;
-          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(even, broadcast_pair(qs)));
-          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(odd, broadcast_pair(qs + 4)));
+          const uint8_t* qs = a + static_cast<size_t>(t) * act_stride + offsetof(ActBlock, qs);
+          if constexpr (kInt16) {
+            dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(w0, broadcast_pair(qs + 8 * k)));
+            dot[t] =
+                _mm256_add_epi32(dot[t], _mm256_madd_epi16(w1, broadcast_pair(qs + 8 * k + 4)));
+          } else {
+            const __m256i signed_a = _mm256_sign_epi8(x86::broadcast_quads(qs + 4 * k), w0);
+            dot[t] = _mm256_add_epi32(dot[t],
+                                      _mm256_madd_epi16(_mm256_maddubs_epi16(w1, signed_a), ones));
+          }
           x86::keep_in_register(dot[t]);
         }
       }
@@ -106,7 +127,7 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
       for (int t = 0; t < kT; ++t) {
         const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
         const __m256 d =
-            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(BlockQ8Wide, d))));
+            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(ActBlock, d))));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), d, acc[t]);
       }
     }
@@ -125,7 +146,7 @@ void gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stri
         if constexpr (kT == 1) {
           x86::single_token_pass_32<x86::MaddubsHalf<false>, kPrefetch>(nb, group, a, out);
         } else {
-          gemm_pass_q8_0<kT>(nb, group, a, act_stride, out, y_stride);
+          gemm_pass_q8_0<kT, (kT >= kQ8_0Int16Tokens)>(nb, group, a, act_stride, out, y_stride);
         }
       });
 }
