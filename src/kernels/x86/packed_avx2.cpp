@@ -22,10 +22,10 @@
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
 // block once for kT tokens (prefill; the 32-weight types one row half at a time, so that a pass
 // fits in the registers: `gemm_pass_32`); decoding (kT == 1) prefetches the weights into L2 a few
-// KiB ahead (prefetch.hpp). Only decoding: unlike AVX-512's, these multi-token passes are
-// compute-bound, and prefetching in them too lowered pp512 from 136 to 103 tok/s (TinyLlama
-// Q4_0) and gained nothing at 4-8 sequences. Activations are read without assuming alignment (any
-// row stride).
+// KiB ahead (prefetch.hpp). Among the multi-token passes only Q8_0's prefetches, in its first row
+// half's sweep (`gemm_pass_q8_0`): unlike AVX-512's, these passes are compute-bound, and
+// prefetching in all of Q4_0's lowered pp512 from 136 to 103 tok/s (TinyLlama) and gained nothing
+// at 4-8 sequences. Activations are read without assuming alignment (any row stride).
 #include "kernels/x86/packed_avx2.hpp"
 
 #include <cstddef>
@@ -93,6 +93,16 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
     for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* quants = group + Pairs::quants(b) + 32 * g;
+      if (g == 0) {
+        // The first row half's sweep brings the group's lines in. Where each group is read once
+        // (a few sequences decoding together), the hardware prefetchers alone left this pass
+        // waiting on memory: TinyLlama Q8_0, `bench --parallel`, 2 / 3 / 4 / 6 / 8 sequences,
+        // 42-44 / 55-57 / 67-68 / 83-84 / 90-91 tok/s with this, against 39-40 / 50-52 / 53-56 /
+        // 65-68 / 73-75 for the sign form alone without it (the int16 form without it: 49-53 /
+        // 55-57 / 65-66 at 4 / 6 / 8). pp512 lost nothing (docs/PERFORMANCE.md, "AVX2 Q8_0
+        // prefill in int16").
+        x86::prefetch_lines(group + Pairs::half(b) + x86::kPrefetchBytes32, Pairs::kHalfLines);
+      }
       const uint8_t* a = blocks + static_cast<size_t>(b) * sizeof(ActBlock);
       __m256i dot[kT];
       for (int t = 0; t < kT; ++t) {
