@@ -97,9 +97,9 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
         // The first row half's sweep brings the group's lines in. Where each group is read once
         // (a few sequences decoding together), the hardware prefetchers alone left this pass
         // waiting on memory: TinyLlama Q8_0, `bench --parallel`, 2 / 3 / 4 / 6 / 8 sequences,
-        // 42-44 / 55-57 / 67-68 / 83-84 / 90-91 tok/s with this, against 39-40 / 50-52 / 53-56 /
-        // 65-68 / 73-75 for the sign form alone without it (the int16 form without it: 49-53 /
-        // 55-57 / 65-66 at 4 / 6 / 8). pp512 lost nothing (docs/PERFORMANCE.md, "AVX2 Q8_0
+        // 42-44 / 55-57 / 67-68 / 83-84 / 90-91 tok/s with this, against 39-41 / 50-52 / 53-56 /
+        // 65-69 / 73-75 for the sign form alone without it (the int16 form without it: 49-54 /
+        // 55-59 / 65-68 at 4 / 6 / 8). pp512 lost nothing (docs/PERFORMANCE.md, "AVX2 Q8_0
         // prefill in int16").
         x86::prefetch_lines(group + Pairs::half(b) + x86::kPrefetchBytes32, Pairs::kHalfLines);
       }
