@@ -240,6 +240,12 @@ static void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, s
     __m256 acc[kT];
     for (int t = 0; t < kT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      // The first row half's sweep brings the group's lines in; where each group is read once
+      // (a few sequences decoding together) the hardware prefetchers alone left it waiting on
+      // memory. AVX2 TinyLlama Q4_0, `bench --parallel` 2 / 4 / 8 sequences: 70-71 / 94-100 /
+      // 116-118 tok/s against 64-66 / 75-80 / 89-90; pp512 147 against 144 (docs/PERFORMANCE.md,
+      // "AVX2 Q8_0 prefill in int16").
+      if (g == 0) prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
       const Block w(group + Pairs::quants(b) + 32 * g);
       const __m256 dw = load_halves(group + Pairs::scales(b) + 16 * g);
       const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);

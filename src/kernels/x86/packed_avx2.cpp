@@ -22,10 +22,11 @@
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
 // block once for kT tokens (prefill; the 32-weight types one row half at a time, so that a pass
 // fits in the registers: `gemm_pass_32`); decoding (kT == 1) prefetches the weights into L2 a few
-// KiB ahead (prefetch.hpp). Among the multi-token passes only Q8_0's prefetches, in its first row
-// half's sweep (`gemm_pass_q8_0`): unlike AVX-512's, these passes are compute-bound, and
-// prefetching in all of Q4_0's lowered pp512 from 136 to 103 tok/s (TinyLlama) and gained nothing
-// at 4-8 sequences. Activations are read without assuming alignment (any row stride).
+// KiB ahead (prefetch.hpp). The 32-weight types' multi-token passes prefetch in their first row
+// half's sweep only (`gemm_pass_q8_0`, `x86::gemm_pass_32`), which brings each group's lines in:
+// where a few sequences decode together, each group is read once. (An earlier prefetch in every
+// sweep lowered Q4_0's pp512 from 136 to 103 tok/s.) Activations are read without assuming
+// alignment (any row stride).
 #include "kernels/x86/packed_avx2.hpp"
 
 #include <cstddef>
