@@ -176,15 +176,14 @@ static inline void for_each_step(Step&& step) {
 // the rows' scales, two for Q5_K, whose int16 sums hold four chunks). kFive: Q5_K, whose blocks add
 // the fifth bits (packed_q5_k.cpp): bits 2p + h of high-bit chunk c belong to the weights of chunk
 // 8p + c's sub-block 2p + h. Prefill only (kT >= 2: decoding takes `decode_pass_q4_k`).
-// `first`: whether this is the call's first pass over the group, the one that brings its lines in.
-// It asks for them 7 KiB ahead: where each group is read once (a few sequences decoding together)
-// the hardware prefetchers alone left the pass waiting on memory; the later passes of a call find
-// the group in L2, and asking in every pass cost pp512 2.5 %. AVX2 TinyLlama Q4_K_M, `bench
-// --parallel` 2 / 4 / 8 sequences: 68-71 / 92-93 / 108-109 tok/s against 62-66 / 73 / 87-91; pp512
-// 133-136 against 131-135 (docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in int16").
-inline constexpr size_t kKQuantPrefillAheadBytes = 7168;
-
-template <typename SubBlocks, bool kFive, int kT>
+// `first`: whether this is the call's first pass over the group, the one that brings its lines in;
+// it asks for them as decoding does (kKQuantAheadBytes). Where each group is read once (a few
+// sequences decoding together) the hardware prefetchers alone left the pass waiting on memory; the
+// later passes of a call find the group in L2, and asking in every pass cost pp512 2.5 %. AVX2
+// TinyLlama Q4_K_M, `bench --parallel` 2 / 4 / 8 sequences: 68-71 / 92-93 / 108-109 tok/s against
+// 62-66 / 73 / 87-91; pp512 133-136 against 131-135 (docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in
+// int16").
+template <typename SubBlocks, bool kFive, int kT, StreamPrefetch kPrefetch>
 static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride, bool first) {
   static_assert(kT >= 2, "one token takes decode_pass_q4_k");
@@ -196,7 +195,10 @@ static void pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = group + static_cast<size_t>(b) * Layout::kBlockBytes;
-    if (first) prefetch_lines(blk + kKQuantPrefillAheadBytes, Layout::kBlockBytes / 64);
+    if (first) {
+      prefetch_lines(blk + kKQuantAheadBytes<kPrefetch, Layout::kBlockBytes>,
+                     Layout::kBlockBytes / 64);
+    }
     unpack_q4_k_scales(blk, sm);
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
@@ -348,8 +350,8 @@ static void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t a
         if constexpr (kT == 1) {
           decode_pass_q4_k<kFive, kPrefetch>(nb, group, a, out);
         } else {
-          pass_q4_k<SubBlocks, kFive, kT>(nb, group, a, act_stride, out, y_stride,
-                                          a == static_cast<const uint8_t*>(act));
+          pass_q4_k<SubBlocks, kFive, kT, kPrefetch>(nb, group, a, act_stride, out, y_stride,
+                                                     a == static_cast<const uint8_t*>(act));
         }
       });
 }

@@ -150,7 +150,7 @@ static inline __m256i q6_k_offset_total(const __m256i (&scale_pairs)[8], const u
 
 // total = sum_j sc_j (dot_j - 32 bsums[j]): starts from `q6_k_offset_total`, then adds each
 // sub-block's scaled dot.
-template <typename Dots, int kT>
+template <typename Dots, int kT, StreamPrefetch kPrefetch>
 static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                       float* y, size_t y_stride, bool first) {
   static_assert(kT >= 2, "one token takes decode_pass_q6_k");
@@ -160,7 +160,9 @@ static void pass_q6_k(int64_t nb, const uint8_t* group, const uint8_t* act, size
     const uint8_t* blk = group + static_cast<size_t>(b) * kQ6KBlockBytes;
     // As `pass_q4_k` does (its comment says why). TinyLlama Q6_K, `bench --parallel` 4 / 8
     // sequences: 81-90 / 91-97 tok/s against 42-43 / 66-67; pp512 117-121 against 111-117.
-    if (first) prefetch_lines(blk + kKQuantPrefillAheadBytes, kQ6KBlockBytes / 64);
+    if (first) {
+      prefetch_lines(blk + kKQuantAheadBytes<kPrefetch, kQ6KBlockBytes>, kQ6KBlockBytes / 64);
+    }
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] = act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -299,15 +301,15 @@ template <typename Dots, int kMaxTokens, StreamPrefetch kPrefetch>
 static void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 256;
-  for_each_pass<kMaxTokens>(n_tokens, act, act_stride, y, y_stride,
-                            [&]<int kT>(const uint8_t* a, float* out) {
-                              if constexpr (kT == 1) {
-                                decode_pass_q6_k<kPrefetch>(nb, group, a, out);
-                              } else {
-                                pass_q6_k<Dots, kT>(nb, group, a, act_stride, out, y_stride,
-                                                    a == static_cast<const uint8_t*>(act));
-                              }
-                            });
+  for_each_pass<kMaxTokens>(
+      n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
+        if constexpr (kT == 1) {
+          decode_pass_q6_k<kPrefetch>(nb, group, a, out);
+        } else {
+          pass_q6_k<Dots, kT, kPrefetch>(nb, group, a, act_stride, out, y_stride,
+                                         a == static_cast<const uint8_t*>(act));
+        }
+      });
 }
 
 }  // namespace capibara::kernels::x86

@@ -88,7 +88,8 @@ inline void prefetch_part_of(const uint8_t* p, int part) {
 
 // How far ahead the AVX2 K-quant decoding passes (x86/packed_q4_k_ymm.hpp, packed_q6_k_ymm.hpp)
 // ask for the weights of a block of kBlockBytes (in the hardware variant, only Q6_K's now: Q4_K
-// and Q5_K leave it to the hardware prefetchers, packed_q4_k_ymm.hpp says why). The software
+// and Q5_K leave it to the hardware prefetchers, packed_q4_k_ymm.hpp says why), and so do their
+// multi-token passes in a call's first pass over a group. The software
 // variant keeps the 1.5 blocks tuned on the Intel Xeon of the first sessions. On AMD (the hardware
 // variant) a prefetch into L2 must be issued about 7 KiB ahead: on the AVX2-only Zen 4 host, one
 // core streamed Q4_K at 16 GB/s with 1.5 blocks (3.4 KiB) ahead and 25-26 GB/s with 3 (6.75 KiB),
