@@ -1,7 +1,9 @@
 // The packed decoding passes' own speed: one token through two packed groups (32 rows x 2048
 // weights, 36-106 KiB), called over and over on one thread, so the weights stay in L1/L2 and
 // neither DRAM nor the thread pool bounds the figure. It is what a core can decode at best,
-// against which a stream from DRAM (`Stream/decode`) is read. Run `capibara_microbench
+// against which a stream from DRAM (`Stream/decode`) is read. `/tokens:N` does the same for N
+// sequences decoding together (one pass of N tokens; `weight_GB/s` counts the weights once, so
+// N tokens at the rate of one would read N times the one-token figure). Run `capibara_microbench
 // --benchmark_filter=DecodePass` (every available table is measured).
 //
 // The weights are normal values quantized as a model's are (quantized_weights.hpp), and the
@@ -27,7 +29,8 @@ namespace {
 constexpr int64_t kRowLength = 2048;
 constexpr int64_t kGroups = 2;
 
-void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlType type) {
+void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlType type,
+                       int64_t n_tokens) {
   const size_t row_bytes = ggml_row_bytes(type, kRowLength).value_or(0);
   const std::vector<uint64_t> storage =
       quantized_normal_rows(type, kGroups * kPackRows, kRowLength, 3);
@@ -41,25 +44,35 @@ void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlTy
   std::normal_distribution<float> activation(0.0f, 1.0f);
   std::vector<float> x(kRowLength);
   for (auto& v : x) v = activation(rng);
-  AlignedBuffer act(packed_activation_row_bytes(type, kRowLength));
-  switch (packed_format(type)->activations) {
-    case PackedActivations::kQ8Sum:
-      table->quantize_q8_sum(x.data(), act.data(), kRowLength);
-      break;
-    case PackedActivations::kQ8_K:
-      quant_dot_kernels(*table, type).quantize_activations(x.data(), act.data(), kRowLength);
-      break;
-    default:
-      state.SkipWithError("not a quantized packed type");
-      return;
+  // Each token's row is the same quantized values; the kernels read every row all the same. A
+  // table that widens Q8_0 activations for its multi-token passes finds the copies after the
+  // blocks, as matmul_packed writes them.
+  const size_t blocks_bytes = packed_activation_row_bytes(type, kRowLength);
+  const bool widen = type == GgmlType::kQ8_0 && n_tokens > 1 && table->widen_q8_sum != nullptr;
+  const size_t act_stride = blocks_bytes + (widen ? widened_q8_sum_bytes(kRowLength) : 0);
+  AlignedBuffer act(act_stride * static_cast<size_t>(n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    uint8_t* row = act.data() + act_stride * static_cast<size_t>(t);
+    switch (packed_format(type)->activations) {
+      case PackedActivations::kQ8Sum:
+        table->quantize_q8_sum(x.data(), row, kRowLength);
+        if (widen) table->widen_q8_sum(row, row + blocks_bytes, kRowLength);
+        break;
+      case PackedActivations::kQ8_K:
+        quant_dot_kernels(*table, type).quantize_activations(x.data(), row, kRowLength);
+        break;
+      default:
+        state.SkipWithError("not a quantized packed type");
+        return;
+    }
   }
 
   const PackedGemmFn gemm = packed_gemm_kernel(*table, type);
-  std::vector<float> y(kPackRows);
+  std::vector<float> y(static_cast<size_t>(kPackRows * n_tokens));
   for (auto _ : state) {
     for (int64_t g = 0; g < kGroups; ++g) {
-      gemm(kRowLength, packed.data() + static_cast<size_t>(g) * group_bytes, act.data(), 0, 1,
-           y.data(), kPackRows);
+      gemm(kRowLength, packed.data() + static_cast<size_t>(g) * group_bytes, act.data(), act_stride,
+           n_tokens, y.data(), kPackRows);
       benchmark::DoNotOptimize(y.data());
     }
     benchmark::ClobberMemory();
@@ -76,9 +89,13 @@ const bool kRegistered = [] {
       if (packed_gemm_kernel(*table, type) == nullptr) continue;
       const std::string name = "DecodePass/" + std::string(isa_name(table->isa)) + "/" +
                                std::string(ggml_type_name(type));
-      benchmark::RegisterBenchmark(name.c_str(), bench_decode_pass, table, type)
-          ->Unit(benchmark::kNanosecond)
-          ->UseRealTime();
+      for (const int64_t n_tokens : {1, 2, 3, 4, 8}) {
+        const std::string suffix = n_tokens == 1 ? "" : "/tokens:" + std::to_string(n_tokens);
+        benchmark::RegisterBenchmark((name + suffix).c_str(), bench_decode_pass, table, type,
+                                     n_tokens)
+            ->Unit(benchmark::kNanosecond)
+            ->UseRealTime();
+      }
     }
   }
   return true;

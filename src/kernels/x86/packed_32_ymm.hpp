@@ -168,6 +168,47 @@ struct MaddubsHalf {
       dot[1] = s1;
     }
   }
+
+  // A few sequences decoding together (`few_token_pass_32`): `dots` for kT tokens, each chunk
+  // unpacked once for all of them and each broadcast of a token's quads serving both row halves.
+  // Registers: four unpacked registers, two broadcasts, the mask and 2 kT sums, so kT <= 4.
+  template <int kT>
+  static void few_dots(const uint8_t* quants, const uint8_t* const (&a)[kT],
+                       __m256i (&dot)[kT][2]) requires kNibbles {
+    static_assert(kT >= 2 && kT <= 4, "the sums must fit in the registers");
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256i s[kT][2];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i v0 = load_ymm(quants + 64 * k);
+      const __m256i v1 = load_ymm(quants + 64 * k + 32);
+      const __m256i lo0 = _mm256_and_si256(v0, low);
+      const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+      const __m256i lo1 = _mm256_and_si256(v1, low);
+      const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+#pragma GCC unroll 4
+      for (int t = 0; t < kT; ++t) {
+        const uint8_t* qs = a[t] + offsetof(BlockQ8Sum, qs);
+        const __m256i lo = broadcast_quads(qs + 4 * k);       // weights 0..15 of the block
+        const __m256i hi = broadcast_quads(qs + 16 + 4 * k);  // and 16..31
+        const __m256i p0 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo0, lo), _mm256_maddubs_epi16(hi0, hi));
+        const __m256i p1 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo1, lo), _mm256_maddubs_epi16(hi1, hi));
+        s[t][0] = k == 0 ? p0 : _mm256_add_epi16(s[t][0], p0);
+        s[t][1] = k == 0 ? p1 : _mm256_add_epi16(s[t][1], p1);
+        keep_in_register(s[t][0]);
+        keep_in_register(s[t][1]);
+      }
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const __m256i offset =
+          _mm256_set1_epi32(8 * load_as<int32_t>(a[t] + offsetof(BlockQ8Sum, sum)));
+      dot[t][0] = _mm256_sub_epi32(_mm256_madd_epi16(s[t][0], ones), offset);
+      dot[t][1] = _mm256_sub_epi32(_mm256_madd_epi16(s[t][1], ones), offset);
+    }
+  }
 };
 
 }  // namespace
@@ -263,9 +304,50 @@ static void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, s
   }
 }
 
+// A few sequences decoding together: kT tokens (2 to 4) as decoding streams one, both row halves
+// of each block at once (`Block::few_dots`), the weights prefetched as decoding does. Each group
+// is read once here, from memory; the row halves in turn (`gemm_pass_32`) took two tokens at
+// exactly twice one token's time with the weights in cache (`DecodePass/avx2/q4_0/tokens:2`).
+template <typename Block, int kT, StreamPrefetch kPrefetch>
+static void few_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act,
+                              size_t act_stride, float* y, size_t y_stride) {
+  using Pairs = PairedBlocks<Block::kQuantBytes>;
+  __m256 acc[kT][2];
+  for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
+      prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
+    } else {
+      prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
+    }
+    const uint8_t* a[kT];
+    for (int t = 0; t < kT; ++t) {
+      a[t] =
+          act + static_cast<size_t>(t) * act_stride + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
+    }
+    __m256i dot[kT][2];
+    Block::template few_dots<kT>(group + Pairs::quants(b), a, dot);
+    const uint8_t* scales = group + Pairs::scales(b);
+    for (int g = 0; g < 2; ++g) {
+      const __m256 dw = load_halves(scales + 16 * g);
+      for (int t = 0; t < kT; ++t) {
+        const __m256 d =
+            _mm256_mul_ps(dw, _mm256_set1_ps(load_as<float>(a[t] + offsetof(BlockQ8Sum, d))));
+        acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t][g]), d, acc[t][g]);
+      }
+    }
+  }
+  for (int t = 0; t < kT; ++t) {
+    _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride, acc[t][0]);
+    _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride + 8, acc[t][1]);
+  }
+}
+
 // A `PackedGemmFn` of a 32-weight type: passes of up to kMaxTokens tokens, decoding passes with
-// DecodeBlock and the others with PrefillBlock (which may compute the same dot another way).
-template <typename DecodeBlock, typename PrefillBlock, int kMaxTokens, StreamPrefetch kPrefetch>
+// DecodeBlock, passes of up to kFewTokens tokens with DecodeBlock's `few_dots` (kFewTokens 1:
+// none) and the others with PrefillBlock (which may compute the same dot another way).
+template <typename DecodeBlock, typename PrefillBlock, int kMaxTokens, StreamPrefetch kPrefetch,
+          int kFewTokens = 1>
 static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                     int64_t n_tokens, float* y, size_t y_stride) {
   const int64_t nb = n / 32;
@@ -273,6 +355,8 @@ static void gemm_32(int64_t n, const uint8_t* group, const void* act, size_t act
       n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
         if constexpr (kT == 1) {
           single_token_pass_32<DecodeBlock, kPrefetch>(nb, group, a, out);
+        } else if constexpr (kT <= kFewTokens) {
+          few_token_pass_32<DecodeBlock, kT, kPrefetch>(nb, group, a, act_stride, out, y_stride);
         } else {
           gemm_pass_32<PrefillBlock, kT>(nb, group, a, act_stride, out, y_stride);
         }

@@ -47,6 +47,8 @@ namespace {
 // by 128 groups of 2048 weights, one thread, the weights in L2: 238 us at 4 tokens, 219 at 6, 214
 // at 8 (the sign form at 8: 239).
 constexpr int kQ4_0Tokens = 6;
+// Up to how many tokens a Q4_0 pass streams as decoding does (x86::few_token_pass_32).
+constexpr int kQ4_0FewTokens = 3;
 constexpr int kQ8_0Tokens = 8;
 // From how many tokens a Q8_0 pass multiplies in int16. The same harness, int16 against signs:
 // 299 against 270 us at 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against
@@ -199,7 +201,8 @@ void widen_q8_sum(const void* blocks, void* wide, int64_t n) {
 void packed_gemm_q4_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                       int64_t n_tokens, float* y, size_t y_stride) {
   x86::gemm_32<x86::MaddubsHalf<true>, x86::MaddubsHalf<true>, kQ4_0Tokens,
-               StreamPrefetch::kSoftware>(n, group, act, act_stride, n_tokens, y, y_stride);
+               StreamPrefetch::kSoftware, kQ4_0FewTokens>(n, group, act, act_stride, n_tokens, y,
+                                                          y_stride);
 }
 
 void packed_gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
@@ -211,7 +214,8 @@ void packed_gemm_q4_0_hardware_prefetch(int64_t n, const uint8_t* group, const v
                                         size_t act_stride, int64_t n_tokens, float* y,
                                         size_t y_stride) {
   x86::gemm_32<x86::MaddubsHalf<true>, x86::MaddubsHalf<true>, kQ4_0Tokens,
-               StreamPrefetch::kHardware>(n, group, act, act_stride, n_tokens, y, y_stride);
+               StreamPrefetch::kHardware, kQ4_0FewTokens>(n, group, act, act_stride, n_tokens, y,
+                                                          y_stride);
 }
 
 void packed_gemm_q8_0_hardware_prefetch(int64_t n, const uint8_t* group, const void* act,
