@@ -171,13 +171,41 @@ struct MaddubsHalf {
 
   // A few sequences decoding together (`few_token_pass_32`): `dots` for kT tokens, each chunk
   // unpacked once for all of them and each broadcast of a token's quads serving both row halves.
-  // Registers: four unpacked registers, two broadcasts, the mask and 2 kT sums, so kT <= 4.
+  // Registers: four unpacked registers (Q4_0: both halves' nibbles; Q8_0: both halves' q and
+  // |q|), a broadcast or two, two constants and 2 kT sums, so kT <= 4 (Q4_0) or 3 (Q8_0).
   template <int kT>
   static void few_dots(const uint8_t* quants, const uint8_t* const (&a)[kT],
-                       __m256i (&dot)[kT][2]) requires kNibbles {
-    static_assert(kT >= 2 && kT <= 4, "the sums must fit in the registers");
-    const __m256i low = _mm256_set1_epi8(0x0F);
+                       __m256i (&dot)[kT][2]) {
+    static_assert(kT >= 2 && kT <= (kNibbles ? 4 : 3), "the sums must fit in the registers");
     __m256i s[kT][2];
+    if constexpr (!kNibbles) {
+      const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+      const __m256i ones = _mm256_set1_epi16(1);
+      for (int k = 0; k < 8; ++k) {
+        const __m256i q0 = _mm256_xor_si256(load_ymm(quants + 64 * k), flip);
+        const __m256i q1 = _mm256_xor_si256(load_ymm(quants + 64 * k + 32), flip);
+        const __m256i m0 = _mm256_abs_epi8(q0);
+        const __m256i m1 = _mm256_abs_epi8(q1);
+#pragma GCC unroll 4
+        for (int t = 0; t < kT; ++t) {
+          const __m256i quads = broadcast_quads(a[t] + offsetof(BlockQ8Sum, qs) + 4 * k);
+          const __m256i p0 =
+              _mm256_madd_epi16(_mm256_maddubs_epi16(m0, _mm256_sign_epi8(quads, q0)), ones);
+          const __m256i p1 =
+              _mm256_madd_epi16(_mm256_maddubs_epi16(m1, _mm256_sign_epi8(quads, q1)), ones);
+          s[t][0] = k == 0 ? p0 : _mm256_add_epi32(s[t][0], p0);
+          s[t][1] = k == 0 ? p1 : _mm256_add_epi32(s[t][1], p1);
+          keep_in_register(s[t][0]);
+          keep_in_register(s[t][1]);
+        }
+      }
+      for (int t = 0; t < kT; ++t) {
+        dot[t][0] = s[t][0];
+        dot[t][1] = s[t][1];
+      }
+      return;
+    }
+    const __m256i low = _mm256_set1_epi8(0x0F);
     for (int k = 0; k < 4; ++k) {
       const __m256i v0 = load_ymm(quants + 64 * k);
       const __m256i v1 = load_ymm(quants + 64 * k + 32);

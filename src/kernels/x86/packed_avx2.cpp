@@ -55,6 +55,8 @@ constexpr int kQ8_0Tokens = 8;
 // 239 at 8. Passes of two or three tokens (a prompt's last, a few sequences decoding together)
 // take ~20 GB/s of weights a core, about what a core reads from memory, so the signs count there.
 constexpr int kQ8_0Int16Tokens = 4;
+// Up to how many tokens a Q8_0 pass streams as decoding does (x86::few_token_pass_32).
+constexpr int kQ8_0FewTokens = 3;
 constexpr int kKQuantTokens = 4;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
@@ -158,6 +160,9 @@ void gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stri
       n_tokens, act, act_stride, y, y_stride, [&]<int kT>(const uint8_t* a, float* out) {
         if constexpr (kT == 1) {
           x86::single_token_pass_32<x86::MaddubsHalf<false>, kPrefetch>(nb, group, a, out);
+        } else if constexpr (kT <= kQ8_0FewTokens) {
+          x86::few_token_pass_32<x86::MaddubsHalf<false>, kT, kPrefetch>(nb, group, a, act_stride,
+                                                                         out, y_stride);
         } else {
           gemm_pass_q8_0<kT, (kT >= kQ8_0Int16Tokens)>(nb, group, a, act_stride, out, y_stride);
         }
