@@ -58,6 +58,8 @@ constexpr int kQ8_0Int16Tokens = 4;
 // Up to how many tokens a Q8_0 pass streams as decoding does (x86::few_token_pass_32).
 constexpr int kQ8_0FewTokens = 3;
 constexpr int kKQuantTokens = 4;
+// Up to how many tokens a Q4_K / Q5_K pass streams as decoding does (x86::decode_pass_q4_k).
+constexpr int kKQuantFewTokens = 2;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
 // once, 4 tokens (as before), 139.7-142.8 tok/s; one at a time, each dot added at once,
@@ -179,7 +181,7 @@ void gemm_q6_k(int64_t n, const uint8_t* group, const void* act, size_t act_stri
 template <bool kFive, StreamPrefetch kPrefetch = StreamPrefetch::kSoftware>
 void gemm_q4_k(int64_t n, const uint8_t* group, const void* act, size_t act_stride,
                int64_t n_tokens, float* y, size_t y_stride) {
-  x86::gemm_q4_k<x86::MaddubsSubBlocks<kFive>, kFive, kKQuantTokens, kPrefetch>(
+  x86::gemm_q4_k<x86::MaddubsSubBlocks<kFive>, kFive, kKQuantTokens, kPrefetch, kKQuantFewTokens>(
       n, group, act, act_stride, n_tokens, y, y_stride);
 }
 
