@@ -22,16 +22,17 @@
 // `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass. A pass unpacks a
 // block once for kT tokens (prefill; the 32-weight types one row half at a time, so that a pass
 // fits in the registers: `gemm_pass_32`); decoding (kT == 1) prefetches the weights into L2 a few
-// KiB ahead (prefetch.hpp). The 32-weight types' multi-token passes prefetch in their first row
-// half's sweep only (`gemm_pass_q8_0`, `x86::gemm_pass_32`), which brings each group's lines in:
-// where a few sequences decode together, each group is read once. (An earlier prefetch in every
-// sweep lowered Q4_0's pp512 from 136 to 103 tok/s.) Activations are read without assuming
-// alignment (any row stride).
+// KiB ahead (prefetch.hpp), and passes of up to k*FewTokens tokens (a few sequences decoding
+// together, each group read once from memory) take decoding's form for several tokens
+// (`x86::few_token_pass_32`, `x86::few_token_pass_q4_k`). The 32-weight types' passes of more
+// tokens prefetch in their first row half's sweep only (`gemm_pass_q8_0`, `x86::gemm_pass_32`),
+// which brings each group's lines in: where four to eight sequences decode together, each group is
+// read once. (An earlier prefetch in every sweep lowered Q4_0's pp512 from 136 to 103 tok/s.)
+// Activations are read without assuming alignment (any row stride).
 #include "kernels/x86/packed_avx2.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 #include "kernels/stream_prefetch.hpp"
 #include "kernels/x86/packed_32_ymm.hpp"
@@ -50,12 +51,10 @@ constexpr int kQ4_0Tokens = 6;
 // Up to how many tokens a Q4_0 pass streams as decoding does (x86::few_token_pass_32).
 constexpr int kQ4_0FewTokens = 3;
 constexpr int kQ8_0Tokens = 8;
-// From how many tokens a Q8_0 pass multiplies in int16. The same harness, int16 against signs:
-// 299 against 270 us at 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against
-// 239 at 8. Passes of two or three tokens (a prompt's last, a few sequences decoding together)
-// take ~20 GB/s of weights a core, about what a core reads from memory, so the signs count there.
-constexpr int kQ8_0Int16Tokens = 4;
-// Up to how many tokens a Q8_0 pass streams as decoding does (x86::few_token_pass_32).
+// Up to how many tokens a Q8_0 pass streams as decoding does (x86::few_token_pass_32, with
+// decoding's sign form); passes of more multiply in int16 (`gemm_pass_q8_0`). In the harness of
+// "AVX2 Q8_0 prefill in int16", int16 against the sign form by row halves: 299 against 270 us at
+// 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against 239 at 8.
 constexpr int kQ8_0FewTokens = 3;
 constexpr int kKQuantTokens = 4;
 // Up to how many tokens a Q4_K / Q5_K pass streams as decoding does (x86::decode_pass_q4_k).
@@ -67,30 +66,24 @@ constexpr int kKQuantFewTokens = 2;
 // 135.0-145.4, against 151.1-157.7 with).
 constexpr int kQ6KTokens = 6;
 
-// Q8_0's multi-token pass, a row half at a time as `x86::gemm_pass_32`, chunk by chunk: each chunk
-// of the eight rows is unpacked once for the kT tokens, and each token's exact int32 dot of the
-// block builds up in a register of its own, pinned there (unpinned, GCC re-associated the adds into
-// a tree over the block's products and spilled them). Two forms of the dot:
-// - signs (kInt16 false): the chunk flipped back to q, |q| x sign(a, q) by `vpmaddubsw`, then
-//   `vpmaddwd` by ones (Q8_0's int16 pairs leave no headroom to sum two products first): three
-//   operations per chunk and token on the Zen 4's two multiply pipes;
-// - int16 (kInt16 true): each 16-bit half of a chunk's 32-bit lanes holds two weight bytes of one
-//   row; its even bytes (`and`) and odd ones (a shift) are int16 weights q + 128, and each token
-//   multiplies them by its activations widened once per matmul (BlockQ8Wide, quads in the same
-//   even / odd order), its dot starting at the block's -128 x sum: two `vpmaddwd` and two adds,
-//   which that core runs in 1.25 cycles against the signs' 1.5, but the split costs two operations
-//   per chunk for all the pass's tokens.
-// The float operations per (row, token) are the reference's, so the results are unchanged either
-// way. docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by chunks" and "AVX2 Q8_0 prefill in int16".
-template <int kT, bool kInt16>
+// Q8_0's pass of more than kQ8_0FewTokens tokens, a row half at a time as `x86::gemm_pass_32`,
+// chunk by chunk: each chunk of the eight rows is unpacked once for the kT tokens, and each token's
+// exact int32 dot of the block builds up in a register of its own, pinned there (unpinned, GCC
+// re-associated the adds into a tree over the block's products and spilled them). Each 16-bit
+// half of a chunk's 32-bit lanes holds two weight bytes of one row; its even bytes (`and`) and odd
+// ones (a shift) are int16 weights q + 128, and each token multiplies them by its activations
+// widened once per matmul (BlockQ8Wide, quads in the same even / odd order), its dot starting at
+// the block's -128 x sum: two `vpmaddwd` and two adds, which the Zen 4 runs in 1.25 cycles
+// against the 1.5 of decoding's sign form (|q| x sign(a, q): three operations on its two multiply
+// pipes), the split costing two operations per chunk for all the pass's tokens. The float
+// operations per (row, token) are the reference's. docs/PERFORMANCE.md, "AVX2 Q8_0 prefill by
+// chunks" and "AVX2 Q8_0 prefill in int16".
+template <int kT>
 void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t act_stride,
                     float* y, size_t y_stride) {
   using Pairs = PairedBlocks<512>;
-  using ActBlock = std::conditional_t<kInt16, BlockQ8Wide, BlockQ8Sum>;
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i ones = _mm256_set1_epi16(1);
   const __m256i even_bytes = _mm256_set1_epi16(0xFF);
-  const uint8_t* blocks = kInt16 ? act + static_cast<size_t>(nb) * sizeof(BlockQ8Sum) : act;
+  const uint8_t* blocks = act + static_cast<size_t>(nb) * sizeof(BlockQ8Sum);
   // An activation pair's two int16 in every 32-bit lane.
   const auto broadcast_pair = [](const uint8_t* p) {
     return _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(p)));
@@ -102,40 +95,28 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
       const uint8_t* quants = group + Pairs::quants(b) + 32 * g;
       if (g == 0) {
         // The first row half's sweep brings the group's lines in. Where each group is read once
-        // (a few sequences decoding together), the hardware prefetchers alone left this pass
-        // waiting on memory: TinyLlama Q8_0, `bench --parallel`, 2 / 3 / 4 / 6 / 8 sequences,
-        // 42-44 / 55-57 / 67-68 / 83-84 / 90-91 tok/s with this, against 39-41 / 50-52 / 53-56 /
-        // 65-69 / 73-75 for the sign form alone without it (the int16 form without it: 49-54 /
-        // 55-59 / 65-68 at 4 / 6 / 8). pp512 lost nothing (docs/PERFORMANCE.md, "AVX2 Q8_0
-        // prefill in int16").
+        // (several sequences decoding together), the hardware prefetchers alone left this pass
+        // waiting on memory: TinyLlama Q8_0, `bench --parallel`, 4 / 6 / 8 sequences, 67-68 /
+        // 83-84 / 90-91 tok/s with this, against 49-54 / 55-59 / 65-68 without it. pp512 lost
+        // nothing (docs/PERFORMANCE.md, "AVX2 Q8_0 prefill in int16").
         x86::prefetch_lines(group + Pairs::half(b) + x86::kPrefetchBytes32, Pairs::kHalfLines);
       }
-      const uint8_t* a = blocks + static_cast<size_t>(b) * sizeof(ActBlock);
+      const uint8_t* a = blocks + static_cast<size_t>(b) * sizeof(BlockQ8Wide);
       __m256i dot[kT];
       for (int t = 0; t < kT; ++t) {
-        dot[t] = kInt16 ? broadcast_pair(a + static_cast<size_t>(t) * act_stride +
-                                         offsetof(BlockQ8Wide, offset))
-                        : _mm256_setzero_si256();
+        dot[t] =
+            broadcast_pair(a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, offset));
       }
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m256i chunk = x86::load_ymm(quants + 64 * k);
-        // int16: the even and odd bytes; signs: q and |q|.
-        const __m256i w0 =
-            kInt16 ? _mm256_and_si256(chunk, even_bytes) : _mm256_xor_si256(chunk, flip);
-        const __m256i w1 = kInt16 ? _mm256_srli_epi16(chunk, 8) : _mm256_abs_epi8(w0);
+        const __m256i w0 = _mm256_and_si256(chunk, even_bytes);  // the even bytes
+        const __m256i w1 = _mm256_srli_epi16(chunk, 8);          // and the odd ones
 #pragma GCC unroll 8
         for (int t = 0; t < kT; ++t) {
-          const uint8_t* qs = a + static_cast<size_t>(t) * act_stride + offsetof(ActBlock, qs);
-          if constexpr (kInt16) {
-            dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(w0, broadcast_pair(qs + 8 * k)));
-            dot[t] =
-                _mm256_add_epi32(dot[t], _mm256_madd_epi16(w1, broadcast_pair(qs + 8 * k + 4)));
-          } else {
-            const __m256i signed_a = _mm256_sign_epi8(x86::broadcast_quads(qs + 4 * k), w0);
-            dot[t] = _mm256_add_epi32(dot[t],
-                                      _mm256_madd_epi16(_mm256_maddubs_epi16(w1, signed_a), ones));
-          }
+          const uint8_t* qs = a + static_cast<size_t>(t) * act_stride + offsetof(BlockQ8Wide, qs);
+          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(w0, broadcast_pair(qs + 8 * k)));
+          dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(w1, broadcast_pair(qs + 8 * k + 4)));
           x86::keep_in_register(dot[t]);
         }
       }
@@ -144,7 +125,7 @@ void gemm_pass_q8_0(int64_t nb, const uint8_t* group, const uint8_t* act, size_t
       for (int t = 0; t < kT; ++t) {
         const uint8_t* at = a + static_cast<size_t>(t) * act_stride;
         const __m256 d =
-            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(ActBlock, d))));
+            _mm256_mul_ps(dw, _mm256_set1_ps(x86::load_as<float>(at + offsetof(BlockQ8Wide, d))));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), d, acc[t]);
       }
     }
@@ -166,7 +147,7 @@ void gemm_q8_0(int64_t n, const uint8_t* group, const void* act, size_t act_stri
           x86::few_token_pass_32<x86::MaddubsHalf<false>, kT, kPrefetch>(nb, group, a, act_stride,
                                                                          out, y_stride);
         } else {
-          gemm_pass_q8_0<kT, (kT >= kQ8_0Int16Tokens)>(nb, group, a, act_stride, out, y_stride);
+          gemm_pass_q8_0<kT>(nb, group, a, act_stride, out, y_stride);
         }
       });
 }
