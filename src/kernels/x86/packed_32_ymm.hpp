@@ -14,6 +14,13 @@
 //   static constexpr size_t kQuantBytes;
 //   static void dots(const uint8_t* quants, const uint8_t* a, __m256i (&dot)[2]);
 //
+// and, for a few sequences decoding together (`few_token_pass_32`, where a table asks for it),
+// the same for kT tokens:
+//
+//   template <int kT>
+//   static void few_dots(const uint8_t* quants, const uint8_t* const (&a)[kT],
+//                        __m256i (&dot)[kT][2]);
+//
 // The float operations per (row, token) are the references', in their order, so the results
 // match `scalar::packed_gemm_*` bit for bit whatever the number of tokens in a pass.
 //
@@ -336,6 +343,9 @@ static void gemm_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act, s
 // of each block at once (`Block::few_dots`), the weights prefetched as decoding does. Each group
 // is read once here, from memory; the row halves in turn (`gemm_pass_32`) took two tokens at
 // exactly twice one token's time with the weights in cache (`DecodePass/avx2/q4_0/tokens:2`).
+// AVX2 TinyLlama `bench --parallel` 2 / 3 sequences, alternated: Q4_0 97-101 / 116-118 tok/s
+// against 73-75 / 96-97, Q8_0 56-58 / 68-69 against 43-44 / 59 (docs/PERFORMANCE.md, "A few
+// sequences decoding together").
 template <typename Block, int kT, StreamPrefetch kPrefetch>
 static void few_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* act,
                               size_t act_stride, float* y, size_t y_stride) {
