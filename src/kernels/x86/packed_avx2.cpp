@@ -57,7 +57,7 @@ constexpr int kQ8_0Tokens = 8;
 // 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against 239 at 8.
 constexpr int kQ8_0FewTokens = 3;
 constexpr int kKQuantTokens = 4;
-// Up to how many tokens a Q4_K / Q5_K pass streams as decoding does (x86::decode_pass_q4_k).
+// Up to how many tokens a Q4_K / Q5_K pass streams as decoding does (x86::few_token_pass_q4_k).
 constexpr int kKQuantFewTokens = 2;
 // Q6_K's prefill passes unpack one sub-block at a time (x86::q6_unit), which leaves registers
 // for more tokens. TinyLlama Q6_K pp512, three alternated rounds: both sub-blocks of a unit at
