@@ -255,6 +255,18 @@ struct MaddubsHalf {
 // / 27.2-27.8).
 inline constexpr size_t kPrefetchBytes32 = 3072;
 
+// What a pass that reads each group once from memory (decoding, `few_token_pass_32`) asks for with
+// block b: the lines kPrefetchBytes32 ahead, unless this CPU's hardware prefetchers do better,
+// given each 4 KiB page's start (stream_prefetch.hpp).
+template <typename Pairs, StreamPrefetch kPrefetch>
+static inline void prefetch_streamed_block(const uint8_t* group, int64_t b) {
+  if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
+    prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
+  } else {
+    prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
+  }
+}
+
 // Decoding: one token, both row halves of each block at once (`Block::dots`), the weights
 // prefetched as they stream (each is read once). Where Block::kFloatStepLate, each block's float
 // step (its dots scaled into the accumulators) is taken one block late, after the next block's
@@ -278,13 +290,7 @@ static void single_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* quants = group + Pairs::quants(b);
     const uint8_t* scales = group + Pairs::scales(b);
-    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
-      // Ask for the lines kPrefetchBytes32 ahead (unless this CPU's hardware prefetchers do
-      // better, given each 4 KiB page's start: stream_prefetch.hpp).
-      prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
-    } else {
-      prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
-    }
+    prefetch_streamed_block<Pairs, kPrefetch>(group, b);
     const uint8_t* a = act + static_cast<size_t>(b) * sizeof(BlockQ8Sum);
     const __m256 da = _mm256_set1_ps(load_as<float>(a + offsetof(BlockQ8Sum, d)));
     __m256i dot[2];
@@ -353,11 +359,7 @@ static void few_token_pass_32(int64_t nb, const uint8_t* group, const uint8_t* a
   __m256 acc[kT][2];
   for (int t = 0; t < kT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    if constexpr (kPrefetch == StreamPrefetch::kSoftware) {
-      prefetch_lines(group + Pairs::half(b) + kPrefetchBytes32, Pairs::kHalfLines);
-    } else {
-      prefetch_page_start(group + Pairs::half(b), Pairs::kPairBytes / 2);
-    }
+    prefetch_streamed_block<Pairs, kPrefetch>(group, b);
     const uint8_t* a[kT];
     for (int t = 0; t < kT; ++t) {
       a[t] =

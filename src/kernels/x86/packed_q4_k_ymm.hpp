@@ -262,6 +262,18 @@ static inline void prefetch_lines_used_out_of_order(const uint8_t* blk) {
   if constexpr (kFive) prefetch_lines_in_order<(kQ5KQuants - kQ5KHigh) / 64>(blk + kQ5KHigh);
 }
 
+// What a pass that reads each group once from memory (decoding, `few_token_pass_q4_k`) asks for in
+// step p (a quarter) of a block: where the hardware prefetchers stream (stream_prefetch.hpp), they
+// are left to it, helped at page starts; elsewhere the weights kKQuantAheadBytes ahead.
+template <size_t kBlockBytes, StreamPrefetch kPrefetch>
+static inline void prefetch_streamed_step(const uint8_t* blk, int p) {
+  if constexpr (kPrefetch == StreamPrefetch::kHardware) {
+    prefetch_page_start_part<kBlockBytes, 4>(blk, p);
+  } else {
+    prefetch_part_of<kBlockBytes, 4>(blk + kKQuantAheadBytes<kPrefetch, kBlockBytes>, p);
+  }
+}
+
 // Q4_K (kFive false) and Q5_K decoding (one token, AVX2's `vpmaddubsw` dots, which the AVX-VNNI
 // table's decoding takes too): per sub-block pair p, chunk by chunk, both row halves and both
 // sub-blocks at once, so that each 32-byte load gives its two sub-blocks' quants and each
@@ -279,7 +291,6 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
   using Layout = Q4KBlockLayout<kFive>;
   constexpr size_t kBlockBytes = Layout::kBlockBytes;
   constexpr int kChunksPerSum = MaddubsSubBlocks<kFive>::kChunksPerSum;
-  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -291,14 +302,7 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
     const uint8_t* qs = a + offsetof(BlockQ8_K, qs);
     __m256i total[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for_each_step<4>([&]<int p>() {
-      // Decoding streams the weights once. Where the hardware prefetchers stream
-      // (stream_prefetch.hpp), they are left to it, helped at page starts; elsewhere the pass asks
-      // for the weights kAhead bytes ahead, a quarter of the block a step.
-      if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-        prefetch_page_start_part<kBlockBytes, 4>(blk, p);
-      } else {
-        prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
-      }
+      prefetch_streamed_step<kBlockBytes, kPrefetch>(blk, p);
       __m256i sc[2][2];  // [sub-block 2p + h][row half g]: the rows' scales as int16 pairs
       for (int h = 0; h < 2; ++h) {
         for (int g = 0; g < 2; ++g)
@@ -339,7 +343,8 @@ static void decode_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t* ac
   _mm256_storeu_ps(y + 8, acc[1]);
 }
 
-// A few sequences decoding together: `decode_pass_q4_k`'s steps for kT tokens (2 here), each
+// A few sequences decoding together: `decode_pass_q4_k`'s steps for kT tokens (the AVX2 table takes
+// it for two: x86/packed_avx2.cpp), each
 // chunk unpacked once for all of them, the broadcasts of the tokens' quads taken per row half to
 // leave the registers to the 4 kT int16 sums. `pass_q4_k`, which unpacks a sub-block's eight
 // chunks for one half at a time, took two tokens at 2.2 times one token's time with the weights
@@ -353,7 +358,6 @@ static void few_token_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t*
   using Layout = Q4KBlockLayout<kFive>;
   constexpr size_t kBlockBytes = Layout::kBlockBytes;
   constexpr int kChunksPerSum = MaddubsSubBlocks<kFive>::kChunksPerSum;
-  constexpr size_t kAhead = kKQuantAheadBytes<kPrefetch, kBlockBytes>;
   const __m256i low = _mm256_set1_epi8(0x0F);
   alignas(32) uint8_t sm[kQ4KUnpackedBytes];
   __m256 acc[kT][2];
@@ -369,11 +373,7 @@ static void few_token_pass_q4_k(int64_t nb, const uint8_t* group, const uint8_t*
     __m256i total[kT][2];
     for (int t = 0; t < kT; ++t) total[t][0] = total[t][1] = _mm256_setzero_si256();
     for_each_step<4>([&]<int p>() {
-      if constexpr (kPrefetch == StreamPrefetch::kHardware) {
-        prefetch_page_start_part<kBlockBytes, 4>(blk, p);
-      } else {
-        prefetch_part_of<kBlockBytes, 4>(blk + kAhead, p);
-      }
+      prefetch_streamed_step<kBlockBytes, kPrefetch>(blk, p);
       for (int c0 = 0; c0 < 8; c0 += kChunksPerSum) {
         // [token][sub-block 2p + h][row half g], int16. Each is written by its first chunk (c ==
         // c0); zeroed for GCC 12, which cannot see that and warns (and, left uninitialized with the
