@@ -48,7 +48,8 @@ void bench_decode_pass(benchmark::State& state, const KernelTable* table, GgmlTy
   // table that widens Q8_0 activations for its multi-token passes finds the copies after the
   // blocks, as matmul_packed writes them.
   const size_t blocks_bytes = packed_activation_row_bytes(type, kRowLength);
-  const bool widen = type == GgmlType::kQ8_0 && n_tokens > 1 && table->widen_q8_sum != nullptr;
+  const bool widen = type == GgmlType::kQ8_0 && table->widen_q8_sum != nullptr &&
+                     n_tokens >= table->widen_q8_sum_from_tokens;
   const size_t act_stride = blocks_bytes + (widen ? widened_q8_sum_bytes(kRowLength) : 0);
   AlignedBuffer act(act_stride * static_cast<size_t>(n_tokens));
   for (int64_t t = 0; t < n_tokens; ++t) {

@@ -82,9 +82,11 @@ struct KernelTable {
   // input on one thread while the others wait, so it is worth a kernel of its own.
   QuantizeActivationsFn quantize_q8_sum = nullptr;
   // Null, or the widening that this table's packed Q8_0 kernel reads after the BlockQ8Sum blocks
-  // when given more than one token (packed_weights.hpp, BlockQ8Wide); `matmul` then appends it to
-  // each activation row. Only AVX2's: its pass multiplies in int16.
+  // when given at least `widen_q8_sum_from_tokens` tokens (packed_weights.hpp, BlockQ8Wide);
+  // `matmul` then appends it to each activation row. Only AVX2's: its passes of more than a few
+  // tokens multiply in int16.
   WidenQ8SumFn widen_q8_sum = nullptr;
+  int widen_q8_sum_from_tokens = 2;
 
   // Row-wise operations of the forward pass; ops.hpp documents each and calls them through
   // `active_kernels()`. The scalar versions (ops_scalar.hpp) are the reference.

@@ -85,8 +85,8 @@ void matmul_packed(const KernelTable& table, std::span<const PackedJob> jobs, co
   // (f32, f16 values widened back to f32, or bf16); the others Q8_0 with block sums.
   const auto quantize_own = quant_dot_kernels(table, first.type).quantize_activations;
   // A table's Q8_0 kernel may read int16 copies of the blocks when given several tokens.
-  const bool widen = kind == PackedActivations::kQ8Sum && n_tokens > 1 &&
-                     table.widen_q8_sum != nullptr &&
+  const bool widen = kind == PackedActivations::kQ8Sum && table.widen_q8_sum != nullptr &&
+                     n_tokens >= table.widen_q8_sum_from_tokens &&
                      std::any_of(jobs.begin(), jobs.end(),
                                  [](const PackedJob& j) { return j.w->type == GgmlType::kQ8_0; });
   const size_t blocks_bytes = packed_activation_row_bytes(first.type, n);

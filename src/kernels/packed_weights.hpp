@@ -128,8 +128,8 @@ bool can_pack(GgmlType type, int64_t n_rows, int64_t row_length);
 // Bytes of one activation row of `n` values that the packed kernels of `type` read (a packed type).
 size_t packed_activation_row_bytes(GgmlType type, int64_t n);
 // Bytes of the BlockQ8Wide copies of a row's `n / 32` blocks. Where a table has `widen_q8_sum`
-// (kernel_table.hpp), its packed Q8_0 kernel, given more than one token, reads each activation row
-// as its BlockQ8Sum blocks followed at once by their widened copies.
+// (kernel_table.hpp), its packed Q8_0 kernel, given at least `widen_q8_sum_from_tokens` tokens,
+// reads each activation row as its BlockQ8Sum blocks followed at once by their widened copies.
 size_t widened_q8_sum_bytes(int64_t n);
 // Bytes of one packed group of rows of `row_length` weights (a multiple of 64).
 size_t packed_group_bytes(GgmlType type, int64_t row_length);

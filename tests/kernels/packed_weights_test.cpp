@@ -400,7 +400,9 @@ TEST(PackedWeights, MatmulOnPackedMatchesRowMajor) {
   for (const auto* table : available_kernel_table_variants()) {
     for (const GgmlType type : kPackedTypes) {
       if (packed_gemm_kernel(*table, type) == nullptr) continue;
-      for (const int64_t tokens : {1, 5, 70}) {
+      // Every pass kind of every table: one token, a few (2-4: where AVX2 turns from its few-token
+      // passes to int16 ones, whose widened activations `matmul` must then have written), more.
+      for (const int64_t tokens : {1, 2, 3, 4, 5, 70}) {
         const Fixture f(type, 48, 3 * block_weights(type), tokens, static_cast<uint32_t>(tokens));
         MatmulScratch scratch(2, f.n, tokens);
         WeightMatrix w{type, f.weights.data(), f.rows, f.n, f.row_bytes};

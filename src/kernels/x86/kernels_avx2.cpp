@@ -70,6 +70,7 @@ consteval KernelTable make_avx2_table(StreamPrefetch prefetch) {
   set_quant_dot(t, GgmlType::kQ8_0, avx2::quantize_q8_0, avx2::vec_dot_q8_0);
   t.quantize_q8_sum = avx2::quantize_q8_sum;
   t.widen_q8_sum = avx2::widen_q8_sum;
+  t.widen_q8_sum_from_tokens = avx2::kQ8_0FewTokens + 1;
   scalar::set_quant_dot_tile(t, GgmlType::kQ4_0, avx2::vec_dot_tile_q4_0, avx2::kTileRows,
                              avx2::kTileTokens);
   scalar::set_quant_dot_tile(t, GgmlType::kQ8_0, avx2::vec_dot_tile_q8_0, avx2::kTileRows,

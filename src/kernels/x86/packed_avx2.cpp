@@ -51,11 +51,6 @@ constexpr int kQ4_0Tokens = 6;
 // Up to how many tokens a Q4_0 pass streams as decoding does (x86::few_token_pass_32).
 constexpr int kQ4_0FewTokens = 3;
 constexpr int kQ8_0Tokens = 8;
-// Up to how many tokens a Q8_0 pass streams as decoding does (x86::few_token_pass_32, with
-// decoding's sign form); passes of more multiply in int16 (`gemm_pass_q8_0`). In the harness of
-// "AVX2 Q8_0 prefill in int16", int16 against the sign form by row halves: 299 against 270 us at
-// 2 tokens a pass, 259 against 253 at 3, 239 against 247 at 4, 214 against 239 at 8.
-constexpr int kQ8_0FewTokens = 3;
 constexpr int kKQuantTokens = 4;
 // Up to how many tokens a Q4_K / Q5_K pass streams as decoding does (x86::few_token_pass_q4_k).
 constexpr int kKQuantFewTokens = 2;
